@@ -1,0 +1,6 @@
+"""`hajibot` commands for staff (filled in by the issue that owns them)."""
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,141 @@
+"""Loads and validates config.yml plus secrets from HAJIBOT_* environment variables.
+
+Each room owns the model of its own section; this module only composes them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.backoffice.settings import BackofficeSettings
+from bot.broadcast.settings import BroadcastSettings
+from bot.channels.settings import ChannelSettings
+from dialogues.settings import DialogueSettings, OfficeSettings
+from nlu.settings import NluSettings
+from storage.settings import StorageSettings
+
+DEFAULT_CONFIG_PATH = "config.yml"
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+class Secrets(BaseModel):
+    """Secrets never come from the repo, only from the environment."""
+
+    database_url: str | None = None
+    telegram_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    session_key: str | None = None
+    files_key: str | None = None
+    webhook_signing_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Secrets":
+        env = dict(os.environ if env is None else env)
+        values = {name: env.get(f"HAJIBOT_{name.upper()}") or None for name in cls.model_fields}
+        return cls(**values)
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    office: OfficeSettings
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    nlu: NluSettings = NluSettings()
+    dialogue: DialogueSettings = DialogueSettings()
+    channels: ChannelSettings = ChannelSettings()
+    backoffice: BackofficeSettings = BackofficeSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs at start-up: validated config, secrets and the base directory."""
+
+    config: AppConfig
+    secrets: Secrets
+    base_dir: Path
+
+    @property
+    def database_url(self) -> str:
+        url = self.secrets.database_url or self.config.storage.database_url
+        return resolve_sqlite_url(url, self.base_dir)
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path against the config file's directory."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+class ConfigError(Exception):
+    """A config problem, described in one line naming the key."""
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        rest = url[len(prefix):]
+        if rest and not rest.startswith("/") and rest != ":memory:":
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(root)"
+    if first["type"] == "missing":
+        return f"{source}: missing key '{key}'"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    return f"{source}: invalid value for '{key}': {first['msg']}"
+
+
+def load_settings(path: str | Path = DEFAULT_CONFIG_PATH, env: dict[str, str] | None = None) -> Settings:
+    """Read, validate and return settings; raises ConfigError with a one-line message."""
+    path = Path(path)
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        config = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from None
+    try:
+        secrets = Secrets.from_env(env)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment")) from None
+    settings = Settings(config=config, secrets=secrets, base_dir=path.resolve().parent)
+    _check_required_secrets(settings)
+    return settings
+
+
+def _check_required_secrets(settings: Settings) -> None:
+    channels = settings.config.channels
+    if channels.telegram.enabled and not settings.secrets.telegram_token:
+        raise ConfigError("environment: missing HAJIBOT_TELEGRAM_TOKEN (channels.telegram.enabled is true)")
+    if channels.whatsapp.enabled:
+        for name in ("twilio_account_sid", "twilio_auth_token"):
+            if not getattr(settings.secrets, name):
+                raise ConfigError(f"environment: missing HAJIBOT_{name.upper()} (channels.whatsapp.enabled is true)")

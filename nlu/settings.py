@@ -1,0 +1,21 @@
+"""NLU settings (the `nlu:` section of config.yml)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NluSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["builtin", "rasa"] = "builtin"
+    data_dir: str = Field("nlu/data", description="Rasa-format training data and lexicons")
+    cache_dir: str = Field("var/nlu", description="Where the trained built-in model is cached")
+    fallback_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    max_chars: int = Field(1000, ge=10, description="Longer input is truncated for classification only")
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_seconds: float = Field(5.0, gt=0)
+    rasa_python: str = "/root/.pyenv/versions/3.10.13/bin/python3.10"
+    rasa_venv: str = Field("~/.cache/hajibot/rasa-venv", description="Rasa's own virtualenv, outside the repo")
+    rasa_model_dir: str = "var/rasa-models"
