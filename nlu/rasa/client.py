@@ -1,0 +1,117 @@
+"""RasaNLU: the NluBackend that asks a running Rasa server (POST /model/parse)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+
+from nlu.backend import ParseResult
+from nlu.rasa.normalize import fallback_result, normalize_parse
+
+log = logging.getLogger(__name__)
+
+
+class RasaNLU:
+    """NLU backend backed by a Rasa Open Source HTTP server.
+
+    Never raises for a user message: if Rasa is down, slow or answers garbage, one log line is
+    written (without the message text, which may hold personal data) and an `nlu_fallback`
+    result is returned. `is_ready()` reflects the last health check or parse attempt.
+    """
+
+    name = "rasa"
+
+    def __init__(self, url: str = "http://127.0.0.1:5005", timeout: float = 5.0,
+                 max_chars: int = 1000, health_timeout: float | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.max_chars = max_chars
+        self.health_timeout = health_timeout if health_timeout is not None else min(timeout, 2.0)
+        self._session: aiohttp.ClientSession | None = None
+        self._ready = False
+        self._down_logged = False
+        self.last_error: str | None = None
+
+    @classmethod
+    def from_settings(cls, nlu_settings: object) -> "RasaNLU":
+        """Build from NluSettings (rasa_url, rasa_timeout_seconds, max_chars)."""
+        return cls(url=getattr(nlu_settings, "rasa_url"),
+                   timeout=getattr(nlu_settings, "rasa_timeout_seconds"),
+                   max_chars=getattr(nlu_settings, "max_chars", 1000))
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 2.0)),
+                raise_for_status=False,
+            )
+        return self._session
+
+    def _mark_down(self, what: str, exc: BaseException | str) -> None:
+        reason = exc if isinstance(exc, str) else type(exc).__name__
+        self.last_error = f"{what}: {reason}"
+        if not self._down_logged:  # one line per outage, not one per message
+            log.warning("rasa unavailable at %s (%s); answering nlu_fallback", self.url, self.last_error)
+            self._down_logged = True
+        else:
+            log.debug("rasa still unavailable at %s (%s)", self.url, self.last_error)
+        self._ready = False
+
+    def _mark_up(self, what: str) -> None:
+        if not self._ready:
+            log.info("rasa %s at %s", what, self.url)
+        self._ready = True
+        self._down_logged = False
+        self.last_error = None
+
+    async def parse(self, text: str) -> ParseResult:
+        """Parse one message via Rasa; `nlu_fallback` when Rasa can't be asked."""
+        if not isinstance(text, str) or not text.strip():
+            return fallback_result(text if isinstance(text, str) else "")
+        started = time.perf_counter()
+        try:
+            async with self._client().post(f"{self.url}/model/parse",
+                                           json={"text": text[: self.max_chars]}) as resp:
+                if resp.status != 200:
+                    self._mark_down("parse", f"HTTP {resp.status}")
+                    return fallback_result(text)
+                raw = await resp.json(content_type=None)
+        except asyncio.CancelledError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
+            self._mark_down("parse", exc)
+            return fallback_result(text)
+        self._mark_up("reachable")
+        result = normalize_parse(raw, text)
+        log.debug("rasa parse %.1f ms intent=%s", (time.perf_counter() - started) * 1000,
+                  result["intent"]["name"])
+        return result
+
+    async def check_health(self) -> bool:
+        """GET /status: ready when the server answers and has a model loaded."""
+        try:
+            async with self._client().get(
+                    f"{self.url}/status",
+                    timeout=aiohttp.ClientTimeout(total=self.health_timeout)) as resp:
+                body = await resp.json(content_type=None) if resp.status == 200 else None
+        except asyncio.CancelledError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
+            self._mark_down("health", exc)
+            return False
+        if not isinstance(body, dict) or not body.get("model_file"):
+            self._mark_down("health", "no model loaded" if isinstance(body, dict) else "bad /status")
+            return False
+        self._mark_up("ready")
+        return True
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+        self._ready = False

@@ -1,0 +1,28 @@
+"""Decides a file's type from its bytes (magic numbers), never from its name."""
+from __future__ import annotations
+
+OCTET_STREAM = "application/octet-stream"
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"%PDF-", "application/pdf"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_content_type(data: bytes) -> str:
+    """Return the MIME type recognised from the leading bytes, or application/octet-stream."""
+    head = data[:64]
+    for magic, mime in _SIGNATURES:
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"):
+        return "image/heic"
+    # A PDF may start after a few junk bytes; readers accept the header within the first 1 KiB.
+    if b"%PDF-" in data[:1024]:
+        return "application/pdf"
+    return OCTET_STREAM

@@ -1,0 +1,238 @@
+"""SQLAlchemy ORM models. The schema itself is created only by Alembic migrations."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use timezone-aware UTC")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: AwareDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Conversation(Base):
+    """One chat with one user on one channel; holds the dialogue state."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "channel_user_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    channel_user_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mode: Mapped[str] = mapped_column(String(20), default="bot")  # bot | waiting_staff | staff
+    handoff_since: Mapped[datetime | None] = mapped_column()
+    handoff_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=False)
+    subscribed_at: Mapped[datetime | None] = mapped_column()
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)  # user blocked the bot / invalid number
+    pilgrim_id: Mapped[int | None] = mapped_column(ForeignKey("pilgrims.id"))
+    last_inbound_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list["Message"]] = relationship(back_populates="conversation", lazy="raise")
+
+
+class Message(Base):
+    """An inbound or outbound message. Outbound rows are the outbox."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "direction", "channel_message_id", name="uq_messages_channel_msg"),
+        Index("ix_messages_conv_dir_status", "conversation_id", "direction", "status"),
+        Index("ix_messages_outbox", "direction", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    channel_message_id: Mapped[str | None] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    choices: Mapped[list[Any]] = mapped_column(default=list)
+    # inbound: received | processed | failed ; outbound: pending | sending | sent | delivered | read | failed | undeliverable
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    intent: Mapped[str | None] = mapped_column(String(50))
+    intent_confidence: Mapped[float | None] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(20), default="user")  # user | bot | staff | broadcast
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages", lazy="raise")
+
+
+class Pilgrim(Base):
+    """A row of the office's porsi registry."""
+
+    __tablename__ = "pilgrims"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    nomor_porsi: Mapped[str] = mapped_column(String(10), unique=True)
+    nama: Mapped[str] = mapped_column(String(200))
+    nik: Mapped[str] = mapped_column(String(16), index=True)
+    tanggal_lahir: Mapped[date] = mapped_column(Date)
+    jenis_kelamin: Mapped[str] = mapped_column(String(1))
+    kab_kota: Mapped[str] = mapped_column(String(100))
+    provinsi: Mapped[str] = mapped_column(String(100))
+    kecamatan: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(40))
+    estimasi_tahun: Mapped[int | None] = mapped_column(Integer)
+    bank: Mapped[str | None] = mapped_column(String(100))
+    tanggal_daftar: Mapped[date | None] = mapped_column(Date)
+    transfer_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TicketSequence(Base):
+    """Per-prefix, per-year counter for ticket codes such as PBT-2026-00042."""
+
+    __tablename__ = "ticket_sequences"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    """An application (pembatalan, pelimpahan, pendaftaran) handed to the back office."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    ticket: Mapped[str] = mapped_column(String(20), unique=True)
+    service: Mapped[str] = mapped_column(String(30), index=True)
+    variant: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(30), index=True, default="submitted")
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    pilgrim_id: Mapped[int | None] = mapped_column(ForeignKey("pilgrims.id"))
+    nomor_porsi: Mapped[str | None] = mapped_column(String(10), index=True)
+    applicant_name: Mapped[str | None] = mapped_column(String(200))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    first_staff_action_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    documents: Mapped[list["CaseDocument"]] = relationship(back_populates="case", lazy="raise",
+                                                           order_by="CaseDocument.id")
+
+
+class CaseDocument(Base):
+    """One file for one checklist item of a case (an item may have several pages/files)."""
+
+    __tablename__ = "case_documents"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(60))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    page_count: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received | accepted | rejected | replaced
+    reject_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case | None] = relationship(back_populates="documents", lazy="raise")
+
+
+class VerificationAttempt(Base):
+    """Identity checks on a porsi; used to lock out enumeration."""
+
+    __tablename__ = "verification_attempts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    nomor_porsi: Mapped[str] = mapped_column(String(10), index=True)
+    success: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Appointment(Base):
+    """A booked visit to the office in one of the configured weekly slots."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    slot_start: Mapped[datetime] = mapped_column(index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled | done
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | petugas
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    """Who did what, when, to which case or conversation."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # staff:<username> | bot | system | cli
+    action: Mapped[str] = mapped_column(String(60))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
