@@ -1,0 +1,61 @@
+"""Load the editable word lexicons in nlu/data/lexicons/ (plain TSV / word lists)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Lexicons:
+    """Word mappings (may be multi-word keys), protected words, known vocabulary and emoji words."""
+
+    mapping: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+    protected: set[str] = field(default_factory=set)
+    vocabulary: set[str] = field(default_factory=set)
+    emoji: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_key_len(self) -> int:
+        return max((len(k) for k in self.mapping), default=1)
+
+
+def _rows(path: Path) -> list[list[str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        rows.append(line.split("\t"))
+    return rows
+
+
+def _words(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {r[0].strip().lower() for r in _rows(path) if r and r[0].strip()}
+
+
+def load_lexicons(directory: Path) -> Lexicons:
+    """Mapping files `NN_name.tsv` load in name order; a later file overrides an earlier one."""
+    lex = Lexicons()
+    lex.protected = _words(directory / "protected.txt")
+    lex.vocabulary = _words(directory / "indonesian_words.txt")
+    emoji_file = directory / "emoji.tsv"
+    if emoji_file.exists():
+        lex.emoji = {r[0].strip(): r[1].strip() for r in _rows(emoji_file) if len(r) >= 2}
+    for path in sorted(directory.glob("[0-9]*.tsv")):
+        for row in _rows(path):
+            if len(row) < 2:
+                continue
+            key = tuple(row[0].strip().lower().split())
+            if not key or (len(key) == 1 and key[0] in lex.protected):
+                continue
+            value = tuple(row[1].strip().lower().split())
+            lex.mapping[key] = value
+    for value in lex.mapping.values():
+        lex.vocabulary.update(value)
+    return lex
+
+
+def lexicon_files(directory: Path) -> list[Path]:
+    """All files that influence normalisation (for the model cache key)."""
+    return sorted(p for p in directory.glob("*") if p.suffix in {".tsv", ".txt"})

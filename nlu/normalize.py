@@ -1,0 +1,102 @@
+"""Text normalisation before intent classification.
+
+lowercase → strip control chars/emoji → collapse letter elongation → reduplication (`anak2`) →
+lexicon mapping (slang, typos, Minang → Indonesian; multi-word keys, longest match first).
+Entity spans are replaced by placeholder words beforehand (see `nlu.features`), so numbers do not leak.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from nlu.lexicon import Lexicons
+
+_ELONGATED = re.compile(r"([a-z])\1{2,}")
+_DOUBLED = re.compile(r"([a-z])\1")
+_REDUP = re.compile(r"^([a-z]{2,})2$")
+_TOKEN = re.compile(r"[a-z0-9_]+")
+_DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ \-.]\d+)+(?![\d])")
+
+
+def strip_noise(text: str) -> str:
+    """NFKC, lowercase, drop control characters, emoji and other symbols (keep letters/digits/space)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN":
+            out.append(ch)
+        elif ch == "'" or ch == "’":
+            continue  # istitha'ah → istithaah, jum'at → jumat
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+def join_digit_groups(text: str, min_digits: int = 9) -> str:
+    """`0312 3456 78` → `0312345678` when the groups together form a long number."""
+    def repl(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        return digits if len(digits) >= min_digits else m.group(0)
+    return _DIGIT_GROUPS.sub(repl, text)
+
+
+def emoji_words(text: str, lex: Lexicons) -> str:
+    """For messages without letters/digits: turn known emoji into words (👍 → oke)."""
+    words = [w for e, w in lex.emoji.items() if e in text]
+    return " ".join(words)
+
+
+class Normalizer:
+    """Stateless after construction; safe to share between coroutines."""
+
+    def __init__(self, lexicons: Lexicons) -> None:
+        self.lex = lexicons
+        self._max_key = lexicons.max_key_len
+        self._known = lexicons.vocabulary | {w for k in lexicons.mapping for w in k} | lexicons.protected
+
+    def fix_token(self, token: str) -> str:
+        """Collapse elongation: `tolooong` → `tolong`, `pagiiii` → `pagi`, `tolongg` → `tolong`."""
+        if token in self._known:
+            return token
+        collapsed = _ELONGATED.sub(r"\1", token)
+        if collapsed in self._known:
+            return collapsed
+        single = _DOUBLED.sub(r"\1", collapsed)
+        if single != collapsed and single in self._known:
+            return single
+        return collapsed
+
+    def tokens(self, text: str) -> list[str]:
+        if not any(ch.isalnum() for ch in text):
+            text = emoji_words(text, self.lex)
+        raw = _TOKEN.findall(join_digit_groups(strip_noise(text)))
+        toks: list[str] = []
+        for t in raw:
+            m = _REDUP.match(t)
+            if m:
+                toks.extend([self.fix_token(m.group(1))] * 2)
+            else:
+                toks.append(self.fix_token(t))
+        return self._map(toks)
+
+    def _map(self, toks: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        mapping, protected = self.lex.mapping, self.lex.protected
+        while i < len(toks):
+            for n in range(min(self._max_key, len(toks) - i), 0, -1):
+                key = tuple(toks[i:i + n])
+                if n == 1 and key[0] in protected:
+                    continue
+                if key in mapping:
+                    out.extend(mapping[key])
+                    i += n
+                    break
+            else:
+                out.append(toks[i])
+                i += 1
+        return out
+
+    def __call__(self, text: str) -> str:
+        return " ".join(self.tokens(text))
