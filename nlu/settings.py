@@ -19,3 +19,6 @@ class NluSettings(BaseModel):
     rasa_python: str = "/root/.pyenv/versions/3.10.13/bin/python3.10"
     rasa_venv: str = Field("~/.cache/hajibot/rasa-venv", description="Rasa's own virtualenv, outside the repo")
     rasa_model_dir: str = "var/rasa-models"
+    rasa_version: str = Field("3.6.21", description="rasa release installed by `hajibot nlu rasa-setup`")
+    rasa_work_dir: str = Field("var/rasa-project", description="Generated Rasa project used for training")
+    rasa_start_timeout_seconds: float = Field(300.0, gt=0, description="How long rasa-serve/tests wait for the model to load")

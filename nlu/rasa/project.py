@@ -1,0 +1,130 @@
+"""Build a Rasa project from our NLU data and train it (only when data or config changed)."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nlu.backend import ENTITIES
+from nlu.rasa.env import RASA_VERSION, rasa_env, venv_bin
+
+Echo = Callable[[str], None]
+CONFIG_PATH = Path(__file__).with_name("config.yml")
+MODEL_PREFIX = "nlu-"
+
+
+class RasaTrainError(RuntimeError):
+    """Training failed; the message holds the tail of Rasa's output."""
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    model: Path
+    fingerprint: str
+    trained_now: bool
+    seconds: float
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+
+
+def nlu_files(data_dir: Path) -> list[Path]:
+    """Rasa 3 YAML files holding an `nlu:` section, in a stable order (lexicons etc. are skipped)."""
+    files = sorted(p for ext in ("*.yml", "*.yaml") for p in data_dir.rglob(ext))
+    return [p for p in files if isinstance(doc := _load_yaml(p), dict) and doc.get("nlu")]
+
+
+def intents_in(files: list[Path]) -> list[str]:
+    names: set[str] = set()
+    for path in files:
+        for item in _load_yaml(path).get("nlu") or []:
+            if isinstance(item, dict) and isinstance(item.get("intent"), str):
+                names.add(item["intent"].split("/", 1)[0])
+    return sorted(names)
+
+
+def fingerprint(config: Path, data_dir: Path, files: list[Path], version: str = RASA_VERSION) -> str:
+    """Hash of the pipeline config, every training file (name and bytes) and the rasa version."""
+    h = hashlib.sha256(f"rasa=={version}\n".encode())
+    h.update(config.read_bytes())
+    for path in files:
+        h.update(b"\0" + str(path.relative_to(data_dir)).encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_path(model_dir: Path, fp: str) -> Path:
+    return model_dir / f"{MODEL_PREFIX}{fp}.tar.gz"
+
+
+def write_project(work_dir: Path, data_dir: Path, files: list[Path], config: Path = CONFIG_PATH) -> None:
+    """Lay out config.yml, a minimal domain.yml and data/ (copies of the NLU files) in work_dir."""
+    data_out = work_dir / "data"
+    if data_out.exists():
+        shutil.rmtree(data_out)
+    data_out.mkdir(parents=True)
+    for path in files:
+        target = data_out / path.relative_to(data_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    shutil.copyfile(config, work_dir / "config.yml")
+    domain = {"version": "3.1", "intents": intents_in(files), "entities": list(ENTITIES)}
+    (work_dir / "domain.yml").write_text(yaml.safe_dump(domain, sort_keys=False), encoding="utf-8")
+
+
+def latest_model(model_dir: Path) -> Path | None:
+    """Most recently trained model in model_dir, if any."""
+    models = sorted(model_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def current_model(data_dir: Path, model_dir: Path, config: Path = CONFIG_PATH) -> Path | None:
+    """The model trained on the current data and config, if it exists."""
+    files = nlu_files(data_dir)
+    path = model_path(model_dir, fingerprint(config, data_dir, files)) if files else None
+    return path if path is not None and path.exists() else None
+
+
+def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config: Path = CONFIG_PATH,
+          force: bool = False, echo: Echo = print, timeout: float = 3600) -> TrainReport:
+    """Run `rasa train nlu` in Rasa's venv unless a model for this exact data+config exists."""
+    started = time.monotonic()
+    files = nlu_files(data_dir)
+    if not files:
+        raise RasaTrainError(f"no Rasa NLU training files (with an `nlu:` section) under {data_dir}")
+    fp = fingerprint(config, data_dir, files)
+    target = model_path(model_dir, fp)
+    if target.exists() and not force:
+        echo(f"model up to date: {target}")
+        return TrainReport(target, fp, False, time.monotonic() - started)
+    rasa = venv_bin(venv, "rasa")
+    if not rasa.exists():
+        raise RasaTrainError(f"rasa not installed in {venv}: run `hajibot nlu rasa-setup` first")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_project(work_dir, data_dir, files, config)
+    echo(f"training Rasa NLU on {len(files)} file(s) from {data_dir} (fingerprint {fp})")
+    cmd = [str(rasa), "train", "nlu", "--config", "config.yml", "--nlu", "data",
+           "--domain", "domain.yml", "--out", str(model_dir.resolve()),
+           "--fixed-model-name", target.name.removesuffix(".tar.gz")]
+    log_file = work_dir / "train.log"
+    with log_file.open("w", encoding="utf-8") as log:
+        proc = subprocess.run(cmd, cwd=work_dir, env=rasa_env(venv), stdout=log,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+    if proc.returncode != 0 or not target.exists():
+        tail = "\n".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
+        raise RasaTrainError(f"rasa train nlu failed ({proc.returncode}); log {log_file}:\n{tail}")
+    seconds = time.monotonic() - started
+    echo(f"trained {target} in {seconds:.0f} s")
+    return TrainReport(target, fp, True, seconds)
