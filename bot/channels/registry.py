@@ -1,0 +1,26 @@
+"""Which channel plug-ins run: web chat always, Telegram and WhatsApp when enabled in config."""
+from __future__ import annotations
+
+from bot.channels.base import ChannelPlugin
+from bot.channels.webchat import WebChatChannel
+from bot.config import Settings
+from bot.pipeline import Pipeline
+from storage.db import Database
+from storage.files import FileStore
+
+
+def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: FileStore,
+                   only: tuple[str, ...] = ()) -> dict[str, ChannelPlugin]:
+    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db)}
+    config = settings.config.channels
+    if config.telegram.enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        channels["telegram"] = TelegramChannel(settings, pipeline, db, files)
+    if config.whatsapp.enabled:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        channels["whatsapp"] = WhatsAppChannel(settings, pipeline, db, files)
+    if only:
+        channels = {name: c for name, c in channels.items() if name in only}
+    return channels

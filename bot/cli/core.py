@@ -1,0 +1,163 @@
+"""Core commands: init, serve, chat, import-porsi."""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bot.cli import CliContext, pass_cli
+from bot.config import Settings
+from bot.privacy_log import setup_logging
+
+log = logging.getLogger("hajibot")
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command("init")
+@click.option("--demo", is_flag=True, help="Isi data contoh (registri porsi fiktif)")
+@pass_cli
+def init_cmd(cli: CliContext, demo: bool) -> None:
+    """Buat atau perbarui basis data (migrasi Alembic); --demo mengisi data contoh."""
+    settings = cli.settings
+    setup_logging(settings.config.server.log_level)
+    asyncio.run(_init(settings, demo))
+
+
+async def _init(settings: Settings, demo: bool) -> None:
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    url = settings.database_url
+    try:
+        await asyncio.to_thread(upgrade, url)
+    except Exception as exc:
+        fail(f"database migration failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+    settings.path(settings.config.storage.files_dir).mkdir(parents=True, exist_ok=True)
+    click.echo("database is up to date")
+    if demo:
+        from storage.demo import seed_demo
+
+        db = Database(url)
+        try:
+            async with db.session() as session:
+                report = await seed_demo(session)
+            for seeder in _demo_seeders():
+                await seeder(settings, db)
+        finally:
+            await db.dispose()
+        click.echo(f"demo data loaded: {report.imported} pilgrims")
+
+
+def _demo_seeders() -> list:  # type: ignore[type-arg]
+    """Other rooms' demo data (e.g. a demo staff account), each `async (settings, db) -> None`."""
+    return []
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Alamat dengar (bawaan dari config)")
+@click.option("--port", type=int, default=None, help="Port (bawaan dari config)")
+@pass_cli
+def serve_cmd(cli: CliContext, host: str | None, port: int | None) -> None:
+    """Jalankan layanan web (web chat, webhook kanal, back office)."""
+    settings = cli.settings
+    setup_logging(settings.config.server.log_level, settings.config.server.log_json)
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    app = asyncio.run(_build_app(settings))
+    host = host or settings.config.server.host
+    port = port or settings.config.server.port
+    web.run_app(app, host=host, port=port, print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"),
+                access_log=None)
+
+
+async def _build_app(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.app import create_app
+    from bot.services import StartupError, build_services
+
+    try:
+        services = await build_services(settings)
+    except StartupError as exc:
+        fail(str(exc), code=2)
+    return create_app(services)
+
+
+@click.command("chat")
+@click.option("--user", "user_id", default=None, help="ID pengguna konsol (bawaan: nama pengguna OS)")
+@pass_cli
+def chat_cmd(cli: CliContext, user_id: str | None) -> None:
+    """Mengobrol dengan bot di terminal."""
+    settings = cli.settings
+    setup_logging("WARNING")
+    asyncio.run(_chat(settings, user_id or getpass.getuser()))
+
+
+async def _chat(settings: Settings, user_id: str) -> None:
+    from bot.channels.console import run_console
+    from bot.services import StartupError, build_services
+
+    try:
+        services = await build_services(settings, channel_names=("webchat",))
+    except StartupError as exc:
+        fail(str(exc), code=2)
+    try:
+        await run_console(services.pipeline, user_id)
+    finally:
+        await services.close()
+
+
+@click.command("import-porsi")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Tidak mengimpor apa pun bila ada baris yang salah")
+@pass_cli
+def import_porsi_cmd(cli: CliContext, csv_file: Path, strict: bool) -> None:
+    """Impor registri nomor porsi dari CSV (upsert berdasarkan nomor_porsi)."""
+    settings = cli.settings
+    setup_logging(settings.config.server.log_level)
+    try:
+        data = csv_file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {csv_file}: {exc.strerror}")
+    code = asyncio.run(_import(settings, data, strict))
+    sys.exit(code)
+
+
+async def _import(settings: Settings, data: bytes, strict: bool) -> int:
+    from bot.services import StartupError, check_database
+    from storage.db import Database
+    from storage.registry_import import RegistryFileError, import_registry
+
+    db = Database(settings.database_url)
+    try:
+        try:
+            await check_database(db)
+        except StartupError as exc:
+            fail(str(exc), code=2)
+        async with db.session() as session:
+            try:
+                report = await import_registry(session, data, strict=strict)
+            except RegistryFileError as exc:
+                fail(str(exc))
+    finally:
+        await db.dispose()
+    for error in report.errors[:200]:
+        click.echo(f"line {error.line}: {error.reason}", err=True)
+    if len(report.errors) > 200:
+        click.echo(f"... and {len(report.errors) - 200} more bad rows", err=True)
+    if report.committed:
+        click.echo(f"imported {report.imported} rows ({len(report.errors)} bad rows skipped)")
+        return 0 if not report.errors else 1
+    click.echo(f"nothing imported: {len(report.errors)} bad rows (--strict)")
+    return 1
+
+
+COMMANDS: list[click.Command] = [init_cmd, serve_cmd, chat_cmd, import_porsi_cmd]

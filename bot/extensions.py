@@ -1,0 +1,15 @@
+"""Rooms that add routes to the app besides the channels (back office, broadcast, metrics).
+
+Each room exposes `setup_routes(app, services)`; add one import line per room below.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+RouteSetup = Callable[[Any, Any], None]
+
+
+def route_setups() -> list[RouteSetup]:
+    setups: list[RouteSetup] = []
+    return setups

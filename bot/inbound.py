@@ -1,0 +1,23 @@
+"""What every channel adapter produces: a platform-independent inbound message."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str  # as claimed by the platform; the store sniffs the real type
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str
+    user_id: str
+    text: str
+    attachments: tuple[InboundAttachment, ...] = ()
+    channel_message_id: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    display_name: str | None = None

@@ -1,0 +1,238 @@
+"""The one path every message takes. Read this file to follow a message end to end.
+
+    channel adapter -> InboundMessage
+      1. receive(): save attachments in the file store, insert the inbound row (unique per channel
+         message id -> a redelivery is a no-op) and commit: the message is now durable.
+      2. process(): lock the conversation, then for each stored-but-unprocessed inbound message in order:
+      3.   NLU parse of the text (truncated for classification only)
+      4.   dialogue step on the stored conversation state (may read/write cases, documents ...)
+      5.   store state + outbound messages + mark the inbound processed, in one transaction
+      6. the outbox (bot/outbox.py) sends pending outbound messages through the channel's sender;
+         pull channels (web chat, console) return them to the caller instead.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.conversation_lock import ConversationLocks
+from bot.inbound import InboundMessage
+from bot.privacy_log import mask_user_id
+from bot.texts import system_text
+from dialogues.engine import DialogueEngine
+from dialogues.replies import Reply
+from dialogues.turn import Turn
+from nlu.backend import NluBackend
+from storage.db import Database
+from storage.files import FileStore, StoredFile
+from storage.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_TEXT = 100_000  # characters kept of one message; classification uses nlu.max_chars
+
+
+@dataclass
+class ReceiveResult:
+    message_id: int
+    conversation_id: int
+    duplicate: bool
+
+
+@dataclass
+class HandleResult:
+    message_id: int
+    conversation_id: int
+    duplicate: bool
+    replies: list[Message]
+
+
+class Pipeline:
+    def __init__(self, db: Database, files: FileStore, nlu: NluBackend, engine: DialogueEngine,
+                 max_upload_bytes: int, nlu_max_chars: int, on_outbound: Callable[[str], None] | None = None) -> None:
+        self.db = db
+        self.files = files
+        self.nlu = nlu
+        self.engine = engine
+        self.max_upload_bytes = max_upload_bytes
+        self.nlu_max_chars = nlu_max_chars
+        self.on_outbound = on_outbound
+        self.locks = ConversationLocks()
+
+    # 1. durable inbox -------------------------------------------------------------------------
+    async def receive(self, msg: InboundMessage) -> ReceiveResult:
+        """Store the inbound message (deduplicated). After this returns the message is safe."""
+        if msg.channel_message_id is not None:
+            existing = await self._find_inbound(msg.channel, msg.channel_message_id)
+            if existing is not None:
+                return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
+        attachments = await self._store_attachments(msg)
+        async with self.db.session() as session:
+            conversation = await self._conversation_for(session, msg)
+            row = Message(
+                conversation_id=conversation.id, channel=msg.channel, direction="in",
+                channel_message_id=msg.channel_message_id, text=msg.text[:MAX_STORED_TEXT],
+                attachments=attachments, status="received", sender="user", created_at=msg.at,
+            )
+            session.add(row)
+            conversation.last_inbound_at = msg.at
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                existing = await self._find_inbound(msg.channel, msg.channel_message_id or "")
+                if existing is None:
+                    raise
+                return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
+            return ReceiveResult(row.id, conversation.id, duplicate=False)
+
+    async def handle(self, msg: InboundMessage) -> HandleResult:
+        """Receive and process one message; return the replies to it (for pull channels)."""
+        received = await self.receive(msg)
+        await self.process(received.conversation_id)
+        async with self.db.session() as session:
+            replies = (await session.execute(
+                select(Message).where(Message.reply_to_id == received.message_id).order_by(Message.id)
+            )).scalars().all()
+        return HandleResult(received.message_id, received.conversation_id, received.duplicate, list(replies))
+
+    async def mark_delivered(self, message_ids: list[int]) -> None:
+        """Pull channels (web chat, console) call this once replies were handed to the user."""
+        if not message_ids:
+            return
+        async with self.db.session() as session:
+            await session.execute(update(Message).where(Message.id.in_(message_ids), Message.status == "pending")
+                                  .values(status="sent", sent_at=datetime.now(timezone.utc)))
+            await session.commit()
+
+    # 2-5. processing ----------------------------------------------------------------------------
+    async def process(self, conversation_id: int) -> int:
+        """Process every stored, unprocessed inbound message of a conversation, oldest first."""
+        count = 0
+        async with self.locks.hold(conversation_id):
+            while await self._process_next(conversation_id):
+                count += 1
+        return count
+
+    async def recover(self) -> int:
+        """At start-up: process messages that were stored but not processed before a crash."""
+        async with self.db.session() as session:
+            ids = (await session.execute(
+                select(Message.conversation_id).where(Message.direction == "in", Message.status == "received")
+                .distinct()
+            )).scalars().all()
+        total = 0
+        for conversation_id in ids:
+            total += await self.process(conversation_id)
+        if total:
+            log.info("recovered %d unprocessed inbound messages", total)
+        return total
+
+    async def _process_next(self, conversation_id: int) -> bool:
+        async with self.db.session() as session:
+            conversation = await self._lock_conversation(session, conversation_id)
+            inbound = (await session.execute(
+                select(Message).where(Message.conversation_id == conversation_id, Message.direction == "in",
+                                      Message.status == "received").order_by(Message.id).limit(1)
+            )).scalar_one_or_none()
+            if inbound is None:
+                return False
+            try:
+                replies = await self._step(session, conversation, inbound)
+            except Exception:
+                log.exception("processing failed conversation=%s message=%s", conversation_id, inbound.id)
+                await session.rollback()
+                await self._mark_failed(conversation_id, inbound.id)
+                return True
+            self._add_replies(session, conversation, inbound, replies)
+            inbound.status = "processed"
+            inbound.processed_at = datetime.now(timezone.utc)
+            await session.commit()
+        if self.on_outbound is not None and replies:
+            self.on_outbound(conversation.channel)
+        return True
+
+    async def _step(self, session: AsyncSession, conversation: Conversation, inbound: Message) -> list[Reply]:
+        max_mb = self.max_upload_bytes // (1024 * 1024)
+        replies = [Reply(system_text("attachment_too_large", filename=a.get("filename") or "-", max_mb=max_mb))
+                   for a in inbound.attachments if a.get("rejected") == "too_large"]
+        if conversation.mode != "bot":
+            return replies  # a person handles this conversation; the message waits in the inbox
+        text = inbound.text or ""
+        parse = await self.nlu.parse(text[: self.nlu_max_chars])
+        inbound.intent = parse.get("intent", {}).get("name")
+        inbound.intent_confidence = parse.get("intent", {}).get("confidence")
+        files = [StoredFile.from_json(a) for a in inbound.attachments if not a.get("rejected")]
+        turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
+                    files=files, now=inbound.created_at)
+        replies += await self.engine.step(session, self.files, turn)
+        return replies
+
+    def _add_replies(self, session: AsyncSession, conversation: Conversation, inbound: Message,
+                     replies: list[Reply]) -> None:
+        for reply in replies:
+            session.add(Message(
+                conversation_id=conversation.id, channel=conversation.channel, direction="out",
+                text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
+                status="pending", reply_to_id=inbound.id, sender="bot",
+            ))
+
+    async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
+        async with self.db.session() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            await session.execute(update(Message).where(Message.id == message_id)
+                                  .values(status="failed", error="processing_error"))
+            assert conversation is not None
+            session.add(Message(conversation_id=conversation_id, channel=conversation.channel, direction="out",
+                                text=system_text("internal_error"), status="pending", reply_to_id=message_id,
+                                sender="bot"))
+            await session.commit()
+        if self.on_outbound is not None:
+            self.on_outbound(conversation.channel)
+
+    # helpers ------------------------------------------------------------------------------------
+    async def _lock_conversation(self, session: AsyncSession, conversation_id: int) -> Conversation:
+        query = select(Conversation).where(Conversation.id == conversation_id)
+        if not self.db.is_sqlite:
+            query = query.with_for_update()
+        return (await session.execute(query)).scalar_one()
+
+    async def _find_inbound(self, channel: str, channel_message_id: str) -> Message | None:
+        async with self.db.session() as session:
+            return (await session.execute(select(Message).where(
+                Message.channel == channel, Message.direction == "in",
+                Message.channel_message_id == channel_message_id))).scalar_one_or_none()
+
+    async def _conversation_for(self, session: AsyncSession, msg: InboundMessage) -> Conversation:
+        query = select(Conversation).where(Conversation.channel == msg.channel,
+                                           Conversation.channel_user_id == msg.user_id)
+        conversation = (await session.execute(query)).scalar_one_or_none()
+        if conversation is not None:
+            return conversation
+        conversation = Conversation(channel=msg.channel, channel_user_id=msg.user_id,
+                                    display_name=msg.display_name, state={})
+        session.add(conversation)
+        try:
+            await session.commit()
+        except IntegrityError:  # created concurrently by another request
+            await session.rollback()
+            return (await session.execute(query)).scalar_one()
+        log.info("new conversation channel=%s user=%s", msg.channel, mask_user_id(msg.user_id))
+        return conversation
+
+    async def _store_attachments(self, msg: InboundMessage) -> list[dict[str, object]]:
+        """Save attachments in the file store; over-size ones are recorded as rejected, not stored."""
+        result: list[dict[str, object]] = []
+        for attachment in msg.attachments:
+            if len(attachment.data) > self.max_upload_bytes:
+                result.append({"filename": attachment.filename, "size": len(attachment.data),
+                               "rejected": "too_large"})
+                continue
+            result.append((await self.files.put(attachment.data, attachment.filename)).to_json())
+        return result

@@ -1,0 +1,155 @@
+"""Imports the office's porsi registry from CSV (upsert by nomor_porsi)."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Pilgrim
+
+REQUIRED_COLUMNS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi",
+                    "status", "estimasi_tahun", "bank", "tanggal_daftar")
+OPTIONAL_COLUMNS = ("kecamatan",)
+BATCH_ROWS = 1000
+
+
+class RegistryFileError(Exception):
+    """The file as a whole cannot be read (encoding, header)."""
+
+
+@dataclass
+class RowError:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows_read: int = 0
+    imported: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _date(value: str, column: str, required: bool) -> date | None:
+    if not value:
+        if required:
+            raise ValueError(f"{column} kosong")
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{column} bukan tanggal YYYY-MM-DD: {value[:20]!r}") from None
+
+
+def parse_row(row: dict[str, str]) -> dict[str, Any]:
+    """Validate one CSV row and return column values; raises ValueError with the reason."""
+    v = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    if not (len(v["nomor_porsi"]) == 10 and v["nomor_porsi"].isdigit()):
+        raise ValueError("nomor_porsi harus tepat 10 angka")
+    if not (len(v["nik"]) == 16 and v["nik"].isdigit()):
+        raise ValueError("nik harus tepat 16 angka")
+    for column in ("nama", "kab_kota", "provinsi", "status"):
+        if not v[column]:
+            raise ValueError(f"{column} kosong")
+    gender = v["jenis_kelamin"].upper()
+    if gender not in ("L", "P"):
+        raise ValueError("jenis_kelamin harus L atau P")
+    birth = _date(v["tanggal_lahir"], "tanggal_lahir", required=True)
+    registered = _date(v["tanggal_daftar"], "tanggal_daftar", required=False)
+    year: int | None = None
+    if v["estimasi_tahun"]:
+        if not v["estimasi_tahun"].isdigit() or not 1900 <= int(v["estimasi_tahun"]) <= 2200:
+            raise ValueError("estimasi_tahun harus tahun 4 angka")
+        year = int(v["estimasi_tahun"])
+    return {
+        "nomor_porsi": v["nomor_porsi"], "nama": v["nama"][:200], "nik": v["nik"], "tanggal_lahir": birth,
+        "jenis_kelamin": gender, "kab_kota": v["kab_kota"][:100], "provinsi": v["provinsi"][:100],
+        "kecamatan": v["kecamatan"][:100] or None, "status": v["status"][:40].lower(), "estimasi_tahun": year,
+        "bank": v["bank"][:100] or None, "tanggal_daftar": registered,
+    }
+
+
+def read_rows(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError], int]:
+    """Parse and validate a whole CSV file. Returns (good rows with line numbers, errors, rows read)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RegistryFileError(f"berkas bukan UTF-8 (byte ke-{exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise RegistryFileError(f"kolom tidak ada di header: {', '.join(missing)}")
+    reader.fieldnames = header
+    good: list[tuple[int, dict[str, Any]]] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    count = 0
+    for row in reader:
+        count += 1
+        line = reader.line_num
+        if None in row:
+            errors.append(RowError(line, "jumlah kolom lebih banyak dari header"))
+            continue
+        try:
+            values = parse_row(row)
+        except ValueError as exc:
+            errors.append(RowError(line, str(exc)))
+            continue
+        if values["nomor_porsi"] in seen:
+            errors.append(RowError(line, f"nomor_porsi ganda (sudah ada di baris {seen[values['nomor_porsi']]})"))
+            continue
+        seen[values["nomor_porsi"]] = line
+        good.append((line, values))
+    return good, errors, count
+
+
+async def import_registry(session: AsyncSession, data: bytes, strict: bool = False) -> ImportReport:
+    """Validate and upsert; good rows in one transaction, or nothing when strict and any row is bad."""
+    good, errors, count = read_rows(data)
+    report = ImportReport(rows_read=count, errors=errors)
+    if strict and errors:
+        return report
+    await _upsert(session, [values for _, values in good])
+    await session.commit()
+    report.imported = len(good)
+    report.committed = True
+    return report
+
+
+async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = datetime.now(timezone.utc)
+    batch: list[dict[str, Any]] = []
+    updatable = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c != "nomor_porsi"] + ["updated_at"]
+
+    async def flush() -> None:
+        stmt = insert(Pilgrim).values(batch)
+        stmt = stmt.on_conflict_do_update(index_elements=[Pilgrim.nomor_porsi],
+                                          set_={c: getattr(stmt.excluded, c) for c in updatable})
+        await session.execute(stmt)
+        batch.clear()
+
+    for row in rows:
+        batch.append({**row, "updated_at": now, "transfer_count": 0})
+        if len(batch) >= BATCH_ROWS:
+            await flush()
+    if batch:
+        await flush()
+
+
+async def count_pilgrims(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Pilgrim.id)))).scalar_one())
