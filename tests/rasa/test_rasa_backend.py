@@ -1,0 +1,68 @@
+"""End-to-end: a real Rasa 3.6 server trained on nlu/data, asked through RasaNLU."""
+from __future__ import annotations
+
+import pytest
+
+from nlu.backend import ENTITIES, FALLBACK_INTENT, INTENTS
+from nlu.rasa.client import RasaNLU
+from nlu.rasa.server import free_port
+
+pytestmark = pytest.mark.rasa
+CONTRACT = set(INTENTS) | {FALLBACK_INTENT}
+
+
+async def test_parses_through_real_rasa(rasa_server) -> None:
+    nlu = RasaNLU(rasa_server.url, timeout=30)
+    try:
+        assert await nlu.check_health() is True
+        assert nlu.is_ready()
+
+        greet = await nlu.parse("assalamualaikum pak")
+        porsi = await nlu.parse("mau cek nomor porsi 1234567890")
+        thanks = await nlu.parse("terima kasih banyak ya")
+    finally:
+        await nlu.close()
+
+    for result in (greet, porsi, thanks):
+        assert set(result) >= {"text", "intent", "entities", "intent_ranking", "response_selector"}
+        assert result["intent"]["name"] in CONTRACT
+        assert 0.0 <= result["intent"]["confidence"] <= 1.0
+        assert {r["name"] for r in result["intent_ranking"]} <= CONTRACT
+        for ent in result["entities"]:
+            assert ent["entity"] in ENTITIES
+            assert set(ent) >= {"entity", "value", "start", "end", "confidence", "extractor"}
+            assert result["text"][ent["start"]:ent["end"]]
+
+    assert greet["intent"]["name"] == "greet"
+    assert thanks["intent"]["name"] == "thanks"
+    assert porsi["intent"]["name"] == "check_porsi"
+    numbers = [e for e in porsi["entities"] if e["entity"] == "porsi_number"]
+    assert numbers and numbers[0]["value"] == "1234567890"
+    assert porsi["text"][numbers[0]["start"]:numbers[0]["end"]] == "1234567890"
+
+
+async def test_server_down_gives_fallback(rasa_venv) -> None:
+    nlu = RasaNLU(f"http://127.0.0.1:{free_port()}", timeout=2)
+    try:
+        result = await nlu.parse("cek porsi 1234567890")
+        assert await nlu.check_health() is False
+    finally:
+        await nlu.close()
+    assert result["intent"] == {"name": FALLBACK_INTENT, "confidence": 0.0}
+    assert result["entities"] == []
+    assert not nlu.is_ready()
+
+
+async def test_stopped_server_gives_fallback(rasa_server) -> None:
+    """Runs last in this module: it stops the shared server (saves a second ~20 s start)."""
+    nlu = RasaNLU(rasa_server.url, timeout=10)
+    try:
+        assert (await nlu.parse("halo"))["intent"]["name"] in CONTRACT
+        assert nlu.is_ready()
+        rasa_server.stop()
+        result = await nlu.parse("halo")
+        assert result["intent"]["name"] == FALLBACK_INTENT
+        assert result["text"] == "halo"
+        assert not nlu.is_ready()
+    finally:
+        await nlu.close()
