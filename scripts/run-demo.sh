@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install, create the SQLite database with demo data, and start the service (then open /webchat).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+.venv/bin/hajibot init --demo
+exec .venv/bin/hajibot serve "$@"
