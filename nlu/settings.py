@@ -14,6 +14,7 @@ class NluSettings(BaseModel):
     cache_dir: str = Field("var/nlu", description="Where the trained built-in model is cached")
     fallback_threshold: float = Field(0.45, ge=0.0, le=1.0)
     max_chars: int = Field(1000, ge=10, description="Longer input is truncated for classification only")
+    builtin_c: float = Field(20.0, gt=0, description="Inverse regularisation of the built-in intent classifier")
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = Field(5.0, gt=0)
     rasa_python: str = "/root/.pyenv/versions/3.10.13/bin/python3.10"

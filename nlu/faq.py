@@ -1,0 +1,106 @@
+"""FAQ knowledge base (nlu/data/faq.yml) and its retriever (Rasa ResponseSelector-shaped output)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+from scipy.sparse import csr_matrix
+
+from nlu.features import Featurizer
+
+_KEY = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass
+class FaqEntry:
+    key: str
+    questions: list[str]
+    answer: str
+
+
+class FaqError(ValueError):
+    """A problem in the FAQ file, naming the file and the entry."""
+
+
+def load_faq(path: Path) -> list[FaqEntry]:
+    if not path.exists():
+        return []
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise FaqError(f"{path}: invalid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+    entries, seen = [], set()
+    for n, item in enumerate(doc.get("faq") or [], start=1):
+        if not isinstance(item, dict):
+            raise FaqError(f"{path}: entry {n} is not a mapping")
+        key = str(item.get("key", ""))
+        questions = item.get("questions") or []
+        answer = item.get("answer")
+        if not _KEY.match(key):
+            raise FaqError(f"{path}: entry {n}: 'key' must be lowercase letters, digits or _ (got {key!r})")
+        if key in seen:
+            raise FaqError(f"{path}: entry {n}: duplicate key {key!r}")
+        if not isinstance(questions, list) or not questions or not all(isinstance(q, str) for q in questions):
+            raise FaqError(f"{path}: entry {key!r}: 'questions' must be a non-empty list of texts")
+        if not isinstance(answer, str) or not answer.strip():
+            raise FaqError(f"{path}: entry {key!r}: 'answer' must be a non-empty text")
+        seen.add(key)
+        entries.append(FaqEntry(key, [q.strip() for q in questions], answer.strip()))
+    return entries
+
+
+class FaqRetriever:
+    """Cosine similarity between the message and every question phrasing; best phrasing per entry wins."""
+
+    def __init__(self, entries: list[FaqEntry]) -> None:
+        self.entries = entries
+        self.matrix_t: csr_matrix | None = None  # n_features × n_questions
+        self.owner: np.ndarray = np.zeros(0, dtype=np.int32)
+
+    def fit(self, featurizer: Featurizer, prepare: Callable[[str], str]) -> "FaqRetriever":
+        texts, owner = [], []
+        for i, entry in enumerate(self.entries):
+            for q in entry.questions:
+                texts.append(prepare(q))
+                owner.append(i)
+        if texts:
+            x = featurizer.transform(texts)
+            self.matrix_t = csr_matrix(x.T, dtype=np.float32)
+        self.owner = np.asarray(owner, dtype=np.int32)
+        return self
+
+    def scores(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """Best similarity per entry (0..1)."""
+        best = np.zeros(len(self.entries), dtype=np.float32)
+        if self.matrix_t is None or not len(idx):
+            return best
+        sims = (self.matrix_t[idx].T @ vals) / 2.0  # word and char parts are each unit length
+        np.maximum.at(best, self.owner, sims.astype(np.float32))
+        return best
+
+    def select(self, idx: np.ndarray, vals: np.ndarray, top: int = 10) -> dict[str, Any]:
+        """Rasa `response_selector` payload for the retrieval intent `faq`."""
+        payload: dict[str, Any] = {"all_retrieval_intents": ["faq"]}
+        if not self.entries:
+            payload["faq"] = {"response": {"id": None, "responses": None, "response_templates": None,
+                                           "confidence": 0.0, "intent_response_key": None,
+                                           "utter_action": None}, "ranking": []}
+            return payload
+        sims = self.scores(idx, vals)
+        order = np.argsort(-sims)[:top]
+        ranking = [{"id": int(i), "confidence": float(round(sims[i], 4)),
+                    "intent_response_key": f"faq/{self.entries[i].key}"} for i in order]
+        best = self.entries[int(order[0])]
+        payload["faq"] = {
+            "response": {"id": int(order[0]), "responses": [{"text": best.answer}],
+                         "response_templates": [{"text": best.answer}],
+                         "confidence": float(round(sims[order[0]], 4)),
+                         "intent_response_key": f"faq/{best.key}", "utter_action": f"utter_faq/{best.key}"},
+            "ranking": ranking,
+        }
+        return payload

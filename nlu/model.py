@@ -1,0 +1,57 @@
+"""The trained built-in model: normaliser + featuriser + intent classifier + FAQ retriever."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nlu.backend import FALLBACK_INTENT
+from nlu.classifier import IntentClassifier
+from nlu.entities import extract_entities
+from nlu.faq import FaqRetriever
+from nlu.features import Featurizer, classification_text
+from nlu.normalize import Normalizer
+from nlu.rules import override
+
+
+@dataclass
+class BuiltinModel:
+    normalizer: Normalizer
+    featurizer: Featurizer
+    classifier: IntentClassifier
+    faq: FaqRetriever
+    fingerprint: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def prepare(self, text: str, max_chars: int) -> tuple[str, list[dict[str, Any]]]:
+        entities = extract_entities(text)
+        return classification_text(text, entities, self.normalizer, max_chars), entities
+
+    def parse(self, text: str, max_chars: int, threshold: float) -> dict[str, Any]:
+        """Rasa /model/parse shaped result; `text` is returned unchanged."""
+        norm, entities = self.prepare(text, max_chars)
+        idx, vals = self.featurizer.transform_one(norm)
+        if not norm.strip() or not len(idx):
+            probs = np.full(len(self.classifier.labels), 1.0 / max(len(self.classifier.labels), 1))
+        else:
+            probs = self.classifier.predict(idx, vals)
+            if self.featurizer.word_coverage(norm) == 0.0:
+                probs = probs * 0.5  # no known word at all: likely gibberish or another language
+        order = np.argsort(-probs)[:10]
+        ranking = [(self.classifier.labels[i], float(probs[i])) for i in order]
+        forced = override(norm, entities, ranking) if ranking else None
+        if forced:
+            ranking = [forced] + [r for r in ranking if r[0] != forced[0]][:9]
+        name, conf = ranking[0] if ranking else (FALLBACK_INTENT, 0.0)
+        if conf < threshold:  # as Rasa's FallbackClassifier: fallback on top with the threshold as confidence
+            name, conf = FALLBACK_INTENT, threshold
+            ranking = [(name, conf)] + ranking[:9]
+        return {
+            "text": text,
+            "intent": {"name": name, "confidence": round(conf, 4)},
+            "entities": entities,
+            "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],
+            "response_selector": self.faq.select(idx, vals),
+        }

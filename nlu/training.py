@@ -1,0 +1,125 @@
+"""Train the built-in model from nlu/data and cache it, keyed by a hash of data + code version."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sklearn
+
+from nlu.classifier import IntentClassifier
+from nlu.faq import FaqRetriever, load_faq
+from nlu.features import Featurizer
+from nlu.lexicon import lexicon_files, load_lexicons
+from nlu.model import BuiltinModel
+from nlu.normalize import Normalizer
+from nlu.rasa_yaml import load_nlu
+from nlu.settings import NluSettings
+
+log = logging.getLogger(__name__)
+
+CODE_VERSION = "builtin-nlu-1"  # bump when featurisation, normalisation or model code changes
+FAQ_FILE = "faq.yml"
+LEXICON_DIR = "lexicons"
+MODEL_PREFIX = "builtin-"
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    seconds: float
+    examples: int
+    intents: int
+    faq_entries: int
+    cached: bool = False
+
+
+def data_files(data_dir: Path) -> list[Path]:
+    files = sorted(p for p in data_dir.glob("*.yml")) + sorted(p for p in data_dir.glob("*.yaml"))
+    return files + lexicon_files(data_dir / LEXICON_DIR)
+
+
+def fingerprint(data_dir: Path, settings: NluSettings) -> str:
+    h = hashlib.sha256()
+    h.update(f"{CODE_VERSION}|sklearn={sklearn.__version__}|c={settings.builtin_c}".encode())
+    for path in data_files(data_dir):
+        h.update(str(path.relative_to(data_dir)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def model_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"{MODEL_PREFIX}{key}.pkl"
+
+
+def build_model(data_dir: Path, settings: NluSettings, key: str = "") -> tuple[BuiltinModel, int]:
+    data = load_nlu(data_dir)
+    if not data.examples:
+        raise ValueError(f"{data_dir}: no NLU training examples found")
+    normalizer = Normalizer(load_lexicons(data_dir / LEXICON_DIR))
+    skeleton = BuiltinModel(normalizer, Featurizer(), IntentClassifier(c=settings.builtin_c),
+                            FaqRetriever(load_faq(data_dir / FAQ_FILE)), fingerprint=key)
+    texts = [skeleton.prepare(ex.text, settings.max_chars)[0] for ex in data.examples]
+    labels = [ex.intent for ex in data.examples]
+    prepare_q = lambda q: skeleton.prepare(q, settings.max_chars)[0]  # noqa: E731
+    faq_texts = [prepare_q(q) for e in skeleton.faq.entries for q in e.questions]
+    skeleton.featurizer.fit(texts + faq_texts)
+    skeleton.classifier.fit(skeleton.featurizer, texts, labels)
+    skeleton.faq.fit(skeleton.featurizer, prepare_q)
+    skeleton.meta = {"examples": len(texts), "intents": len(set(labels))}
+    return skeleton, len(texts)
+
+
+def _write_atomic(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _remove_stale(cache_dir: Path, keep: Path) -> None:
+    for old in cache_dir.glob(f"{MODEL_PREFIX}*.pkl"):
+        if old != keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+
+
+def train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> TrainResult:
+    """Always retrain; write the artefact into cache_dir and drop older ones."""
+    started = time.perf_counter()
+    key = fingerprint(data_dir, settings)
+    model, n = build_model(data_dir, settings, key)
+    path = model_path(cache_dir, key)
+    _write_atomic(model, path)
+    _remove_stale(cache_dir, path)
+    seconds = time.perf_counter() - started
+    log.info("trained built-in NLU on %d examples in %.2fs → %s", n, seconds, path)
+    return TrainResult(path, seconds, n, model.meta["intents"], len(model.faq.entries))
+
+
+def load_or_train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> BuiltinModel:
+    """Load the cached model if it matches the current data and code; otherwise train it."""
+    path = model_path(cache_dir, fingerprint(data_dir, settings))
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                model = pickle.load(fh)
+            if isinstance(model, BuiltinModel):
+                return model
+        except Exception:  # corrupt or incompatible cache: retrain
+            log.warning("ignoring unreadable NLU cache %s", path)
+    result = train(data_dir, cache_dir, settings)
+    with result.path.open("rb") as fh:
+        return pickle.load(fh)
