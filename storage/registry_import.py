@@ -17,7 +17,7 @@ from storage.models import Pilgrim
 REQUIRED_COLUMNS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi",
                     "status", "estimasi_tahun", "bank", "tanggal_daftar")
 OPTIONAL_COLUMNS = ("kecamatan",)
-BATCH_ROWS = 1000
+BATCH_ROWS = 5000
 
 
 class RegistryFileError(Exception):
@@ -136,11 +136,12 @@ async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None
     batch: list[dict[str, Any]] = []
     updatable = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c != "nomor_porsi"] + ["updated_at"]
 
+    stmt = insert(Pilgrim)
+    stmt = stmt.on_conflict_do_update(index_elements=[Pilgrim.nomor_porsi],
+                                      set_={c: getattr(stmt.excluded, c) for c in updatable})
+
     async def flush() -> None:
-        stmt = insert(Pilgrim).values(batch)
-        stmt = stmt.on_conflict_do_update(index_elements=[Pilgrim.nomor_porsi],
-                                          set_={c: getattr(stmt.excluded, c) for c in updatable})
-        await session.execute(stmt)
+        await session.execute(stmt, batch)
         batch.clear()
 
     for row in rows:
