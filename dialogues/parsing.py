@@ -1,0 +1,193 @@
+"""Parsers for what people type: dates, numbers, yes/no, options. Vocabulary comes from rules/language.yml."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_DIGIT_RUN = re.compile(r"\d(?:[ \t\-.]?\d)*")
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{2,4})(?!\d)")
+_TEXT_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]?\s*([a-z]+)\.?\s*[-/.,]?\s*(\d{2,4})(?!\d)")
+
+
+class Lexicon(BaseModel):
+    """Words the parsers recognise (rules/language.yml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    yes_words: list[str]
+    no_words: list[str]
+    stop: list[str]
+    skip: list[str]
+    done: list[str]
+    correction: list[str]
+    replace: list[str]
+    resume: list[str]
+    restart: list[str]
+    question: list[str]
+    handoff: list[str]
+    menu: list[str]
+    months: dict[int, list[str]]
+    month_names: list[str] = Field(min_length=12, max_length=12)
+    weekday_names: list[str] = Field(min_length=7, max_length=7)
+
+
+def normalize(text: str) -> str:
+    """Lower-case, strip accents and punctuation (except digits/letters/spaces), collapse spaces."""
+    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    text = re.sub(r"[^0-9a-z/\-.\s]", " ", text.lower())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _squeeze(word: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+def contains_phrase(text: str, phrases: list[str]) -> str | None:
+    """Return the first phrase present in `text` on word boundaries (tolerates repeated letters)."""
+    norm = " " + re.sub(r"[/\-.]", " ", normalize(text)) + " "
+    squeezed = " " + " ".join(_squeeze(w) for w in norm.split()) + " "
+    for phrase in sorted(phrases, key=len, reverse=True):
+        p = normalize(phrase)
+        if f" {p} " in norm or f" {' '.join(_squeeze(w) for w in p.split())} " in squeezed:
+            return phrase
+    return None
+
+
+def is_only(text: str, phrases: list[str]) -> bool:
+    """True when the whole message is one of `phrases` (ignoring punctuation and repeated letters)."""
+    norm = " ".join(_squeeze(w) for w in re.sub(r"[/\-.]", " ", normalize(text)).split())
+    return any(norm == " ".join(_squeeze(w) for w in normalize(p).split()) for p in phrases)
+
+
+def parse_yes_no(text: str, lex: Lexicon) -> bool | None:
+    """True for yes, False for no, None when unclear or both."""
+    yes = contains_phrase(text, lex.yes_words)
+    no = contains_phrase(text, lex.no_words)
+    if yes and not no:
+        return True
+    if no and not yes:
+        return False
+    if yes and no:  # "ya, tidak ada masalah" is rare; a longer match wins
+        return True if len(yes) > len(no) else False if len(no) > len(yes) else None
+    return None
+
+
+def digit_runs(text: str) -> list[tuple[str, int, int]]:
+    """Digit sequences, allowing single spaces/dashes/dots between digits: (digits, start, end)."""
+    out = []
+    for m in _DIGIT_RUN.finditer(text or ""):
+        out.append((re.sub(r"\D", "", m.group()), m.start(), m.end()))
+    return out
+
+
+def find_number(text: str, length: int) -> str | None:
+    """The first number of exactly `length` digits (spaces/dashes inside allowed)."""
+    for digits, _s, _e in digit_runs(text):
+        if len(digits) == length:
+            return digits
+    for token in re.split(r"\s+", text or ""):
+        digits = re.sub(r"\D", "", token)
+        if len(digits) == length and not re.search(r"[a-zA-Z]", token):
+            return digits
+    return None
+
+
+def _year(raw: str, today: date) -> int:
+    y = int(raw)
+    if len(raw) <= 2:
+        y = 2000 + y if 2000 + y <= today.year else 1900 + y
+    return y
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    value: date
+    start: int
+    end: int
+
+
+def find_dates(text: str, lex: Lexicon, today: date) -> list[FoundDate]:
+    """All dates in `text`: 14/08/2025, 14-8-2025, 2025-08-14, 14 Agustus 2025, tgl 14 agst 25."""
+    low = (text or "").lower()
+    found: list[FoundDate] = []
+    for m in _NUMERIC_DATE.finditer(low):
+        a, b, c = m.groups()
+        try:
+            if len(a) == 4:
+                d = date(int(a), int(b), int(c))
+            elif len(a) <= 2:
+                d = date(_year(c, today), int(b), int(a))
+            else:
+                continue
+        except ValueError:
+            continue
+        found.append(FoundDate(d, m.start(), m.end()))
+    month_of = {normalize(w): n for n, words in lex.months.items() for w in words}
+    for m in _TEXT_DATE.finditer(low):
+        day, word, year = m.groups()
+        month = month_of.get(word)
+        if month is None:
+            continue
+        try:
+            d = date(_year(year, today), month, int(day))
+        except ValueError:
+            continue
+        found.append(FoundDate(d, m.start(), m.end()))
+    found.sort(key=lambda f: f.start)
+    return found
+
+
+def format_date(value: date, lex: Lexicon) -> str:
+    return f"{value.day} {lex.month_names[value.month - 1]} {value.year}"
+
+
+def years_between(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def pick_option(text: str, labels: list[str], words: list[list[str]]) -> int | None:
+    """Index of the chosen option: its number, its label, or one of its words; None if unclear."""
+    norm = normalize(text)
+    m = re.fullmatch(r"(?:no|nomor|pilih|pilihan)?\s*(\d{1,2})\s*[.)]?", norm)
+    if m:
+        n = int(m.group(1))
+        return n - 1 if 1 <= n <= len(labels) else None
+    for i, label in enumerate(labels):
+        if normalize(label) == norm:
+            return i
+    best: tuple[int, int] | None = None
+    for i, (label, extra) in enumerate(zip(labels, words)):
+        for phrase in [label, *extra]:
+            if phrase and contains_phrase(norm, [phrase]):
+                score = len(normalize(phrase))
+                if best is None or score > best[1]:
+                    best = (i, score)
+                elif best[0] != i and score == best[1]:
+                    best = (best[0], score)
+    return best[0] if best else None
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z .,'`\-]{1,99}$")
+
+
+def parse_name(text: str) -> str | None:
+    """A person's name: letters and a few punctuation marks, 2-100 characters, no digits or '?'."""
+    value = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text or "")).strip()
+    ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    if not _NAME.match(ascii_value) or sum(c.isalpha() for c in value) < 2:
+        return None
+    return value
+
+
+def mask_name(name: str) -> str:
+    """`Siti Aminah Rahman` -> `SITI A***`: first word in full, initial of the second."""
+    words = (name or "").upper().split()
+    if not words:
+        return "***"
+    if len(words) == 1:
+        return words[0][:2] + "***"
+    return f"{words[0]} {words[1][0]}***"

@@ -1,0 +1,265 @@
+"""Pydantic models of the office-editable files: flows/*.yml and rules/*.yml."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dialogues.parsing import Lexicon
+
+STEP_TYPES = ("ask", "say", "branch", "check", "action", "documents", "confirm", "switch", "end")
+VALIDATORS = ("porsi", "nik", "date", "past_date", "identity", "yesno", "choice", "name", "text",
+              "account_number", "ticket")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- flows
+
+class Option(Strict):
+    value: str
+    label: str = Field(description="response key of the option's label")
+    words: list[str] = []
+
+
+class Outcome(Strict):
+    """What happens after an action result or a failed check."""
+
+    say: list[str] = []
+    clear: list[str] = []
+    goto: str | None = None
+    fail: bool = False  # counts as a failed attempt at the `goto` step
+    end: bool = False
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class BranchCase(Strict):
+    when: str
+    goto: str
+
+
+class Step(Strict):
+    id: str
+    type: Literal["ask", "say", "branch", "check", "action", "documents", "confirm", "switch", "end"]
+    when: str | None = None
+    # ask
+    slot: str | None = None
+    validator: str | None = None
+    prompt: str | None = None
+    reask: str | None = None
+    label: str | None = None  # response key naming the slot in summaries and corrections
+    options: list[Option] = []
+    options_from: Literal["relationships", "appointment_slots"] | None = None
+    extract: list[str] = []  # keywords after which the answer may be found in any message
+    extract_bare: bool = False  # the value alone is unambiguous (e.g. a 10-digit porsi)
+    words: list[str] = []  # how people name this answer when correcting it
+    clears: list[str] = []  # slots that depend on this one
+    # say / end
+    say: list[str] = []
+    # branch
+    cases: list[BranchCase] = []
+    default: str | None = None
+    # check
+    condition: str | None = None
+    fail: Outcome | None = None
+    # action
+    action: str | None = None
+    params: dict[str, Any] = {}
+    results: dict[str, Outcome] = {}
+    # documents
+    checklist: str | None = None
+    # confirm
+    summary: str | None = None
+    # switch
+    flow: str | None = None
+    carry: dict[str, str] = {}
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _required_per_type(self) -> "Step":
+        need = {"ask": ("slot", "validator", "prompt"), "say": ("say",), "check": ("condition", "fail"),
+                "action": ("action",), "documents": ("checklist",), "confirm": ("summary",),
+                "switch": ("flow",), "branch": ("cases",)}.get(self.type, ())
+        for name in need:
+            if not getattr(self, name):
+                raise ValueError(f"step '{self.id}' of type {self.type} needs '{name}'")
+        if self.validator and self.validator not in VALIDATORS:
+            raise ValueError(f"step '{self.id}': unknown validator '{self.validator}' (known: {', '.join(VALIDATORS)})")
+        if self.validator == "choice" and not (self.options or self.options_from):
+            raise ValueError(f"step '{self.id}': a choice needs 'options' or 'options_from'")
+        return self
+
+
+class Flow(Strict):
+    name: str
+    title: str = Field(description="response key of the flow's name")
+    intents: list[str] = []
+    service: str | None = None  # case service name when the flow creates a case
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids(self) -> "Flow":
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"duplicate step id '{step.id}'")
+            seen.add(step.id)
+        targets = [(s.id, o.goto) for s in self.steps for o in [*s.results.values(), *([s.fail] if s.fail else [])]]
+        targets += [(s.id, c.goto) for s in self.steps for c in s.cases]
+        targets += [(s.id, s.default) for s in self.steps]
+        for sid, goto in targets:
+            if goto and goto not in seen:
+                raise ValueError(f"step '{sid}': goto '{goto}' is not a step of this flow")
+        return self
+
+    def index(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+
+class MenuItem(Strict):
+    label: str
+    intent: str
+    words: list[str] = []
+
+
+class FlowsFile(Strict):
+    flow: Flow | None = None
+    menu: list[MenuItem] | None = None
+
+
+# ---------------------------------------------------------------- rules
+
+class ChecklistItem(Strict):
+    key: str
+    name: str
+    form: Literal["asli", "fotokopi", "fotokopi_tunjukkan_asli", "cetak"]
+    hint: str
+    optional: bool = False
+    notes: str | None = None
+    legal_basis: str | None = None
+    words: list[str] = []
+
+
+class Checklist(Strict):
+    legal_basis: str
+    items: list[ChecklistItem] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Checklist":
+        keys = [i.key for i in self.items]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate item key(s): {', '.join(sorted(dup))}")
+        return self
+
+
+class Relationship(Strict):
+    value: str
+    label: str
+    allowed: bool
+    basis: str
+    words: list[str] = []
+
+
+class PelimpahanRules(Strict):
+    death_date_cutoff: date
+    death_date_basis: str
+    min_recipient_age: int = Field(ge=0, le=100)
+    min_recipient_age_basis: str
+    max_transfers: int = Field(ge=1)
+    max_transfers_basis: str
+    reasons_basis: str
+    relationships: list[Relationship] = Field(min_length=1)
+
+
+class PendaftaranRules(Strict):
+    min_age: int = Field(ge=0, le=100)
+    min_age_basis: str
+    hajj_repeat_years: int = Field(ge=0, le=100)
+    hajj_repeat_basis: str
+    setoran_awal: str
+
+
+class DocumentRules(Strict):
+    accepted_types: list[str] = Field(min_length=1)
+    min_image_width: int = Field(ge=1)
+    min_image_height: int = Field(ge=1)
+    min_sharpness: float = Field(ge=0)
+    max_pdf_pages: int = Field(ge=1)
+    form_labels: dict[str, str]
+
+
+def _hhmm(v: str) -> str:
+    hh, _, mm = v.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
+        raise ValueError(f"'{v}' is not a time HH:MM")
+    return v
+
+
+class AppointmentRules(Strict):
+    weekly: dict[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], list[str]]
+    capacity: int = Field(ge=1)
+    days_ahead: int = Field(ge=1, le=365)
+    min_lead_hours: float = Field(ge=0)
+    offer_count: int = Field(ge=1, le=20)
+
+    @field_validator("weekly")
+    @classmethod
+    def _times(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for times in v.values():
+            for t in times:
+                _hhmm(t)
+        return v
+
+
+class StatusInfo(Strict):
+    label: str
+    next: str
+
+
+class InfoTexts(Strict):
+    cost: str
+    schedule: str
+    office: str
+
+
+class Rules(Strict):
+    language: Lexicon
+    checklists: dict[str, Checklist]
+    pelimpahan: PelimpahanRules
+    pendaftaran: PendaftaranRules
+    documents: DocumentRules
+    office_hours: dict[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+                       tuple[str, str]]
+    holidays: list[date] = []
+    appointments: AppointmentRules
+    porsi_status: dict[str, StatusInfo]
+    info: InfoTexts
+
+    @field_validator("office_hours")
+    @classmethod
+    def _hours(cls, v: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+        for start, end in v.values():
+            _hhmm(start), _hhmm(end)
+            if start >= end:
+                raise ValueError(f"opening {start} is not before closing {end}")
+        return v
+
+    @field_validator("porsi_status")
+    @classmethod
+    def _default_status(cls, v: dict[str, StatusInfo]) -> dict[str, StatusInfo]:
+        if "default" not in v:
+            raise ValueError("needs a 'default' entry")
+        return v
