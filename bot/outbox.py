@@ -1,16 +1,26 @@
-"""Outbox worker: sends stored outbound messages through push channels, in order per conversation,
-with retries and back-off. A claimed message carries a lease (next_attempt_at) so a crashed worker's
-message is picked up again by another."""
+"""Outbox worker: sends stored outbound messages through push channels.
+
+- In order per conversation: only the oldest unsent outbound message of a conversation is ever claimed.
+- A claimed message carries a lease (status `sending`, next_attempt_at) so a crashed worker's message is
+  picked up again.
+- Rate limits per channel (e.g. Telegram 30/s overall and 1/s per chat; WhatsApp per-sender MPS): a channel
+  plug-in lists them in its `rate_limits` attribute; a message over the limit simply waits.
+- Failures: retry with exponential back-off, or after the `retry_after` the platform asked for (429); a
+  permanent failure or the last allowed attempt ends as `failed` with the reason. A permanent failure whose
+  error starts with "blocked" (user blocked the bot, invalid number) also marks the conversation blocked;
+  messages to a blocked conversation fail without being sent until the user writes again (`mark_reachable`).
+- Time comes from an injectable clock, so tests drive it without sleeping.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, func, or_, select, update
 
 from bot.channels.base import ChannelPlugin, SendResult
 from storage.db import Database
@@ -21,12 +31,64 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 120
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
+IDLE_WAIT_SECONDS = 1.0
+BLOCKED_PREFIX = "blocked"
 
 
 def backoff_seconds(attempt: int) -> float:
     """Exponential back-off with jitter for the n-th failed attempt (1-based)."""
     base = min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * (2 ** (attempt - 1)))
     return base * random.uniform(0.8, 1.2)
+
+
+def is_blocking(result: SendResult) -> bool:
+    """A permanent failure that means the user cannot be reached at all (blocked the bot, bad number)."""
+    return result.permanent and (result.error or "").startswith(BLOCKED_PREFIX)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `per_second` messages per second (bursts of `burst`), for the channel or for each chat."""
+
+    per_second: float
+    burst: int = 1
+    per_chat: bool = False
+
+
+class RateLimiter:
+    """Generic cell rate algorithm: one 'theoretical arrival time' per key; no sleeping, no tasks."""
+
+    def __init__(self) -> None:
+        self._tat: dict[tuple[str, str, int], float] = {}
+
+    def wait(self, keys: list[tuple[tuple[str, str, int], RateLimit]], now: float) -> float:
+        """Seconds until all keys allow one more message (0: allowed now)."""
+        waits = [0.0]
+        for key, limit in keys:
+            interval = 1.0 / limit.per_second
+            tat = max(self._tat.get(key, now), now)
+            waits.append(tat - interval * (limit.burst - 1) - now)
+        return max(waits)
+
+    def take(self, keys: list[tuple[tuple[str, str, int], RateLimit]], now: float) -> None:
+        for key, limit in keys:
+            self._tat[key] = max(self._tat.get(key, now), now) + 1.0 / limit.per_second
+
+    def prune(self, now: float) -> None:
+        """Forget keys that are idle (keeps the per-chat table small)."""
+        self._tat = {k: t for k, t in self._tat.items() if t > now}
+
+
+async def mark_reachable(db: Database, conversation_id: int) -> None:
+    """The user wrote again: clear `blocked` and queue messages that were undeliverable (e.g. outside the
+    WhatsApp 24-hour window) once more. Channels call this after storing an inbound message."""
+    async with db.session() as session:
+        await session.execute(update(Conversation).where(Conversation.id == conversation_id,
+                                                         Conversation.blocked.is_(True)).values(blocked=False))
+        await session.execute(update(Message).where(
+            Message.conversation_id == conversation_id, Message.direction == "out",
+            Message.status == "undeliverable").values(status="pending", attempts=0, next_attempt_at=None))
+        await session.commit()
 
 
 class Outbox:
@@ -37,9 +99,14 @@ class Outbox:
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch = batch
+        self.limiter = RateLimiter()
+        self.limits: dict[str, tuple[RateLimit, ...]] = {
+            name: tuple(getattr(c, "rate_limits", ())) for name, c in self.channels.items()}
+        self.next_wake: float | None = None  # seconds until a rate-limited message may go (last pass)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._passes = 0
 
     def notify(self, channel: str) -> None:
         if channel in self.channels:
@@ -47,6 +114,7 @@ class Outbox:
 
     def start(self) -> None:
         if self.channels and self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
@@ -64,45 +132,71 @@ class Outbox:
                 log.exception("outbox pass failed")
                 sent = 0
             if sent == 0:
+                timeout = IDLE_WAIT_SECONDS if self.next_wake is None else min(IDLE_WAIT_SECONDS, self.next_wake)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.01))
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
 
     async def send_due(self) -> int:
-        """One pass: claim the next message of each conversation that is due, send them concurrently."""
+        """One pass: claim the next due message of each conversation (within the rate limits) and send
+        them concurrently. Returns how many were attempted."""
         claimed = await self._claim()
         if not claimed:
             return 0
         await asyncio.gather(*(self._deliver(conv, msg) for conv, msg in claimed))
         return len(claimed)
 
+    async def drain(self, max_passes: int = 1000) -> int:
+        """Send until nothing is due now (tests and CLI tools)."""
+        total = 0
+        for _ in range(max_passes):
+            sent = await self.send_due()
+            if sent == 0:
+                break
+            total += sent
+        return total
+
+    # claiming -----------------------------------------------------------------------------------
     async def _claim(self) -> list[tuple[Conversation, Message]]:
         now = self.clock()
-        due = or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
+        now_s = now.timestamp()
+        self._passes += 1
+        if self._passes % 1000 == 0:
+            self.limiter.prune(now_s)
+        self.next_wake = None
+        unsent = (Message.direction == "out") & Message.status.in_(("pending", "sending"))
+        oldest = (select(func.min(Message.id).label("id")).where(unsent, Message.channel.in_(list(self.channels)))
+                  .group_by(Message.conversation_id).subquery())
+        due = or_(and_(Message.status == "pending",
+                       or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
+                  and_(Message.status == "sending", Message.next_attempt_at <= now))
+        claimed: list[tuple[int, int]] = []
         async with self.db.session() as session:
             rows = (await session.execute(
-                select(Message).where(Message.direction == "out", Message.channel.in_(list(self.channels)),
-                                      or_(and_(Message.status == "pending", due),
-                                          and_(Message.status == "sending", Message.next_attempt_at <= now)))
-                .order_by(Message.id).limit(self.batch)
-            )).scalars().all()
-            first_per_conversation: dict[int, Message] = {}
-            for row in rows:
-                first_per_conversation.setdefault(row.conversation_id, row)
-            claimed: list[tuple[int, int]] = []
-            for message in first_per_conversation.values():
-                if await self._has_earlier_unsent(session, message):
+                select(Message, Conversation).join(oldest, Message.id == oldest.c.id)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(due).order_by(Message.id).limit(self.batch)
+            )).all()
+            for message, conversation in rows:
+                if conversation.blocked:
+                    await session.execute(update(Message).where(Message.id == message.id).values(
+                        status="failed", error=f"{BLOCKED_PREFIX}: user unreachable", next_attempt_at=None))
+                    continue
+                keys = self._limit_keys(message.channel, conversation.channel_user_id)
+                wait = self.limiter.wait(keys, now_s)
+                if wait > 0:
+                    self.next_wake = wait if self.next_wake is None else min(self.next_wake, wait)
                     continue
                 result = await session.execute(
                     update(Message).where(Message.id == message.id, Message.status == message.status,
                                           Message.attempts == message.attempts)
                     .values(status="sending", attempts=Message.attempts + 1,
-                            next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
-                )
+                            next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)))
                 if result.rowcount == 1:
-                    claimed.append((message.conversation_id, message.id))
+                    self.limiter.take(keys, now_s)
+                    claimed.append((conversation.id, message.id))
             await session.commit()
             out: list[tuple[Conversation, Message]] = []
             for conversation_id, message_id in claimed:
@@ -112,13 +206,11 @@ class Outbox:
                 out.append((conversation, message))
             return out
 
-    async def _has_earlier_unsent(self, session: AsyncSession, message: Message) -> bool:
-        earlier = await session.execute(
-            select(Message.id).where(Message.conversation_id == message.conversation_id,
-                                     Message.direction == "out", Message.id < message.id,
-                                     Message.status.in_(("pending", "sending"))).limit(1))
-        return earlier.first() is not None
+    def _limit_keys(self, channel: str, chat: str) -> list[tuple[tuple[str, str, int], RateLimit]]:
+        return [((channel, chat if limit.per_chat else "*", i), limit)
+                for i, limit in enumerate(self.limits.get(channel, ()))]
 
+    # sending ------------------------------------------------------------------------------------
     async def _deliver(self, conversation: Conversation, message: Message) -> None:
         channel = self.channels[message.channel]
         try:
@@ -135,18 +227,21 @@ class Outbox:
             values = {"status": "sent", "sent_at": now, "error": None, "next_attempt_at": None,
                       "channel_message_id": result.provider_message_id}
         elif result.undeliverable:
-            values = {"status": "undeliverable", "error": result.error, "next_attempt_at": None}
+            values = {"status": "undeliverable", "error": (result.error or "undeliverable")[:500],
+                      "next_attempt_at": None}
         elif result.permanent or message.attempts >= self.max_attempts:
-            values = {"status": "failed", "error": (result.error or "failed")[:500], "next_attempt_at": None}
-            log.warning("outbound failed channel=%s message=%s error=%s", message.channel, message.id,
-                        result.error)
+            reason = result.error or "failed"
+            if not result.permanent:
+                reason = f"gave up after {message.attempts} attempts: {reason}"
+            values = {"status": "failed", "error": reason[:500], "next_attempt_at": None}
+            log.warning("outbound failed channel=%s message=%s error=%s", message.channel, message.id, reason)
         else:
             delay = result.retry_after if result.retry_after is not None else backoff_seconds(message.attempts)
             values = {"status": "pending", "error": (result.error or "")[:500],
                       "next_attempt_at": now + timedelta(seconds=delay)}
         async with self.db.session() as session:
             await session.execute(update(Message).where(Message.id == message.id).values(**values))
-            if result.permanent:
+            if is_blocking(result):
                 await session.execute(update(Conversation).where(Conversation.id == conversation.id)
                                       .values(blocked=True))
             await session.commit()

@@ -8,11 +8,28 @@ class TelegramSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    base_url: str = "https://api.telegram.org/bot"
+    base_url: str = Field("https://api.telegram.org/bot",
+                          description="Bot API URL; the token is appended (or put {token} where it goes)")
     base_file_url: str = "https://api.telegram.org/file/bot"
     webhook_path: str = "/telegram/webhook"
-    rate_per_second: float = Field(30.0, gt=0)
-    rate_per_chat_per_second: float = Field(1.0, gt=0)
+    rate_per_second: float = Field(30.0, gt=0, description="messages per second, all chats together")
+    rate_per_chat_per_second: float = Field(1.0, gt=0, description="messages per second to one chat")
+    burst_per_chat: int = Field(1, ge=1, description="messages to one chat sent back to back before spacing")
+    polling_timeout_seconds: int = Field(30, ge=0, le=50, description="getUpdates long-poll timeout")
+    request_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class WhatsAppTemplate(BaseModel):
+    """An approved Twilio Content template and how to fill its variables.
+
+    Variable values are format strings: {text} (the message), {office_name}, {name} (the user's name).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
+    variables: dict[str, str] = Field(default_factory=dict)
+    max_variable_chars: int = Field(1000, ge=1, description="each variable is cut to this length")
 
 
 class WhatsAppSettings(BaseModel):
@@ -20,12 +37,18 @@ class WhatsAppSettings(BaseModel):
 
     enabled: bool = False
     from_number: str = Field("", description="Twilio WhatsApp sender, e.g. whatsapp:+6281234567890")
+    messaging_service_sid: str = Field("", description="Send through a Messaging Service (MG...) instead")
     public_url: str = Field("", description="Public base URL Twilio calls, used to validate signatures")
     api_base_url: str = Field("", description="Override Twilio's API base URL (tests use a local fake)")
     webhook_path: str = "/whatsapp/webhook"
     status_callback_path: str = "/whatsapp/status"
-    messages_per_second: float = Field(1.0, gt=0)
-    templates: dict[str, str] = Field(default_factory=dict, description="purpose -> approved Content SID")
+    messages_per_second: float = Field(1.0, gt=0, description="per-sender throughput (MPS) Twilio granted")
+    window_hours: float = Field(24.0, gt=0, description="WhatsApp customer-service window")
+    templates: dict[str, WhatsAppTemplate] = Field(
+        default_factory=dict,
+        description="purpose -> approved template; 'notification' is used outside the 24-hour window, "
+                    "'quick_reply_2' / 'quick_reply_3' render 2 or 3 choices as buttons")
+    request_timeout_seconds: float = Field(30.0, gt=0)
 
 
 class ChannelSettings(BaseModel):
