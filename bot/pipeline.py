@@ -35,7 +35,7 @@ from storage.models import Conversation, Message
 
 log = logging.getLogger(__name__)
 
-MAX_STORED_TEXT = 100_000  # characters kept of one message; classification uses nlu.max_chars
+MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
 
 
 @dataclass
@@ -143,19 +143,20 @@ class Pipeline:
             )).scalar_one_or_none()
             if inbound is None:
                 return False
+            inbound_id, channel = inbound.id, conversation.channel
             try:
                 replies = await self._step(session, conversation, inbound)
             except Exception:
-                log.exception("processing failed conversation=%s message=%s", conversation_id, inbound.id)
+                log.exception("processing failed conversation=%s message=%s", conversation_id, inbound_id)
                 await session.rollback()
-                await self._mark_failed(conversation_id, inbound.id)
+                await self._mark_failed(conversation_id, inbound_id)
                 return True
             self._add_replies(session, conversation, inbound, replies)
             inbound.status = "processed"
             inbound.processed_at = datetime.now(timezone.utc)
             await session.commit()
         if self.on_outbound is not None and replies:
-            self.on_outbound(conversation.channel)
+            self.on_outbound(channel)
         return True
 
     async def _step(self, session: AsyncSession, conversation: Conversation, inbound: Message) -> list[Reply]:
