@@ -44,9 +44,18 @@ def data_files(data_dir: Path) -> list[Path]:
     return files + lexicon_files(data_dir / LEXICON_DIR)
 
 
+def code_files() -> list[Path]:
+    """Source files whose changes must invalidate a cached model."""
+    here = Path(__file__).resolve().parent
+    return sorted(here.glob("*.py")) + sorted((here / "entities").glob("*.py"))
+
+
 def fingerprint(data_dir: Path, settings: NluSettings) -> str:
     h = hashlib.sha256()
-    h.update(f"{CODE_VERSION}|sklearn={sklearn.__version__}|c={settings.builtin_c}".encode())
+    h.update(f"{CODE_VERSION}|sklearn={sklearn.__version__}|c={settings.builtin_c}|max={settings.max_chars}".encode())
+    for path in code_files():
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     for path in data_files(data_dir):
         h.update(str(path.relative_to(data_dir)).encode())
         h.update(path.read_bytes())

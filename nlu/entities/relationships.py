@@ -20,7 +20,7 @@ _PHRASES: dict[str, str] = {
     "saudara kandung": "saudara_kandung", "sodara kandung": "saudara_kandung", "kakak kandung": "saudara_kandung",
     "adik kandung": "saudara_kandung", "adek kandung": "saudara_kandung", "abang kandung": "saudara_kandung",
     "anak kandung": "anak_kandung", "putra kandung": "anak_kandung", "putri kandung": "anak_kandung",
-    "ibu kandung": "ibu", "ayah kandung": "ayah", "bapak kandung": "ayah", "ibu saya": "ibu",
+    "ibu kandung": "ibu", "ayah kandung": "ayah", "bapak kandung": "ayah",
 }
 _CLEAR: dict[str, str] = {
     "suami": "suami", "suamiku": "suami", "laki": "suami", "lakinya": "suami",
@@ -48,11 +48,17 @@ _CUE_BEFORE = {"almarhum", "almarhumah", "alm", "almh", "mendiang", "ke", "kepad
                "yaitu", "yakni", "adalah", "dari", "milik", "ahli", "waris", "limpahkan", "dilimpahkan"}
 _EXCLUDE_AFTER = {"angkat", "tiri", "menantu", "sepupu", "ipar", "mertua", "haji", "petugas", "kepala", "camat",
                   "lurah", "dokter", "rt", "rw"}
-_WORD = re.compile(r"[a-zA-Z]+")
+_WORD = re.compile(r"[a-zA-Z]+(?:-[a-zA-Z]+)?")  # keeps reduplication (anak-anaknya) as one word
+
+
+def _base(word: str) -> str:
+    """`anak-anaknya` → `anaknya`; other hyphenated words stay as they are."""
+    first, _, second = word.partition("-")
+    return second if second and second.startswith(first) else word
 
 
 def extract_relationships(text: str) -> list[tuple[str, str, int, int, float]]:
-    words = [(m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    words = [(_base(m.group(0).lower()), m.start(), m.end()) for m in _WORD.finditer(text)]
     out = []
     i = 0
     only_word = len(words) <= 2
@@ -60,7 +66,7 @@ def extract_relationships(text: str) -> list[tuple[str, str, int, int, float]]:
         w, s, e = words[i]
         nxt = words[i + 1][0] if i + 1 < len(words) else ""
         prev = words[i - 1][0] if i > 0 else ""
-        pair = f"{w} {nxt}"
+        pair = f"{w} {nxt[:-3] if nxt.endswith('nya') else nxt}"
         if nxt and pair in _PHRASES and not text[e:words[i + 1][1]].strip():
             out.append(("relationship", _PHRASES[pair], s, words[i + 1][2], 1.0))
             i += 2
