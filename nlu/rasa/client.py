@@ -24,15 +24,27 @@ class RasaNLU:
     name = "rasa"
 
     def __init__(self, url: str = "http://127.0.0.1:5005", timeout: float = 5.0,
-                 max_chars: int = 1000, health_timeout: float | None = None) -> None:
+                 max_chars: int = 1000, health_timeout: float | None = None,
+                 health_interval: float | None = 15.0) -> None:
+        """`health_interval`: seconds between background GET /status checks (None: no background
+        checks). They start when the client is built inside a running event loop."""
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.max_chars = max_chars
         self.health_timeout = health_timeout if health_timeout is not None else min(timeout, 2.0)
+        self.health_interval = health_interval
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         self._down_logged = False
+        self._health_task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        if health_interval:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # no loop yet: call start_health_checks() later
+            else:
+                self.start_health_checks()
 
     @classmethod
     def from_settings(cls, nlu_settings: object) -> "RasaNLU":
@@ -107,10 +119,33 @@ class RasaNLU:
         self._mark_up("ready")
         return True
 
+    def start_health_checks(self, interval: float | None = None) -> None:
+        """Check /status now and then every `interval` seconds until close()."""
+        if self._health_task is None or self._health_task.done():
+            self._health_task = asyncio.get_running_loop().create_task(
+                self._health_loop(interval or self.health_interval or 15.0), name="rasa-health")
+
+    async def _health_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.check_health()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the checker die silently
+                self._mark_down("health", exc)
+            await asyncio.sleep(interval)
+
     def is_ready(self) -> bool:
         return self._ready
 
     async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            try:
+                await self._health_task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._health_task = None
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None

@@ -159,7 +159,7 @@ async def test_timeout_gives_fallback(aiohttp_server) -> None:
 
 
 async def test_is_ready_follows_health_and_parses(fake) -> None:
-    nlu = RasaNLU(fake.url, timeout=2)
+    nlu = RasaNLU(fake.url, timeout=2, health_interval=None)
     assert not nlu.is_ready()
     assert await nlu.check_health() is True and nlu.is_ready()
     fake.model_file = None
@@ -186,3 +186,25 @@ def test_from_settings() -> None:
 
     nlu = RasaNLU.from_settings(NluSettings(rasa_url="http://127.0.0.1:5999/", rasa_timeout_seconds=3))
     assert nlu.url == "http://127.0.0.1:5999" and nlu.timeout == 3 and nlu.name == "rasa"
+
+
+async def test_background_health_checks_mark_ready_and_stop_on_close(fake) -> None:
+    import asyncio
+
+    nlu = RasaNLU(fake.url, timeout=2, health_interval=0.05)
+    for _ in range(100):
+        if nlu.is_ready():
+            break
+        await asyncio.sleep(0.02)
+    assert nlu.is_ready()
+    fake.model_file = None
+    await asyncio.sleep(0.2)
+    assert not nlu.is_ready()
+    task = nlu._health_task
+    await nlu.close()
+    assert task is not None and task.done()
+
+
+def test_no_background_checks_without_a_loop() -> None:
+    nlu = RasaNLU("http://127.0.0.1:1", health_interval=1.0)
+    assert nlu._health_task is None and not nlu.is_ready()
