@@ -93,13 +93,13 @@ class FaqRetriever:
             return payload
         sims = self.scores(idx, vals)
         order = np.argsort(-sims)[:top]
-        ranking = [{"id": int(i), "confidence": float(round(sims[i], 4)),
+        ranking = [{"id": int(i), "confidence": round(float(sims[i]), 4),
                     "intent_response_key": f"faq/{self.entries[i].key}"} for i in order]
         best = self.entries[int(order[0])]
         payload["faq"] = {
             "response": {"id": int(order[0]), "responses": [{"text": best.answer}],
                          "response_templates": [{"text": best.answer}],
-                         "confidence": float(round(sims[order[0]], 4)),
+                         "confidence": round(float(sims[order[0]]), 4),
                          "intent_response_key": f"faq/{best.key}", "utter_action": f"utter_faq/{best.key}"},
             "ranking": ranking,
         }
