@@ -30,6 +30,11 @@ class Lexicon(BaseModel):
     question: list[str]
     handoff: list[str]
     menu: list[str]
+    info_cost: list[str]
+    info_schedule: list[str]
+    info_office: list[str]
+    subscribe: list[str]
+    unsubscribe: list[str]
     months: dict[int, list[str]]
     month_names: list[str] = Field(min_length=12, max_length=12)
     weekday_names: list[str] = Field(min_length=7, max_length=7)

@@ -1,0 +1,232 @@
+"""Flow actions: the only dialogue code that reads or writes the database.
+
+Each action takes (engine, ctx, flow, step) and returns a result name that the flow maps to an outcome
+(`results:` in the YAML); an unmapped result continues with the next step.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dialogues.calendar import candidate_slots, hajj_hijri_year
+from dialogues.parsing import format_date, mask_name
+from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence, VerificationAttempt
+
+if TYPE_CHECKING:
+    from dialogues.engine import Ctx, DialogueEngine
+    from dialogues.schema import Flow, Step
+
+LOCK_WINDOW = timedelta(hours=1)
+LOCK_AFTER_FAILURES = 5
+PRIVATE_SLOTS = ("identity",)
+
+Action = Callable[["DialogueEngine", "Ctx", "Flow", "Step"], Awaitable[str]]
+
+
+def normalize_status(status: str | None) -> str:
+    return (status or "").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+async def is_locked(ctx: "Ctx", porsi: str | None) -> bool:
+    """Five failed verifications within an hour, for this porsi or from this conversation, lock for an hour."""
+    since = ctx.now - LOCK_WINDOW
+    base = select(func.count()).select_from(VerificationAttempt).where(
+        VerificationAttempt.success.is_(False), VerificationAttempt.at >= since)
+    by_user = (await ctx.session.execute(
+        base.where(VerificationAttempt.conversation_id == ctx.conv.id))).scalar_one()
+    if by_user >= LOCK_AFTER_FAILURES:
+        return True
+    if porsi:
+        by_porsi = (await ctx.session.execute(base.where(VerificationAttempt.nomor_porsi == porsi))).scalar_one()
+        return by_porsi >= LOCK_AFTER_FAILURES
+    return False
+
+
+async def _attempt(ctx: "Ctx", porsi: str, success: bool) -> None:
+    ctx.session.add(VerificationAttempt(conversation_id=ctx.conv.id, nomor_porsi=porsi, success=success, at=ctx.now))
+    await ctx.session.flush()
+
+
+async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    porsi = ctx.slots.get("porsi")
+    if await is_locked(ctx, porsi):
+        return "locked"
+    pilgrim = (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
+    if pilgrim is None:
+        await _attempt(ctx, porsi or "", False)  # unknown numbers count too: this stops enumeration
+        return "not_found"
+    if ctx.state.get("verified") != porsi:
+        ctx.state["verified"] = None
+    ctx.state["pilgrim"] = {
+        "id": pilgrim.id, "porsi": pilgrim.nomor_porsi, "status": normalize_status(pilgrim.status),
+        "transfer_count": pilgrim.transfer_count or 0, "bank": pilgrim.bank or "",
+        "tanggal_lahir": pilgrim.tanggal_lahir.isoformat(), "name_masked": mask_name(pilgrim.nama),
+        "kab_kota": pilgrim.kab_kota, "provinsi": pilgrim.provinsi, "estimasi_tahun": pilgrim.estimasi_tahun,
+        "status_raw": pilgrim.status,
+    }
+    return "ok"
+
+
+async def verify_identity(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    porsi = ctx.slots.get("porsi")
+    if ctx.state.get("verified") == porsi and porsi:
+        return "ok"
+    if await is_locked(ctx, porsi):
+        return "locked"
+    pilgrim = (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
+    answer = str(ctx.slots.get("identity") or "")
+    ok = pilgrim is not None and (
+        answer == pilgrim.tanggal_lahir.isoformat()
+        or (answer.startswith("nik:") and len(pilgrim.nik) >= 4 and answer[4:] == pilgrim.nik[-4:]))
+    await _attempt(ctx, porsi or "", ok)
+    if not ok:
+        return "locked" if await is_locked(ctx, porsi) else "failed"
+    ctx.state["verified"] = porsi
+    ctx.slots.pop("identity", None)  # never keep the secret once checked
+    ctx.conv.pilgrim_id = pilgrim.id if pilgrim else None
+    return "ok"
+
+
+async def show_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    p = ctx.state.get("pilgrim") or {}
+    info = engine.rules.porsi_status.get(p.get("status", "")) or engine.rules.porsi_status["default"]
+    year = p.get("estimasi_tahun")
+    estimasi = (engine.text("estimasi_value", masehi=year, hijriah=hajj_hijri_year(int(year)))
+                if year else engine.text("estimasi_unknown"))
+    label = info.label if info.label != "-" else (p.get("status_raw") or "-")
+    ctx.say("porsi_status", porsi=p.get("porsi"), nama=p.get("name_masked"), kab_kota_jemaah=p.get("kab_kota"),
+            provinsi_jemaah=p.get("provinsi"), status_label=label, estimasi=estimasi, next_steps=info.next)
+    return "ok"
+
+
+async def _next_ticket(ctx: "Ctx", prefix: str, year: int) -> TicketSequence:
+    """Lock (PostgreSQL: FOR UPDATE) or create the counter row for prefix+year."""
+    stmt = select(TicketSequence).where(TicketSequence.prefix == prefix, TicketSequence.year == year).with_for_update()
+    seq = (await ctx.session.execute(stmt)).scalar_one_or_none()
+    if seq is None:
+        try:
+            async with ctx.session.begin_nested():
+                ctx.session.add(TicketSequence(prefix=prefix, year=year, last_number=0))
+        except IntegrityError:
+            pass
+        seq = (await ctx.session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
+    return seq
+
+
+async def _slot_taken(ctx: "Ctx", start: datetime) -> int:
+    return (await ctx.session.execute(select(func.count()).select_from(Appointment).where(
+        Appointment.slot_start == start, Appointment.status == "booked"))).scalar_one()
+
+
+async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """One transaction with the turn: ticket, case, documents linked, appointment, audit entry."""
+    prefix = str(step.params["prefix"])
+    year = ctx.now.astimezone(engine.tz).year
+    seq = await _next_ticket(ctx, prefix, year)
+    slot_start: datetime | None = None
+    book = step.params.get("book")
+    if book:
+        slot_start = datetime.fromisoformat(ctx.slots[book])
+        if await _slot_taken(ctx, slot_start) >= engine.rules.appointments.capacity:
+            return "slot_full"
+    seq.last_number += 1
+    ticket = f"{prefix}-{year}-{seq.last_number:05d}"
+    pilgrim = ctx.state.get("pilgrim") or {}
+    answers = engine.case_answers(ctx, flow)
+    doc_ids = [i for entry in ctx.state.get("docs", {}).values() for i in entry.get("ids", [])]
+    case = Case(ticket=ticket, service=flow.service or flow.name,
+                variant=ctx.slots.get("variant") or ctx.slots.get("reason"), status="submitted",
+                conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=ctx.slots.get("porsi"),
+                applicant_name=ctx.slots.get("applicant_name") or ctx.slots.get("recipient_name"),
+                answers=answers, submitted_at=ctx.now, created_at=ctx.now, updated_at=ctx.now)
+    ctx.session.add(case)
+    await ctx.session.flush()
+    if doc_ids:
+        await ctx.session.execute(update(CaseDocument).where(
+            CaseDocument.id.in_(doc_ids), CaseDocument.conversation_id == ctx.conv.id,
+            CaseDocument.case_id.is_(None)).values(case_id=case.id))
+    if slot_start is not None:
+        ctx.session.add(Appointment(case_id=case.id, conversation_id=ctx.conv.id, slot_start=slot_start,
+                                    purpose=flow.service or flow.name, status="booked", created_at=ctx.now))
+    ctx.session.add(AuditLog(at=ctx.now, actor="bot", action="case_created", case_id=case.id,
+                             conversation_id=ctx.conv.id,
+                             detail={"ticket": ticket, "service": case.service, "documents": len(doc_ids)}))
+    await ctx.session.flush()
+    ctx.state["ticket"] = ticket
+    ctx.extra["ticket"] = ticket
+    return "ok"
+
+
+async def offer_slots(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    rules = engine.rules.appointments
+    candidates = candidate_slots(ctx.now, rules, engine.rules.holidays, engine.tz)
+    if not candidates:
+        return "none"
+    rows = (await ctx.session.execute(
+        select(Appointment.slot_start, func.count()).where(
+            Appointment.status == "booked", Appointment.slot_start >= candidates[0],
+            Appointment.slot_start <= candidates[-1]).group_by(Appointment.slot_start))).all()
+    taken = {r[0].astimezone(timezone.utc): r[1] for r in rows}
+    free = [c for c in candidates if taken.get(c.astimezone(timezone.utc), 0) < rules.capacity][:rules.offer_count]
+    if not free:
+        return "none"
+    ctx.state.setdefault("options", {})["appointment"] = [
+        {"value": c.astimezone(timezone.utc).isoformat(), "label": engine.when_label(c, "slot_label")} for c in free]
+    return "ok"
+
+
+async def missing_items(engine: "DialogueEngine", ctx: "Ctx", case: Case) -> list[str]:
+    """Names of required checklist items of a case with no usable document."""
+    checklist = engine.rules.checklists.get(str((case.answers or {}).get("_checklist") or ""))
+    if checklist is None:
+        return []
+    keys = set((await ctx.session.execute(select(CaseDocument.item_key).where(
+        CaseDocument.case_id == case.id, CaseDocument.status.in_(("received", "accepted"))))).scalars())
+    return [i.name for i in checklist.items if not i.optional and i.key not in keys]
+
+
+async def _say_case(engine: "DialogueEngine", ctx: "Ctx", case: Case, key: str) -> None:
+    missing = await missing_items(engine, ctx, case)
+    ctx.say(key, ticket=case.ticket, service_label=engine.mapping("service_labels", case.service),
+            status_label=engine.mapping("case_status_labels", case.status),
+            submitted=format_date(case.submitted_at.astimezone(engine.tz).date(), engine.lexicon)
+            if case.submitted_at else "-",
+            missing=engine.text("case_missing", items=", ".join(missing)) if missing else "")
+
+
+async def find_cases(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    if ctx.slots.get("ticket"):
+        result = await show_case(engine, ctx, flow, step)
+        if result == "ok":
+            return "shown"
+        ctx.say("ticket_not_found", ticket=ctx.slots.pop("ticket"))
+    cases = (await ctx.session.execute(select(Case).where(Case.conversation_id == ctx.conv.id)
+                                       .order_by(Case.id.desc()).limit(10))).scalars().all()
+    if not cases:
+        return "none"
+    ctx.say("case_list_header")
+    for case in cases:
+        await _say_case(engine, ctx, case, "case_line")
+    ctx.merge_last(len(cases) + 1)
+    return "shown"
+
+
+async def show_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    case = (await ctx.session.execute(select(Case).where(Case.ticket == ctx.slots.get("ticket")))).scalar_one_or_none()
+    if case is None:
+        return "not_found"
+    await _say_case(engine, ctx, case, "case_detail")
+    return "ok"
+
+
+ACTIONS: dict[str, Action] = {
+    "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
+    "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
+}
+
+
+def answers_for_case(slots: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in slots.items() if k not in PRIVATE_SLOTS}
