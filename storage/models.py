@@ -288,3 +288,7 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+# broadcast tables live in their own module (issue 7); imported here so metadata and Alembic see them
+from storage import broadcast_models as _broadcast_models  # noqa: E402,F401
