@@ -848,7 +848,7 @@ class DialogueEngine:
             return
         n = checklist.items.index(item) + 1
         ctx.say("doc_prompt", n=n, total=len(checklist.items), name=item.name,
-                form=self.rules.documents.form_labels.get(item.form, item.form), hint=item.hint,
+                form=self.rules.documents.form_labels.get(item.form, item.form), hint=item.hint[:1].upper() + item.hint[1:],
                 optional=self.text("doc_optional") if item.optional else "")
 
     async def _replace_item(self, ctx: Ctx, item_key: str) -> None:

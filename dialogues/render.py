@@ -1,4 +1,4 @@
-"""Renders response templates. A line whose every variable is missing or empty is left out,
+"""Renders response templates. A line whose every variable is missing (None) is left out,
 so one summary template serves all variants (e.g. no 'Tanggal wafat' line for a living pilgrim)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def render_template(template: str, values: dict[str, Any]) -> str:
     out: list[str] = []
     for line in template.split("\n"):
         fields = [f for _, f, _, _ in _FMT.parse(line) if f is not None and f != ""]
-        if fields and all(_missing(values.get(f.split(".")[0].split("[")[0])) for f in fields):
+        if fields and all(values.get(f.split(".")[0].split("[")[0]) in (None, []) for f in fields):
             continue
         out.append(_FMT.vformat(line, (), _Defaults(values)))
     return "\n".join(out).strip()
@@ -31,4 +31,4 @@ class _Defaults(dict):
 
     def __getitem__(self, key: str) -> Any:
         value = super().get(key)
-        return "-" if _missing(value) else value
+        return "-" if value is None or value == [] else value

@@ -128,3 +128,12 @@ def store(tmp_path: Path) -> FileStore:
 @pytest.fixture
 def chat(db: Database, engine: DialogueEngine, store: FileStore) -> Chat:
     return Chat(db, engine, store)
+
+
+def transcript(chat: Chat) -> str:
+    lines = []
+    for text, replies in chat.log:
+        lines.append(f"> {text}")
+        for r in replies:
+            lines.append("  " + r.text.replace("\n", "\n  ") + (f"  {r.choices}" if r.choices else ""))
+    return "\n".join(lines)
