@@ -1,0 +1,79 @@
+"""Intent classification on tricky informal, Minang and ambiguous messages."""
+from __future__ import annotations
+
+import pytest
+
+CASES = [
+    ("Assalamualaikum pak 🙏", "greet"),
+    ("P", "greet"),
+    ("makasih banyak bu, sangat membantu", "thanks"),
+    ("iya bu", "affirm"),
+    ("ok lanjut", "affirm"),
+    ("iyo pak", "affirm"),
+    ("tidak", "deny"),
+    ("indak", "deny"),
+    ("ndak", "deny"),
+    ("ga jadi", "stop"),
+    ("batal", "stop"),
+    ("batal aja ngobrolnya", "stop"),
+    ("mulai dari awal", "stop"),
+    ("saya mau batalkan pendaftaran haji", "cancel_registration"),
+    ("bapak sy sdh meninggal, kami ahli waris mau ambil uang hajinya", "cancel_registration"),
+    ("ambo nio mambatalan haji, pitihnyo nio diambiak", "cancel_registration"),
+    ("syarat pembatalan haji apa aja", "cancel_registration"),
+    ("porsi amak ambo nan alah maninggal bisa dilimpahan ka ambo?", "transfer_porsi"),
+    ("syarat pelimpahan porsi", "transfer_porsi"),
+    ("GMN CARA DAFTAR HAJI", "register_hajj"),
+    ("umur minimal daftar haji brp", "register_hajj"),
+    ("porsi sy 0300123456 kpn brgkt", "check_porsi"),
+    ("0300 1234 56", "check_porsi"),
+    ("PBT-2026-00042", "check_case_status"),
+    ("pengajuan pembatalan saya sudah sampai mana", "check_case_status"),
+    ("bara biaya haji kini", "ask_cost"),
+    ("setoran awal haji berapa", "ask_cost"),
+    ("kapan jadwal manasik", "ask_schedule"),
+    ("pelunasan tahap 2 sampai kapan", "ask_schedule"),
+    ("alamat kantor kemenag dimana", "ask_office"),
+    ("kantor buka jam brp", "ask_office"),
+    ("saya mau bicara dengan petugas", "human_handoff"),
+    ("botnya ga ngerti", "human_handoff"),
+    ("kabari saya kalau ada pengumuman", "subscribe"),
+    ("jangan kirim pengumuman lagi", "unsubscribe"),
+    ("menu", "menu"),
+    ("bisa bantu apa saja", "menu"),
+    ("vaksin meningitis wajib ga", "faq"),
+    ("apa bedanya haji khusus sama reguler", "faq"),
+    ("SPH ambo hilang", "faq"),
+    ("resep rendang padang", "out_of_scope"),
+]
+
+
+@pytest.mark.parametrize("text,intent", CASES)
+def test_intent(parse, text: str, intent: str) -> None:
+    result = parse(text)
+    assert result["intent"]["name"] == intent, result["intent_ranking"][:3]
+
+
+@pytest.mark.parametrize("text", ["asdkjqwe zxcmnb", "qwertyuiop", "xkcd lorem ipsum dolor"])
+def test_gibberish_falls_back(parse, text: str) -> None:
+    assert parse(text)["intent"]["name"] in {"nlu_fallback", "out_of_scope"}
+
+
+@pytest.mark.parametrize("text,key", [
+    ("vaksin meningitis wajib ga", "faq/vaksin_meningitis"),
+    ("apa itu istithaah", "faq/istithaah"),
+    ("paspor haji dibuat dimana", "faq/paspor"),
+    ("SPH saya hilang", "faq/dokumen_hilang"),
+    ("perempuan boleh haji tanpa mahram?", "faq/mahram"),
+    ("beda haji khusus dan reguler", "faq/haji_khusus_vs_reguler"),
+    ("lansia dapat prioritas?", "faq/prioritas_lansia"),
+])
+def test_faq_retrieval(parse, text: str, key: str) -> None:
+    selector = parse(text)["response_selector"]
+    assert selector["all_retrieval_intents"] == ["faq"]
+    response = selector["faq"]["response"]
+    assert response["intent_response_key"] == key
+    assert response["utter_action"] == "utter_" + key
+    assert response["responses"][0]["text"].startswith("Bapak/Ibu")
+    assert 0.0 < response["confidence"] <= 1.0
+    assert selector["faq"]["ranking"][0]["intent_response_key"] == key
