@@ -3,6 +3,7 @@ photos or documents; Bot API errors mapped to SendResult (429 retry_after, block
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -52,7 +53,9 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 def error_result(exc: Exception) -> SendResult:
     """Map a python-telegram-bot exception to the outbox's view of it."""
     if isinstance(exc, RetryAfter):
-        after = exc.retry_after
+        with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta in a future major version
+            warnings.simplefilter("ignore")
+            after = exc.retry_after
         seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
         return SendResult(ok=False, retry_after=seconds, error=f"429: {exc}")
     if isinstance(exc, Forbidden):  # "bot was blocked by the user", "user is deactivated"

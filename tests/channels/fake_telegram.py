@@ -19,6 +19,7 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    ok: bool = True  # False when the fake answered with an error
 
 
 class FakeTelegram:
@@ -45,8 +46,9 @@ class FakeTelegram:
         self.failures.setdefault(method, []).append((status, body))
 
     def sent(self, *methods: str) -> list[Call]:
+        """Successful sends (of the given methods; default: messages, photos and documents)."""
         wanted = methods or ("sendMessage", "sendPhoto", "sendDocument")
-        return [c for c in self.calls if c.method in wanted]
+        return [c for c in self.calls if c.method in wanted and c.ok]
 
     def texts(self) -> list[str]:
         return [c.params.get("text") or c.params.get("caption") or "" for c in self.sent("sendMessage")]
@@ -61,6 +63,7 @@ class FakeTelegram:
         queued = self.failures.get(method)
         if queued:
             status, body = queued.pop(0)
+            self.calls[-1].ok = False
             return web.json_response(body, status=status)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
