@@ -703,7 +703,6 @@ class DialogueEngine:
         if step.validator == "yesno":
             value = bool(value)
         ctx.slots[step.slot] = value  # type: ignore[index]
-        ctx.fails.pop(step.id, None)
         self._prefill(ctx, flow, ctx.text, exclude=step.slot)
         await self._run(ctx, flow, idx + 1)
 
