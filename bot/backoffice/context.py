@@ -1,0 +1,53 @@
+"""Everything the back office needs at request time, built once at start-up."""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.backoffice.auth import SessionKeys
+from bot.backoffice.office_rules import OfficeRules
+from bot.backoffice.settings import BackofficeSettings
+from bot.backoffice.webhooks import Webhooks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backoffice:
+    services: Any  # bot.services.Services
+    settings: BackofficeSettings
+    rules: OfficeRules
+    keys: SessionKeys
+    webhooks: Webhooks
+
+    @classmethod
+    def build(cls, services: Any) -> "Backoffice":
+        config = services.settings.config
+        secrets_ = services.settings.secrets
+        key = secrets_.session_key
+        if not key:
+            log.warning("HAJIBOT_SESSION_KEY is not set: using a random key; staff sessions end at restart")
+            key = secrets.token_hex(32)
+        rules = OfficeRules.load(services.settings.path(config.dialogue.rules_dir), config.office.timezone)
+        webhook_key = secrets_.webhook_signing_key.encode() if secrets_.webhook_signing_key else None
+        if config.backoffice.webhook_url and webhook_key is None:
+            log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")
+        webhooks = Webhooks(services.db, config.backoffice, webhook_key)
+        return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks)
+
+    def format_when(self, moment: datetime) -> str:
+        """A pilgrim-facing date and time in the office's time zone, from templates."""
+        from bot.backoffice.notify import render
+
+        local = moment.astimezone(self.rules.tz)
+        days = render(self.services.engine, "bo_day_names").split(",")
+        return render(self.services.engine, "bo_datetime", day=days[local.weekday()].strip(),
+                      date=local.strftime("%d-%m-%Y"), time=local.strftime("%H.%M"), tz=local.tzname() or "")
+
+
+BACKOFFICE_KEY: web.AppKey[Backoffice] = web.AppKey("backoffice", Backoffice)

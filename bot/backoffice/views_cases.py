@@ -1,0 +1,244 @@
+"""Case queue, case detail and the staff actions on a case."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.backoffice import audit
+from bot.backoffice.case_actions import ActionError, assign, change_status, review_document, slot_taken
+from bot.backoffice.notify import wake_outbox
+from bot.backoffice.queue import (
+    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
+)
+from bot.backoffice.states import STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
+from bot.backoffice.texts import staff_text
+from bot.backoffice.web_common import (
+    PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
+)
+from storage.models import AuditLog, Appointment, Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
+
+TRANSCRIPT_LIMIT = 300
+CSV_LIMIT = 50_000
+
+
+async def staff_names(session: AsyncSession) -> dict[int, str]:
+    rows = (await session.execute(select(StaffUser.id, StaffUser.display_name))).all()
+    return {i: n for i, n in rows}
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    context = bo(request)
+    staff = current_staff(request)
+    now = now_utc()
+    async with context.services.db.session() as session:
+        services = await known_services(session)
+        f = QueueFilter.from_query(request.query, services)
+        size = context.settings.page_size
+        total = await count_cases(session, f, staff.id, now)
+        cases = await list_cases(session, f, staff.id, now, size, (f.page - 1) * size)
+        counts = await status_counts(session, f, staff.id, now)
+        names = await staff_names(session)
+    rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
+             "assigned": names.get(c.assigned_staff_id or 0, "")} for c in cases]
+    pages = max(1, (total + size - 1) // size)
+    return render(request, "queue.jinja2", {
+        "rows": rows, "f": f, "counts": counts, "statuses": STATUSES, "services": services, "staff_names": names,
+        "age_choices": list(AGE_CHOICES), "total": total, "pages": pages, "now": now,
+        "sla_hours": context.settings.sla_hours,
+        "overdue_count": sum(1 for r in rows if r["overdue"]),
+    })
+
+
+async def queue_csv(request: web.Request) -> web.StreamResponse:
+    context = bo(request)
+    staff = current_staff(request)
+    now = now_utc()
+    async with context.services.db.session() as session:
+        f = QueueFilter.from_query(request.query, await known_services(session))
+        cases = await list_cases(session, f, staff.id, now, CSV_LIMIT)
+        names = await staff_names(session)
+        audit.record(session, f"staff:{staff.username}", "export.queue_csv", rows=len(cases), **f.as_query())
+        await session.commit()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["ticket", "service", "variant", "status", "nomor_porsi", "applicant_name", "submitted_at",
+                     "first_staff_action_at", "closed_at", "assigned_to", "overdue"])
+    for c in cases:
+        writer.writerow([_csv_cell(v) for v in (
+            c.ticket, c.service, c.variant or "", c.status, c.nomor_porsi or "", c.applicant_name or "",
+            _iso(c.submitted_at), _iso(c.first_staff_action_at), _iso(c.closed_at),
+            names.get(c.assigned_staff_id or 0, ""), "yes" if is_overdue(c, now, context.settings.sla_hours) else "")])
+    body = ("\ufeff" + out.getvalue()).encode("utf-8")
+    return web.Response(body=body, content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="kasus-{now.strftime("%Y%m%d-%H%M")}.csv"'})
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def _csv_cell(value: str) -> str:
+    """Neutralise spreadsheet formulas in user-supplied cells."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def load_case(session: AsyncSession, case_id: int) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise web.HTTPNotFound(text=staff_text("not_found"))
+    return case
+
+
+async def case_documents(session: AsyncSession, case_id: int) -> list[CaseDocument]:
+    return list((await session.execute(select(CaseDocument).where(CaseDocument.case_id == case_id)
+                                       .order_by(CaseDocument.id))).scalars().all())
+
+
+def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -> list[dict[str, Any]]:
+    """Checklist items with their documents; documents of unknown items are listed at the end."""
+    by_item: dict[str, list[CaseDocument]] = {}
+    for doc in documents:
+        by_item.setdefault(doc.item_key, []).append(doc)
+    view = []
+    for item in items:
+        docs = by_item.pop(str(item.get("key")), [])
+        view.append({"key": item.get("key"), "name": item.get("name") or item.get("key"),
+                     "form": item.get("form", ""), "optional": bool(item.get("optional")), "docs": docs,
+                     "state": _item_state(docs)})
+    for key, docs in by_item.items():
+        view.append({"key": key, "name": key, "form": "", "optional": True, "docs": docs, "state": _item_state(docs)})
+    return view
+
+
+def _item_state(docs: list[CaseDocument]) -> str:
+    live = [d for d in docs if d.status != "replaced"]
+    if not live:
+        return "missing"
+    states = {d.status for d in live}
+    for state in ("rejected", "received", "accepted"):
+        if state in states:
+            return state
+    return "received"
+
+
+async def case_page(request: web.Request) -> web.Response:
+    context = bo(request)
+    case_id = path_int(request, "case_id")
+    now = now_utc()
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id)
+        documents = await case_documents(session, case.id)
+        pilgrim = await session.get(Pilgrim, case.pilgrim_id) if case.pilgrim_id else None
+        if pilgrim is None and case.nomor_porsi:
+            pilgrim = (await session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == case.nomor_porsi))
+                       ).scalar_one_or_none()
+        conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
+        messages: list[Message] = []
+        if conversation is not None:
+            messages = list(reversed((await session.execute(
+                select(Message).where(Message.conversation_id == conversation.id)
+                .order_by(Message.id.desc()).limit(TRANSCRIPT_LIMIT))).scalars().all()))
+        appointments = (await session.execute(select(Appointment).where(Appointment.case_id == case.id)
+                                               .order_by(Appointment.slot_start))).scalars().all()
+        history = (await session.execute(select(AuditLog).where(AuditLog.case_id == case.id)
+                                          .order_by(AuditLog.id.desc()).limit(100))).scalars().all()
+        names = await staff_names(session)
+        active_staff = (await session.execute(select(StaffUser).where(StaffUser.active.is_(True))
+                                              .order_by(StaffUser.display_name))).scalars().all()
+        slots = []
+        if "invite" in allowed_actions(case.status):
+            for slot in context.rules.upcoming_slots(now):
+                left = context.rules.slot_capacity - await slot_taken(session, slot)
+                if left > 0:
+                    slots.append({"value": slot.isoformat(), "at": slot, "left": left})
+    return render(request, "case.jinja2", {
+        "case": case, "pilgrim": pilgrim, "conversation": conversation, "messages": messages,
+        "checklist": checklist_view(context.rules.checklist(case.service, case.variant), documents),
+        "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
+        "actions": [TRANSITIONS[a] for a in allowed_actions(case.status)], "slots": slots,
+        "overdue": is_overdue(case, now, context.settings.sla_hours), "tz": context.rules.tz,
+    })
+
+
+async def case_action(request: web.Request) -> web.Response:
+    context = bo(request)
+    staff = current_staff(request)
+    case_id = path_int(request, "case_id")
+    data = await form(request)
+    action = data.get("action", "")
+    back = f"{PREFIX}/cases/{case_id}"
+    slot: datetime | None = None
+    if data.get("slot"):
+        try:
+            slot = datetime.fromisoformat(data["slot"])
+        except ValueError:
+            return redirect(back, err="slot_invalid")
+        if slot.tzinfo is None:
+            return redirect(back, err="slot_invalid")
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id)
+        try:
+            await change_status(context, session, case, action, f"staff:{staff.username}", staff.id,
+                                text=data.get("text", ""), slot=slot)
+        except IllegalTransition:
+            return redirect(back, err="illegal_transition")
+        except ActionError as exc:
+            return redirect(back, err=exc.code)
+        await session.commit()
+        conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
+    wake_outbox(context.services, conversation)
+    return redirect(back, msg="done_status")
+
+
+async def case_assign(request: web.Request) -> web.Response:
+    context = bo(request)
+    staff = current_staff(request)
+    case_id = path_int(request, "case_id")
+    data = await form(request)
+    value = data.get("staff_id", "")
+    target = staff.id if value == "me" else int_param(value)
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id)
+        if target is not None:
+            member = await session.get(StaffUser, target)
+            if member is None or not member.active:
+                return redirect(f"{PREFIX}/cases/{case_id}", err="invalid_input")
+        await assign(session, case, target, f"staff:{staff.username}")
+        await session.commit()
+    return redirect(f"{PREFIX}/cases/{case_id}", msg="done_assigned")
+
+
+async def document_review(request: web.Request) -> web.Response:
+    context = bo(request)
+    staff = current_staff(request)
+    case_id = path_int(request, "case_id")
+    doc_id = path_int(request, "doc_id")
+    data = await form(request)
+    decision = data.get("decision", "")
+    back = f"{PREFIX}/cases/{case_id}#doc-{doc_id}"
+    if decision not in ("accept", "reject"):
+        return redirect(back, err="invalid_input")
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id)
+        doc = await session.get(CaseDocument, doc_id)
+        if doc is None or doc.case_id != case.id:
+            raise web.HTTPNotFound(text=staff_text("not_found"))
+        try:
+            await review_document(context, session, case, doc, decision == "accept", data.get("reason", ""),
+                                  f"staff:{staff.username}", staff.id)
+        except ActionError as exc:
+            return redirect(f"{PREFIX}/cases/{case_id}", err=exc.code)
+        await session.commit()
+        conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
+    wake_outbox(context.services, conversation)
+    return redirect(f"{PREFIX}/cases/{case_id}", msg="done_doc_accepted" if decision == "accept" else "done_doc_rejected")
+
+
+async def open_case_count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Case.id)).where(Case.status == "submitted"))).scalar_one())

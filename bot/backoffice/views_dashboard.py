@@ -1,0 +1,67 @@
+"""Dashboard: cases per service and status, cases and chats per day, time to first staff action and the
+share of messages the NLU did not understand, over the last N days."""
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.backoffice.charts import bar_chart, stacked_bars
+from bot.backoffice.states import STATUSES
+from bot.backoffice.web_common import bo, int_param, now_utc, render
+from nlu.backend import FALLBACK_INTENT
+from storage.models import Case, Message
+
+PERIODS = (7, 30, 90)
+
+
+def _days(end: date, count: int) -> list[date]:
+    return [end - timedelta(days=count - 1 - i) for i in range(count)]
+
+
+async def dashboard_page(request: web.Request) -> web.Response:
+    context = bo(request)
+    period = int_param(request.query.get("days"), 30)
+    period = period if period in PERIODS else 30
+    now = now_utc()
+    tz = context.rules.tz
+    since = now - timedelta(days=period)
+    async with context.services.db.session() as session:
+        by_service_status = (await session.execute(select(Case.service, Case.status, func.count(Case.id))
+                                                   .group_by(Case.service, Case.status))).all()
+        recent_cases = (await session.execute(select(Case.submitted_at, Case.created_at, Case.first_staff_action_at)
+                                              .where(func.coalesce(Case.submitted_at, Case.created_at) >= since))).all()
+        inbound = (await session.execute(select(Message.created_at, Message.conversation_id, Message.intent)
+                                         .where(Message.direction == "in", Message.created_at >= since))).all()
+    days = _days(now.astimezone(tz).date(), period)
+    labels = [d.strftime("%d/%m") for d in days]
+    cases_per_day = Counter((s or c).astimezone(tz).date() for s, c, _ in recent_cases)
+    waits = [(first - (s or c)).total_seconds() / 3600 for s, c, first in recent_cases if first is not None]
+    chats: dict[date, set[int]] = defaultdict(set)
+    parsed: Counter[date] = Counter()
+    fallback: Counter[date] = Counter()
+    for at, conversation_id, intent in inbound:
+        day = at.astimezone(tz).date()
+        chats[day].add(conversation_id)
+        if intent:
+            parsed[day] += 1
+            fallback[day] += intent == FALLBACK_INTENT
+    services = sorted({s for s, _, _ in by_service_status})
+    matrix = {(s, st): int(n) for s, st, n in by_service_status}
+    total_parsed = sum(parsed.values())
+    return render(request, "dashboard.jinja2", {
+        "period": period, "periods": PERIODS, "services": services, "statuses": STATUSES, "matrix": matrix,
+        "status_chart": stacked_bars(services, list(STATUSES), matrix),
+        "cases_chart": bar_chart(labels, [cases_per_day.get(d, 0) for d in days]),
+        "chats_chart": bar_chart(labels, [len(chats.get(d, ())) for d in days]),
+        "fallback_chart": bar_chart(labels, [round(100 * fallback[d] / parsed[d], 1) if parsed[d] else 0
+                                             for d in days], unit="%"),
+        "cases_total": len(recent_cases), "chats_total": len({c for s in chats.values() for c in s}),
+        "median_first_action_hours": round(statistics.median(waits), 1) if waits else None,
+        "first_action_count": len(waits),
+        "fallback_share": round(100 * sum(fallback.values()) / total_parsed, 1) if total_parsed else None,
+        "messages_total": total_parsed,
+    })

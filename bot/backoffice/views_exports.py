@@ -1,0 +1,79 @@
+"""Case file PDF export."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.backoffice import audit
+from bot.backoffice.pdf_export import CaseSummary, ExportDocument, build_case_pdf
+from bot.backoffice.texts import staff_text as t
+from bot.backoffice.views_cases import case_documents, checklist_view, load_case
+from bot.backoffice.web_common import bo, current_staff, now_utc, path_int
+from storage.models import Pilgrim
+
+REGISTRY_FIELDS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kecamatan", "kab_kota",
+                   "provinsi", "status", "estimasi_tahun", "bank", "tanggal_daftar")
+
+
+def _fmt(value: object) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+async def case_pdf(request: web.Request) -> web.StreamResponse:
+    context = bo(request)
+    staff = current_staff(request)
+    case_id = path_int(request, "case_id")
+    now = now_utc()
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id)
+        documents = await case_documents(session, case.id)
+        pilgrim = await session.get(Pilgrim, case.pilgrim_id) if case.pilgrim_id else None
+        if pilgrim is None and case.nomor_porsi:
+            pilgrim = (await session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == case.nomor_porsi))
+                       ).scalar_one_or_none()
+        audit.record(session, f"staff:{staff.username}", "export.case_pdf", case_id=case.id)
+        await session.commit()
+    checklist = checklist_view(context.rules.checklist(case.service, case.variant), documents)
+    tz = context.rules.tz
+    summary = CaseSummary(
+        title=t("pdf_title", ticket=case.ticket),
+        footer=t("pdf_generated", at=now.astimezone(tz).strftime("%d-%m-%Y %H.%M"), staff=staff.display_name,
+                 office=context.services.settings.config.office.name),
+        sections=[
+            (t("pdf_case"), [(t("label_ticket"), case.ticket), (t("label_service"), case.service),
+                             (t("label_variant"), _fmt(case.variant)), (t("label_status"), case.status),
+                             (t("label_porsi"), _fmt(case.nomor_porsi)), (t("label_applicant"), _fmt(case.applicant_name)),
+                             (t("label_submitted"), case.submitted_at.astimezone(tz).strftime("%d-%m-%Y %H.%M")
+                              if case.submitted_at else "-"),
+                             (t("label_closed"), case.closed_at.astimezone(tz).strftime("%d-%m-%Y %H.%M")
+                              if case.closed_at else "-")]),
+            (t("pdf_answers"), [(str(k), _fmt(v)) for k, v in (case.answers or {}).items()]),
+            (t("pdf_registry"), [(f, _fmt(getattr(pilgrim, f))) for f in REGISTRY_FIELDS] if pilgrim else []),
+            (t("pdf_checklist"), [(str(item["name"]), ", ".join(f"#{d.id} {d.status}" + (f" ({d.reject_reason})"
+                                                                                        if d.reject_reason else "")
+                                                               for d in item["docs"]) or t("label_none"))
+                                  for item in checklist]),
+        ])
+    names = {str(item["key"]): str(item["name"]) for item in checklist}
+    exports: list[ExportDocument] = []
+    for doc in documents:
+        if doc.status == "replaced":
+            continue
+        try:
+            data: bytes | None = await context.services.files.read(doc.sha256)
+        except (FileNotFoundError, ValueError):
+            data = None
+        exports.append(ExportDocument(t("pdf_doc_title", item=names.get(doc.item_key, doc.item_key),
+                                        status=doc.status, id=doc.id), doc.content_type, data))
+    pdf = await asyncio.to_thread(build_case_pdf, summary, exports, t("pdf_missing_file"), t("pdf_unreadable"))
+    name = "".join(c for c in case.ticket if c.isalnum() or c in "-_")
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="berkas-{name}.pdf"'})
