@@ -3,7 +3,6 @@ plain numpy weights (one gather + sum + softmax per message)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from nlu.features import Featurizer
 
@@ -17,6 +16,8 @@ class IntentClassifier:
         self.bias: np.ndarray = np.zeros(0, dtype=np.float32)
 
     def fit(self, featurizer: Featurizer, texts: list[str], labels: list[str]) -> "IntentClassifier":
+        from sklearn.linear_model import LogisticRegression
+
         x = featurizer.transform(texts)
         model = LogisticRegression(C=self.c, max_iter=3000, class_weight="balanced")
         model.fit(x, labels)

@@ -8,7 +8,6 @@ from typing import Any, Callable
 
 import numpy as np
 import yaml
-from scipy.sparse import csr_matrix
 
 from nlu.features import Featurizer
 
@@ -59,7 +58,7 @@ class FaqRetriever:
 
     def __init__(self, entries: list[FaqEntry]) -> None:
         self.entries = entries
-        self.matrix_t: csr_matrix | None = None  # n_features × n_questions
+        self.matrix: np.ndarray | None = None  # n_features × n_questions, dense float32 (small)
         self.owner: np.ndarray = np.zeros(0, dtype=np.int32)
 
     def fit(self, featurizer: Featurizer, prepare: Callable[[str], str]) -> "FaqRetriever":
@@ -69,17 +68,19 @@ class FaqRetriever:
                 texts.append(prepare(q))
                 owner.append(i)
         if texts:
-            x = featurizer.transform(texts)
-            self.matrix_t = csr_matrix(x.T, dtype=np.float32)
+            self.matrix = np.zeros((featurizer.n_features, len(texts)), dtype=np.float32)
+            for col, text in enumerate(texts):
+                idx, vals = featurizer.transform_one(text)
+                self.matrix[idx, col] = vals
         self.owner = np.asarray(owner, dtype=np.int32)
         return self
 
     def scores(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
         """Best similarity per entry (0..1)."""
         best = np.zeros(len(self.entries), dtype=np.float32)
-        if self.matrix_t is None or not len(idx):
+        if self.matrix is None or not len(idx):
             return best
-        sims = (self.matrix_t[idx].T @ vals) / 2.0  # word and char parts are each unit length
+        sims = (vals @ self.matrix[idx]) / 2.0  # word and char parts are each unit length
         np.maximum.at(best, self.owner, sims.astype(np.float32))
         return best
 

@@ -15,6 +15,7 @@ class NluSettings(BaseModel):
     fallback_threshold: float = Field(0.45, ge=0.0, le=1.0)
     max_chars: int = Field(1000, ge=10, description="Longer input is truncated for classification only")
     builtin_c: float = Field(20.0, gt=0, description="Inverse regularisation of the built-in intent classifier")
+    train_in_subprocess: bool = Field(True, description="Train the built-in model in a child process (keeps RSS low)")
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = Field(5.0, gt=0)
     rasa_python: str = "/root/.pyenv/versions/3.10.13/bin/python3.10"
@@ -23,3 +24,5 @@ class NluSettings(BaseModel):
     rasa_version: str = Field("3.6.21", description="rasa release installed by `hajibot nlu rasa-setup`")
     rasa_work_dir: str = Field("var/rasa-project", description="Generated Rasa project used for training")
     rasa_start_timeout_seconds: float = Field(300.0, gt=0, description="How long rasa-serve/tests wait for the model to load")
+    rasa_entities: Literal["rasa", "hybrid"] = Field(
+        "hybrid", description="hybrid: porsi/NIK/phone/ticket/date from the rule extractors, the rest from Rasa")

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import sklearn
+from importlib.metadata import version
 
 from nlu.classifier import IntentClassifier
 from nlu.faq import FaqRetriever, load_faq
@@ -22,6 +25,7 @@ from nlu.rasa_yaml import load_nlu
 from nlu.settings import NluSettings
 
 log = logging.getLogger(__name__)
+_ROOT = Path(__file__).resolve().parent.parent
 
 CODE_VERSION = "builtin-nlu-1"  # bump when featurisation, normalisation or model code changes
 FAQ_FILE = "faq.yml"
@@ -52,7 +56,7 @@ def code_files() -> list[Path]:
 
 def fingerprint(data_dir: Path, settings: NluSettings) -> str:
     h = hashlib.sha256()
-    h.update(f"{CODE_VERSION}|sklearn={sklearn.__version__}|c={settings.builtin_c}|max={settings.max_chars}".encode())
+    h.update(f"{CODE_VERSION}|sklearn={version('scikit-learn')}|c={settings.builtin_c}|max={settings.max_chars}".encode())
     for path in code_files():
         h.update(path.name.encode())
         h.update(path.read_bytes())
@@ -118,6 +122,17 @@ def train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> TrainResult
     return TrainResult(path, seconds, n, model.meta["intents"], len(model.faq.entries))
 
 
+def _train_in_subprocess(data_dir: Path, cache_dir: Path, settings: NluSettings) -> TrainResult:
+    """Train in a child interpreter so scikit-learn's memory is given back (the service stays lean)."""
+    cmd = [sys.executable, "-m", "nlu.training", str(data_dir), str(cache_dir), settings.model_dump_json()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "training failed")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return TrainResult(Path(out["path"]), out["seconds"], out["examples"], out["intents"], out["faq_entries"])
+
+
 def load_or_train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> BuiltinModel:
     """Load the cached model if it matches the current data and code; otherwise train it."""
     path = model_path(cache_dir, fingerprint(data_dir, settings))
@@ -129,6 +144,25 @@ def load_or_train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> Bui
                 return model
         except Exception:  # corrupt or incompatible cache: retrain
             log.warning("ignoring unreadable NLU cache %s", path)
-    result = train(data_dir, cache_dir, settings)
+    if settings.train_in_subprocess:
+        try:
+            result = _train_in_subprocess(data_dir, cache_dir, settings)
+        except (OSError, RuntimeError) as exc:  # e.g. no fork/spawn allowed: train here instead
+            log.warning("training in a subprocess failed (%s); training in-process", exc)
+            result = train(data_dir, cache_dir, settings)
+    else:
+        result = train(data_dir, cache_dir, settings)
     with result.path.open("rb") as fh:
         return pickle.load(fh)
+
+
+def _main(argv: list[str]) -> None:
+    """`python -m nlu.training DATA_DIR CACHE_DIR [SETTINGS_JSON]`: train and print the result as JSON."""
+    settings = NluSettings.model_validate_json(argv[2]) if len(argv) > 2 else NluSettings()
+    r = train(Path(argv[0]), Path(argv[1]), settings)
+    print(json.dumps({"path": str(r.path), "seconds": r.seconds, "examples": r.examples, "intents": r.intents,
+                      "faq_entries": r.faq_entries}))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
