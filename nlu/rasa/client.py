@@ -8,6 +8,7 @@ import time
 import aiohttp
 
 from nlu.backend import ParseResult
+from nlu.rasa.entities import EntityMode, merge_entities
 from nlu.rasa.normalize import fallback_result, normalize_parse
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,17 @@ class RasaNLU:
 
     def __init__(self, url: str = "http://127.0.0.1:5005", timeout: float = 5.0,
                  max_chars: int = 1000, health_timeout: float | None = None,
-                 health_interval: float | None = 15.0) -> None:
+                 health_interval: float | None = 15.0, entities: EntityMode = "hybrid") -> None:
         """`health_interval`: seconds between background GET /status checks (None: no background
-        checks). They start when the client is built inside a running event loop."""
+        checks). They start when the client is built inside a running event loop.
+        `entities`: "hybrid" takes porsi/NIK/phone/ticket/date from our rule extractors (normalised
+        values), "rasa" returns Rasa's entities unchanged."""
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.max_chars = max_chars
         self.health_timeout = health_timeout if health_timeout is not None else min(timeout, 2.0)
         self.health_interval = health_interval
+        self.entity_mode: EntityMode = entities
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         self._down_logged = False
@@ -51,7 +55,8 @@ class RasaNLU:
         """Build from NluSettings (rasa_url, rasa_timeout_seconds, max_chars)."""
         return cls(url=getattr(nlu_settings, "rasa_url"),
                    timeout=getattr(nlu_settings, "rasa_timeout_seconds"),
-                   max_chars=getattr(nlu_settings, "max_chars", 1000))
+                   max_chars=getattr(nlu_settings, "max_chars", 1000),
+                   entities=getattr(nlu_settings, "rasa_entities", "hybrid"))
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -97,6 +102,10 @@ class RasaNLU:
             return fallback_result(text)
         self._mark_up("reachable")
         result = normalize_parse(raw, text)
+        try:
+            result["entities"] = merge_entities(text, result["entities"], self.entity_mode)
+        except Exception:  # a rule bug must not cost the intent
+            log.exception("entity post-processing failed on a message of %d chars", len(text))
         log.debug("rasa parse %.1f ms intent=%s", (time.perf_counter() - started) * 1000,
                   result["intent"]["name"])
         return result

@@ -79,7 +79,7 @@ async def fake(aiohttp_server):
 
 
 async def test_parse_normalises_rasa_output(fake) -> None:
-    nlu = RasaNLU(fake.url, timeout=2)
+    nlu = RasaNLU(fake.url, timeout=2, entities="rasa")
     try:
         result = await nlu.parse("cek porsi 0123456789")
     finally:
@@ -208,3 +208,34 @@ async def test_background_health_checks_mark_ready_and_stop_on_close(fake) -> No
 def test_no_background_checks_without_a_loop() -> None:
     nlu = RasaNLU("http://127.0.0.1:1", health_interval=1.0)
     assert nlu._health_task is None and not nlu.is_ready()
+
+
+async def test_hybrid_entities_take_structured_types_from_rules(fake) -> None:
+    text = "porsi ibu 0300 5511 22, hp 0813-6312-4455"
+    fake.answer = {
+        "text": text, "intent": {"name": "check_porsi", "confidence": 0.9},
+        "entities": [
+            {"entity": "relationship", "start": 6, "end": 9, "value": "ibu", "extractor": "RegexEntityExtractor"},
+            {"entity": "porsi_number", "start": 10, "end": 22, "value": "0300 5511 22", "extractor": "DIETClassifier",
+             "confidence_entity": 0.9},
+            {"entity": "nik", "start": 27, "end": 31, "value": "0813", "extractor": "DIETClassifier",
+             "confidence_entity": 0.4},
+        ],
+    }
+    nlu = RasaNLU(fake.url, timeout=2)  # hybrid is the default
+    result = await nlu.parse(text)
+    await nlu.close()
+    got = {(e["entity"], e["value"]) for e in result["entities"]}
+    assert got == {("relationship", "ibu"), ("porsi_number", "0300551122"), ("phone", "+6281363124455")}
+    porsi = next(e for e in result["entities"] if e["entity"] == "porsi_number")
+    assert text[porsi["start"]:porsi["end"]] == "0300 5511 22"
+
+
+def test_merge_entities_modes() -> None:
+    from nlu.rasa.entities import merge_entities
+
+    raw = [{"entity": "porsi_number", "value": "2013", "start": 23, "end": 27, "confidence": 0.5,
+            "extractor": "DIETClassifier"}]
+    text = "saya sudah daftar dari 2013, kira kira kapan berangkat ya"
+    assert merge_entities(text, raw, "rasa") == raw
+    assert merge_entities(text, raw, "hybrid") == []
