@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.backoffice.settings import BackofficeSettings
 from bot.broadcast.settings import BroadcastSettings
 from bot.channels.settings import ChannelSettings
+from bot.ops_settings import OpsSettings
 from dialogues.settings import DialogueSettings, OfficeSettings
 from nlu.settings import NluSettings
 from storage.settings import StorageSettings
@@ -61,6 +62,7 @@ class AppConfig(BaseModel):
     channels: ChannelSettings = ChannelSettings()
     backoffice: BackofficeSettings = BackofficeSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    ops: OpsSettings = OpsSettings()
 
 
 @dataclass(frozen=True)

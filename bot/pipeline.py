@@ -2,20 +2,30 @@
 
     channel adapter -> InboundMessage
       1. receive(): save attachments in the file store, insert the inbound row (unique per channel
-         message id -> a redelivery is a no-op) and commit: the message is now durable.
+         message id -> a redelivery is a no-op) and commit: the message is now durable. A full disk
+         stores the message without the file and the user is told (step 4).
       2. process(): lock the conversation, then for each stored-but-unprocessed inbound message in order:
       3.   NLU parse of the text (truncated for classification only)
       4.   dialogue step on the stored conversation state (may read/write cases, documents ...)
       5.   store state + outbound messages + mark the inbound processed, in one transaction
       6. the outbox (bot/outbox.py) sends pending outbound messages through the channel's sender;
          pull channels (web chat, console) return them to the caller instead.
+
+Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
+is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
+commit order) and while processing, and each pass processes the OLDEST unprocessed inbound row. So a
+message received by process B while A is busy with the conversation is handled by whichever process gets
+the lock next, in id order, exactly once. Messages left unprocessed (crash, database outage) are picked up
+by `recover()` at start-up and by the periodic sweep (bot/ops_worker.py).
 """
 from __future__ import annotations
 
+import errno
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation_lock import ConversationLocks
 from bot.inbound import InboundMessage
-from bot.privacy_log import mask_user_id
+from bot.ops_http import is_database_down
+from bot import metrics
+from bot.privacy_log import conversation_context, mask_user_id
 from bot.texts import system_text
 from dialogues.engine import DialogueEngine
 from dialogues.replies import Reply
@@ -36,6 +48,7 @@ from storage.models import Conversation, Message
 log = logging.getLogger(__name__)
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -71,13 +84,16 @@ class Pipeline:
         if msg.channel_message_id is not None:
             existing = await self._find_inbound(msg.channel, msg.channel_message_id)
             if existing is not None:
+                metrics.DUPLICATES.labels(msg.channel).inc()
                 return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
         attachments = await self._store_attachments(msg)
         async with self.db.session() as session:
             conversation = await self._conversation_for(session, msg)
+            if not self.db.is_sqlite:  # ids within a conversation in commit order (see module docstring)
+                await self._lock_conversation(session, conversation.id)
             row = Message(
                 conversation_id=conversation.id, channel=msg.channel, direction="in",
-                channel_message_id=msg.channel_message_id, text=msg.text[:MAX_STORED_TEXT],
+                channel_message_id=msg.channel_message_id, text=_storable(msg.text),
                 attachments=attachments, status="received", sender="user", created_at=msg.at,
             )
             session.add(row)
@@ -89,7 +105,9 @@ class Pipeline:
                 existing = await self._find_inbound(msg.channel, msg.channel_message_id or "")
                 if existing is None:
                     raise
+                metrics.DUPLICATES.labels(msg.channel).inc()
                 return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
+            metrics.MESSAGES_IN.labels(msg.channel).inc()
             return ReceiveResult(row.id, conversation.id, duplicate=False)
 
     async def handle(self, msg: InboundMessage) -> HandleResult:
@@ -115,18 +133,21 @@ class Pipeline:
     async def process(self, conversation_id: int) -> int:
         """Process every stored, unprocessed inbound message of a conversation, oldest first."""
         count = 0
-        async with self.locks.hold(conversation_id):
-            while await self._process_next(conversation_id):
-                count += 1
+        with conversation_context(conversation_id):
+            async with self.locks.hold(conversation_id):
+                while await self._process_next(conversation_id):
+                    count += 1
         return count
 
-    async def recover(self) -> int:
-        """At start-up: process messages that were stored but not processed before a crash."""
+    async def recover(self, older_than_seconds: float | None = None) -> int:
+        """At start-up: process messages that were stored but not processed before a crash. The periodic
+        sweep passes `older_than_seconds` so it leaves messages that a request is processing right now."""
+        query = select(Message.conversation_id).where(Message.direction == "in", Message.status == "received")
+        if older_than_seconds is not None:
+            cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+            query = query.where(Message.created_at < cutoff)
         async with self.db.session() as session:
-            ids = (await session.execute(
-                select(Message.conversation_id).where(Message.direction == "in", Message.status == "received")
-                .distinct()
-            )).scalars().all()
+            ids = (await session.execute(query.distinct())).scalars().all()
         total = 0
         for conversation_id in ids:
             total += await self.process(conversation_id)
@@ -144,10 +165,14 @@ class Pipeline:
             if inbound is None:
                 return False
             inbound_id, channel = inbound.id, conversation.channel
+            started = time.perf_counter()
             try:
                 replies = await self._step(session, conversation, inbound)
-            except Exception:
+            except Exception as exc:
+                if is_database_down(exc):
+                    raise  # the database is gone: the message stays 'received' and is retried later
                 log.exception("processing failed conversation=%s message=%s", conversation_id, inbound_id)
+                metrics.PROCESSING_FAILURES.inc()
                 await session.rollback()
                 await self._mark_failed(conversation_id, inbound_id)
                 return True
@@ -155,6 +180,7 @@ class Pipeline:
             inbound.status = "processed"
             inbound.processed_at = datetime.now(timezone.utc)
             await session.commit()
+            metrics.PROCESSING_SECONDS.labels(channel).observe(time.perf_counter() - started)
         if self.on_outbound is not None and replies:
             self.on_outbound(channel)
         return True
@@ -163,12 +189,15 @@ class Pipeline:
         max_mb = self.max_upload_bytes // (1024 * 1024)
         replies = [Reply(system_text("attachment_too_large", filename=a.get("filename") or "-", max_mb=max_mb))
                    for a in inbound.attachments if a.get("rejected") == "too_large"]
+        replies += [Reply(system_text("attachment_storage_full", filename=a.get("filename") or "-"))
+                    for a in inbound.attachments if a.get("rejected") == "storage_full"]
         if conversation.mode != "bot":
             return replies  # a person handles this conversation; the message waits in the inbox
         text = inbound.text or ""
         parse = await self.nlu.parse(text[: self.nlu_max_chars])
         inbound.intent = parse.get("intent", {}).get("name")
         inbound.intent_confidence = parse.get("intent", {}).get("confidence")
+        metrics.observe_nlu(inbound.intent)
         files = [StoredFile.from_json(a) for a in inbound.attachments if not a.get("rejected")]
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
                     files=files, now=inbound.created_at)
@@ -183,6 +212,8 @@ class Pipeline:
                 text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
                 status="pending", reply_to_id=inbound.id, sender="bot",
             ))
+        if replies:
+            metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
 
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
         async with self.db.session() as session:
@@ -235,5 +266,22 @@ class Pipeline:
                 result.append({"filename": attachment.filename, "size": len(attachment.data),
                                "rejected": "too_large"})
                 continue
-            result.append((await self.files.put(attachment.data, attachment.filename)).to_json())
+            try:
+                stored = await self.files.put(attachment.data, attachment.filename)
+            except OSError as exc:
+                if exc.errno not in DISK_FULL_ERRNOS:
+                    raise
+                # The store removed its temp file; nothing references a half-written file. Step 4 tells the user.
+                log.error("document store full: attachment not stored (%d bytes)", len(attachment.data))
+                metrics.STORAGE_FULL.inc()
+                result.append({"filename": attachment.filename, "size": len(attachment.data),
+                               "rejected": "storage_full"})
+                continue
+            result.append(stored.to_json())
         return result
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL characters; lone surrogates cannot be encoded."""
+    text = text.replace("\x00", "")[:MAX_STORED_TEXT]
+    return text.encode("utf-8", "replace").decode("utf-8")

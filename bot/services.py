@@ -64,7 +64,10 @@ async def build_services(settings: Settings, channel_names: tuple[str, ...] = ()
     db = Database(settings.database_url, settings.config.storage.pool_size)
     try:
         await check_database(db)
-        files = FileStore(settings.path(settings.config.storage.files_dir))
+        try:
+            files = FileStore(settings.path(settings.config.storage.files_dir), settings.secrets.files_key)
+        except ValueError as exc:  # HAJIBOT_FILES_KEY malformed
+            raise StartupError(str(exc)) from None
         try:
             engine = DialogueEngine.load(settings.config.dialogue, settings.config.office, settings.base_dir)
         except DialogueConfigError as exc:

@@ -1,0 +1,71 @@
+"""Encryption at rest for the document store: AES-256-GCM (the `cryptography` library).
+
+Key: HAJIBOT_FILES_KEY = 32 random bytes as URL-safe base64 (`hajibot privacy keygen`) or 64 hex digits.
+Several comma-separated keys rotate: the first encrypts, all are tried for reading.
+File format: MAGIC (5 bytes) + nonce (12 bytes) + ciphertext with tag. The plaintext's SHA-256 (the file's
+name in the store) is bound as associated data, so a file cannot be swapped for another one.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"HJE1\x00"
+NONCE_BYTES = 12
+
+
+class InvalidKeyError(ValueError):
+    """HAJIBOT_FILES_KEY is not a valid key."""
+
+
+class DecryptionError(Exception):
+    """No configured key opens this file (wrong key, or the file was altered)."""
+
+
+def generate_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def parse_key(value: str) -> bytes:
+    value = value.strip()
+    if len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidKeyError("HAJIBOT_FILES_KEY must be 32 bytes as URL-safe base64 (hajibot privacy keygen) "
+                        "or 64 hex digits")
+    return raw
+
+
+class FileCipher:
+    def __init__(self, keys: str) -> None:
+        self._aeads = [AESGCM(parse_key(k)) for k in keys.split(",") if k.strip()]
+        if not self._aeads:
+            raise InvalidKeyError("HAJIBOT_FILES_KEY is empty")
+
+    def encrypt(self, data: bytes, sha256: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return MAGIC + nonce + self._aeads[0].encrypt(nonce, data, sha256.encode())
+
+    def decrypt(self, blob: bytes, sha256: str) -> bytes:
+        nonce, body = blob[len(MAGIC):len(MAGIC) + NONCE_BYTES], blob[len(MAGIC) + NONCE_BYTES:]
+        for aead in self._aeads:
+            try:
+                return aead.decrypt(nonce, body, sha256.encode())
+            except InvalidTag:
+                continue
+        raise DecryptionError("no configured HAJIBOT_FILES_KEY opens this file")
+
+
+def is_encrypted(blob: bytes) -> bool:
+    return blob.startswith(MAGIC)
