@@ -129,7 +129,7 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     slot_start: datetime | None = None
     book = step.params.get("book")
     if book:
-        slot_start = datetime.fromisoformat(ctx.slots[book])
+        slot_start = datetime.fromisoformat(ctx.slots[book]).astimezone(timezone.utc)
         if await _slot_taken(ctx, slot_start) >= engine.rules.appointments.capacity:
             return "slot_full"
     seq.last_number += 1
@@ -162,7 +162,8 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
 
 async def offer_slots(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     rules = engine.rules.appointments
-    candidates = candidate_slots(ctx.now, rules, engine.rules.holidays, engine.tz)
+    candidates = [c.astimezone(timezone.utc)  # store and compare in UTC (SQLite keeps the digits as given)
+                  for c in candidate_slots(ctx.now, rules, engine.rules.holidays, engine.tz)]
     if not candidates:
         return "none"
     rows = (await ctx.session.execute(

@@ -130,6 +130,7 @@ class DialogueEngine:
     async def step(self, session: AsyncSession, files: FileStore, turn: Turn) -> list[Reply]:
         """Run one turn; reads/writes through `session` in the caller's transaction."""
         now = turn.now or datetime.now(timezone.utc)
+        now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
         ctx = Ctx(self, session, files, turn, copy.deepcopy(dict(turn.conversation.state or {})), now)
         await self._dispatch(ctx)
         ctx.state["updated_at"] = now.isoformat()

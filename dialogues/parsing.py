@@ -68,17 +68,30 @@ def is_only(text: str, phrases: list[str]) -> bool:
     return any(norm == " ".join(_squeeze(w) for w in normalize(p).split()) for p in phrases)
 
 
+def _first_position(text: str, phrases: list[str]) -> int | None:
+    words = [_squeeze(w) for w in re.sub(r"[/\-.]", " ", normalize(text)).split()]
+    best: int | None = None
+    for phrase in phrases:
+        p = [_squeeze(w) for w in normalize(phrase).split()]
+        for i in range(len(words) - len(p) + 1):
+            if p and words[i:i + len(p)] == p:
+                best = i if best is None else min(best, i)
+                break
+    return best
+
+
 def parse_yes_no(text: str, lex: Lexicon) -> bool | None:
-    """True for yes, False for no, None when unclear or both."""
-    yes = contains_phrase(text, lex.yes_words)
-    no = contains_phrase(text, lex.no_words)
-    if yes and not no:
+    """True for yes, False for no, None when unclear. When both occur, the first one wins
+    ("tidak pernah" is no, "sudah, tidak ada lagi" is yes)."""
+    yes = _first_position(text, lex.yes_words)
+    no = _first_position(text, lex.no_words)
+    if yes is None and no is None:
+        return None
+    if no is None:
         return True
-    if no and not yes:
+    if yes is None:
         return False
-    if yes and no:  # "ya, tidak ada masalah" is rare; a longer match wins
-        return True if len(yes) > len(no) else False if len(no) > len(yes) else None
-    return None
+    return yes < no if yes != no else None
 
 
 def digit_runs(text: str) -> list[tuple[str, int, int]]:

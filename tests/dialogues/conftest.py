@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class Chat:
 
     async def say(self, text: str = "", **kw: Any) -> str:
         replies = await self.send(text, **kw)
-        return "\n".join(r.text for r in replies)
+        return "\n".join(r.text + "".join(f"\n  ({i}) {c}" for i, c in enumerate(r.choices, 1)) for r in replies)
 
     async def conversation(self) -> Conversation:
         async with self.db.session() as s:
@@ -108,10 +109,17 @@ def engine() -> DialogueEngine:
     return DialogueEngine.load(DialogueSettings(), OFFICE, ROOT)
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dialogues-db") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def db(tmp_path: Path):
+async def db(tmp_path: Path, migrated_template: Path):
+    shutil.copy(migrated_template, tmp_path / "test.db")
     url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    await asyncio.to_thread(upgrade, url)
     database = Database(url)
     async with database.session() as s, s.begin():
         for p in PILGRIMS:

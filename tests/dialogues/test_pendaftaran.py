@@ -1,0 +1,89 @@
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from storage.models import Appointment, Case
+from tests.dialogues.conftest import Chat
+
+REGISTER = {"intent": {"name": "register_hajj", "confidence": 0.95}}
+
+
+async def answer_until_slots(chat: Chat) -> str:
+    out = await chat.say("saya mau daftar haji", parse=REGISTER)
+    assert "tanggal lahir" in out
+    out = await chat.say("12/03/1985")
+    assert "Kota Bukittinggi" in out
+    await chat.say("iya")
+    await chat.say("belum")
+    out = await chat.say("tidak pernah")
+    assert "Rp25.000.000" in out and "sudah" in out.lower()
+    out = await chat.say("sudah")
+    assert "nama lengkap" in out
+    await chat.say("Dewi Sartika")
+    out = await chat.say("1375014303850001")
+    assert "memeriksa dokumen" in out
+    return await chat.say("tidak")
+
+
+async def test_registration_books_a_slot(chat: Chat, db) -> None:
+    out = await answer_until_slots(chat)
+    assert "Pilih jadwal" in out
+    reply = (await chat.send("1"))
+    text = "\n".join(r.text for r in reply)
+    assert "Ringkasan pendaftaran" in text and "Dewi Sartika" in text
+    out = await chat.say("ya")
+    assert "REG-2026-00001" in out
+    async with db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        appt = (await s.execute(select(Appointment))).scalar_one()
+    assert case.service == "pendaftaran" and appt.case_id == case.id and appt.status == "booked"
+    # first offered slot: Wednesday 25 Nov 2026 08:30 WIB (Tuesday 10:00 now + 18 h lead)
+    assert appt.slot_start == datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)
+
+
+async def test_full_slot_is_not_offered(chat: Chat, db) -> None:
+    first = datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)
+    async with db.session() as s, s.begin():
+        for _ in range(4):
+            s.add(Appointment(slot_start=first, purpose="pendaftaran", status="booked"))
+    out = await answer_until_slots(chat)
+    assert "Rabu, 25 November 2026 pukul 08.30" not in out
+    assert "Rabu, 25 November 2026 pukul 10.00" in out
+
+
+async def test_slot_taken_between_offer_and_confirm(chat: Chat, db) -> None:
+    await answer_until_slots(chat)
+    await chat.say("1")
+    first = datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)
+    async with db.session() as s, s.begin():
+        for _ in range(4):
+            s.add(Appointment(slot_start=first, purpose="pendaftaran", status="booked"))
+    out = await chat.say("ya")
+    assert "baru saja penuh" in out and "Pilih jadwal" in out
+    out = await chat.say("1")
+    out = await chat.say("ya")
+    assert "REG-2026-00001" in out
+
+
+async def test_too_young(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    out = await chat.say("1 Januari 2020")
+    assert "minimal 12 tahun" in out
+
+
+async def test_other_domicile(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    await chat.say("1 Januari 1980")
+    out = await chat.say("ndak")
+    assert "domisili KTP" in out
+
+
+async def test_precheck_documents_optional(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    for answer in ("1 Januari 1980", "ya", "tidak", "tidak", "sudah", "Dewi Sartika", "1375014303850001"):
+        await chat.say(answer)
+    out = await chat.say("ya")
+    assert "Dokumen 1 dari 5" in out and "lewati" in out
+    for _ in range(5):
+        out = await chat.say("lewati")
+    assert "Pilih jadwal" in out
