@@ -13,7 +13,6 @@ RouteSetup = Callable[[Any, Any], None]
 def route_setups() -> list[RouteSetup]:
     setups: list[RouteSetup] = []
     from bot.ops import setup_routes as ops_routes; setups.append(ops_routes)  # /metrics, middleware, jobs
-    from bot.ops import setup_routes as ops_routes; setups.append(ops_routes)  # /metrics, middleware, jobs
     from bot.backoffice import setup_routes as backoffice_routes
     setups.append(backoffice_routes)
     return setups
