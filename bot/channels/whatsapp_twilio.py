@@ -36,10 +36,16 @@ class RebasedHttpClient(AsyncTwilioHttpClient):
         parts = urlsplit(url)
         return urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None,
+                      headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
+                      timeout: float | None = None, allow_redirects: bool = False) -> Response:
         if self.session is None:  # one pooled session, created inside the running event loop
             self._session = self.session = aiohttp.ClientSession()
-        return await super().request(method, self.rebase(url), *args, **kwargs)
+        headers = dict(headers or {})
+        if auth is not None:  # as a header: aiohttp deprecates BasicAuth objects
+            headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        return await super().request(method, self.rebase(url), params=params, data=data, headers=headers,
+                                     auth=None, timeout=timeout, allow_redirects=allow_redirects)
 
     async def close(self) -> None:
         if self._session is not None:
