@@ -4,8 +4,36 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ChannelRate(BaseModel):
+    """Token bucket for one channel: `per_second` messages on average, at most `burst` back to back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(1, ge=1)
+
+
+def _default_rates() -> dict[str, ChannelRate]:
+    # Telegram allows about 30 messages/s per bot (we stay below, the outbox shares the bot);
+    # WhatsApp: the sender's MPS that Twilio granted (1 by default, raise to the granted figure).
+    return {"telegram": ChannelRate(per_second=25, burst=25), "whatsapp": ChannelRate(per_second=1, burst=1),
+            "webchat": ChannelRate(per_second=500, burst=500)}
+
+
 class BroadcastSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    require_approval: bool = False
-    batch_size: int = Field(500, ge=1)
+    require_approval: bool = Field(False, description="A second officer must approve before sending")
+    batch_size: int = Field(500, ge=1, description="Delivery rows created per audience step")
+    rates: dict[str, ChannelRate] = Field(default_factory=_default_rates,
+                                          description="Per-channel broadcast rate limits")
+    max_in_flight: int = Field(64, ge=1, description="Sends in progress at once (all channels together)")
+    max_attempts: int = Field(6, ge=1, description="Attempts per recipient before it is marked failed")
+    lease_seconds: float = Field(120, gt=0, description="A claimed row is released after this (crashed worker)")
+    resend_interrupted: bool = Field(
+        False, description="A row whose send was interrupted by a crash (the platform may or may not have "
+                           "delivered it) is sent again (true: nobody missed, rare duplicate) or marked failed "
+                           "'interrupted' for follow-up (false: never a duplicate)")
+    poll_seconds: float = Field(1.0, gt=0, description="How often an idle worker looks for due broadcasts")
+    worker_enabled: bool = Field(True, description="Run the fan-out worker inside `hajibot serve`")
+    max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=1)
