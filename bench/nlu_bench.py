@@ -42,7 +42,7 @@ Parse = Callable[[str], Awaitable[dict[str, Any]]]
 class Example:
     text: str
     intent: str
-    entities: list[tuple[str, str]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -60,41 +60,16 @@ class Result:
     rss_mb: float | None = None
     notes: str = ""
     per_intent_f1: dict[str, float] = field(default_factory=dict)
+    confused: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- data and metrics
 
 def load_heldout(path: Path) -> list[Example]:
-    """Held-out examples with gold intent and (entity, value) pairs."""
-    from nlu.rasa_yaml import load_file
+    """Held-out examples with gold intent and entity spans (same loader as `hajibot nlu evaluate`)."""
+    from nlu.evaluation import load_rasa_examples
 
-    data = load_file(path)
-    return [Example(e.text, e.intent, [(x["entity"], str(x["value"])) for x in e.entities])
-            for e in data.examples]
-
-
-def f1_scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float]:
-    """Per-class F1 over the gold classes."""
-    scores: dict[str, float] = {}
-    for label in sorted(set(gold)):
-        tp = sum(1 for g, p in zip(gold, pred) if g == label and p == label)
-        fp = sum(1 for g, p in zip(gold, pred) if g != label and p == label)
-        fn = sum(1 for g, p in zip(gold, pred) if g == label and p != label)
-        scores[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return scores
-
-
-def entity_f1(examples: Sequence[Example], results: Sequence[dict[str, Any]]) -> float | None:
-    """Micro F1 of (entity, value) pairs, over entity types annotated in the held-out set."""
-    types = {t for ex in examples for t, _ in ex.entities}
-    if not types:
-        return None
-    tp = fp = fn = 0
-    for ex, res in zip(examples, results):
-        gold = set(ex.entities)
-        pred = {(e["entity"], str(e.get("value"))) for e in res.get("entities", []) if e["entity"] in types}
-        tp, fp, fn = tp + len(gold & pred), fp + len(pred - gold), fn + len(gold - pred)
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return [Example(text, intent, entities) for text, intent, entities in load_rasa_examples(path)]
 
 
 async def run_examples(parse: Parse, examples: Sequence[Example], repeat: int,
@@ -116,20 +91,25 @@ async def run_examples(parse: Parse, examples: Sequence[Example], repeat: int,
 
 def score(name: str, examples: Sequence[Example], results: Sequence[dict[str, Any]],
           latencies: Sequence[float]) -> Result:
-    gold = [ex.intent for ex in examples]
+    """Quality via nlu.evaluation.evaluate (replaying the recorded results); latency from our timings."""
+    from nlu.evaluation import evaluate
+
+    replay = iter(results)
+    report = evaluate(lambda _text: next(replay), [(e.text, e.intent, e.entities) for e in examples], warmup=0)
     pred = [r["intent"]["name"] for r in results]
-    per = f1_scores(gold, pred)
     ordered = sorted(latencies)
+    gold = {e.intent for e in examples}
     return Result(
         backend=name,
-        accuracy=sum(g == p for g, p in zip(gold, pred)) / len(gold),
-        macro_f1=statistics.fmean(per.values()),
-        entity_f1=entity_f1(examples, results),
+        accuracy=report["accuracy"],
+        macro_f1=report["macro_f1"],
+        entity_f1=report["entities_micro"]["f1"] if report["entities_micro"]["support"] else None,
         fallback_rate=sum(p == FALLBACK_INTENT for p in pred) / len(pred),
         p50_ms=ordered[len(ordered) // 2],
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
         mean_ms=statistics.fmean(ordered),
-        per_intent_f1={k: round(v, 3) for k, v in per.items()},
+        per_intent_f1={k: v["f1"] for k, v in report["per_intent"].items() if k in gold},
+        confused=report["confused_pairs"][:5],
     )
 
 
@@ -191,8 +171,9 @@ def serve_builtin(port: int, data_dir: Path, cache_dir: Path) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def bench_over_http(name: str, url: str, pid: int, examples: list[Example], repeat: int) -> Result:
-    client = RasaNLU(url, timeout=30)
+async def bench_over_http(name: str, url: str, pid: int, examples: list[Example], repeat: int,
+                          entities: str = "hybrid") -> Result:
+    client = RasaNLU(url, timeout=30, health_interval=None, entities=entities)  # type: ignore[arg-type]
     try:
         if not await client.check_health():
             raise RuntimeError(f"{name}: server at {url} not healthy ({client.last_error})")
@@ -233,7 +214,7 @@ async def bench_builtin_http(examples: list[Example], data_dir: Path, cache_dir:
 # ---------------------------------------------------------------- Rasa
 
 async def bench_rasa(examples: list[Example], data_dir: Path, settings: NluSettings, repeat: int,
-                     reuse_model: bool, model_dir: Path, work_dir: Path) -> Result:
+                     reuse_model: bool, model_dir: Path, work_dir: Path) -> list[Result]:
     from nlu.rasa.env import venv_dir
     from nlu.rasa.project import train
     from nlu.rasa.server import start_server
@@ -246,10 +227,16 @@ async def bench_rasa(examples: list[Example], data_dir: Path, settings: NluSetti
                       timeout=settings.rasa_start_timeout_seconds) as server:
         start_s = time.monotonic() - started
         res = await bench_over_http("rasa 3.6.21 (HTTP)", server.url, server.pid, examples, repeat)
-    res.train_seconds = report.seconds if report.trained_now else None
-    res.start_seconds = start_s
-    res.notes = ("DIET, config nlu/rasa/config.yml" + ("" if report.trained_now else "; model reused, train time not measured"))
-    return res
+        raw = await bench_over_http("rasa 3.6.21 (HTTP, Rasa's own entities)", server.url, server.pid,
+                                    examples, 1, entities="rasa")
+    trained = "" if report.trained_now else "; model reused, train time not measured"
+    for r in (res, raw):
+        r.train_seconds = report.seconds if report.trained_now else None
+        r.start_seconds = start_s
+    res.notes = ("DIET, config nlu/rasa/config.yml; RasaNLU default entities=hybrid (porsi/NIK/phone/ticket/date "
+                 "from the rule extractors, relationship from Rasa)" + trained)
+    raw.notes = "same server, entities exactly as Rasa returns them (raw spans, no normalisation); 1 latency pass"
+    return [res, raw]
 
 
 # ---------------------------------------------------------------- output
@@ -290,13 +277,17 @@ def write_outputs(out_dir: Path, results: Sequence[Result], meta: dict[str, Any]
         f"latency over {meta['repeat']} sequential pass(es), one message at a time. "
         f"Machine: {meta['env']['cpus']} CPUs, {meta['env']['memory_gib']} GiB; {meta['env']['date_utc']} UTC.",
         "", table(results),
-        "Accuracy/macro-F1 are over intents (macro over held-out intents, `nlu_fallback` counts as wrong). "
-        "Entity F1 is micro over (entity, value) pairs of the entity types annotated in the held-out set. "
+        "Accuracy, macro-F1 (over held-out intents; `nlu_fallback` counts as wrong) and entity F1 (micro, same "
+        "type and value, overlapping span; entities predicted but not annotated count as false positives) "
+        "come from `nlu.evaluation.evaluate`, as in `hajibot nlu evaluate`. "
         "RSS is psutil resident memory of the serving process (and its children). "
         "Train s is a full retrain from scratch.", "",
         "Reproduce: `.venv/bin/python bench/nlu_bench.py`", "",
         "## Notes", "", *[f"- **{r.backend}**: {r.notes}" for r in results if r.notes], "",
         "## F1 per intent", "", per_intent_table(results),
+        "## Most confused (gold → predicted)", "",
+        *[f"- **{r.backend}**: " + (", ".join(f"{c['gold']} → {c['predicted']} ×{c['count']}" for c in r.confused)
+                                   or "none") for r in results], "",
     ]
     (out_dir / "nlu.md").write_text("\n".join(md), encoding="utf-8")
 
@@ -335,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_rasa:
             print("rasa: setup, train, serve, parse (minutes) ...", flush=True)
             work_dir = args.rasa_model_dir.parent / "project"
-            results.append(asyncio.run(bench_rasa(examples, args.data_dir, settings, args.repeat,
+            results.extend(asyncio.run(bench_rasa(examples, args.data_dir, settings, args.repeat,
                                                   args.reuse_rasa_model, args.rasa_model_dir, work_dir)))
     meta = {"heldout": str(args.heldout.relative_to(REPO)) if args.heldout.is_relative_to(REPO) else str(args.heldout),
             "examples": len(examples), "intents": len({e.intent for e in examples}), "repeat": args.repeat,
