@@ -51,13 +51,23 @@ def _squeeze(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
+def _strip_suffix(word: str) -> str:
+    for suffix in ("nya", "kah", "lah"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
 def contains_phrase(text: str, phrases: list[str]) -> str | None:
-    """Return the first phrase present in `text` on word boundaries (tolerates repeated letters)."""
-    norm = " " + re.sub(r"[/\-.]", " ", normalize(text)) + " "
-    squeezed = " " + " ".join(_squeeze(w) for w in norm.split()) + " "
+    """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
+    letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
+    words = re.sub(r"[/\-.]", " ", normalize(text)).split()
+    variants = {" " + " ".join(words) + " ", " " + " ".join(_squeeze(w) for w in words) + " ",
+                " " + " ".join(_strip_suffix(w) for w in words) + " "}
     for phrase in sorted(phrases, key=len, reverse=True):
         p = normalize(phrase)
-        if f" {p} " in norm or f" {' '.join(_squeeze(w) for w in p.split())} " in squeezed:
+        forms = (f" {p} ", f" {' '.join(_squeeze(w) for w in p.split())} ")
+        if any(form in v for form in forms for v in variants):
             return phrase
     return None
 

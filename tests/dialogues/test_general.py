@@ -1,0 +1,171 @@
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from storage.models import Case, CaseDocument
+from tests.dialogues.conftest import NOW, Chat, make_photo
+from tests.dialogues.test_pembatalan import run_deceased_until_documents
+
+CHECK = {"intent": {"name": "check_porsi", "confidence": 0.95}}
+
+
+def intent(name: str, confidence: float = 0.9, **extra) -> dict:
+    return {"intent": {"name": name, "confidence": confidence}, "entities": [], **extra}
+
+
+async def test_menu_by_number_and_words(chat: Chat) -> None:
+    out = await chat.say("menu", parse=intent("menu"))
+    assert "(1) Cek nomor porsi" in out
+    out = await chat.say("2")
+    assert "Pembatalan ini untuk siapa" in out
+
+
+async def test_menu_words_without_nlu(chat: Chat) -> None:
+    out = await chat.say("pelimpahan")
+    assert "alasan pelimpahan" in out
+
+
+async def test_info_answers(chat: Chat) -> None:
+    assert "Rp25.000.000" in await chat.say("berapa biaya haji?", parse=intent("ask_cost"))
+    assert "Jl. Contoh 1" in await chat.say("alamat kantor dimana?", parse=intent("ask_office"))
+    assert "Senin-Jumat" in await chat.say("jam buka?", parse=intent("ask_schedule"))
+    out = await chat.say("6")
+    assert "Info apa" in out
+    assert "Rp25.000.000" in await chat.say("1")
+
+
+async def test_faq_from_nlu(chat: Chat) -> None:
+    parse = intent("faq", response_selector={"faq": {"response": {"responses": [{"text": "Bisa, di bank BPS."}]}}})
+    assert "Bisa, di bank BPS." in await chat.say("bisa setor di bank lain?", parse=parse)
+
+
+async def test_faq_mid_flow_then_resume(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    parse = intent("faq", response_selector={"faq": {"response": {"responses": [{"text": "Masa tunggu 24 tahun."}]}}})
+    out = await chat.say("berapa lama antrean haji?", parse=parse)
+    assert "Masa tunggu 24 tahun." in out and "nomor porsi" in out
+    out = await chat.say("berapa biayanya?")  # no NLU: own keywords
+    assert "Rp25.000.000" in out and "nomor porsi" in out
+    out = await chat.say("0312345678")
+    assert "tanggal lahir" in out
+
+
+async def test_subscribe_and_unsubscribe(chat: Chat) -> None:
+    assert "pengumuman" in await chat.say("langganan info dong", parse=intent("subscribe"))
+    assert (await chat.conversation()).subscribed is True
+    await chat.say("berhenti langganan")
+    assert (await chat.conversation()).subscribed is False
+
+
+async def test_handoff_sets_mode_and_office_hours(chat: Chat) -> None:
+    out = await chat.say("saya mau bicara dengan petugas", parse=intent("human_handoff"))
+    assert "petugas" in out and "jam layanan" in out
+    conv = await chat.conversation()
+    assert conv.mode == "waiting_staff" and conv.handoff_since is not None
+
+
+async def test_handoff_outside_hours_names_next_opening(chat: Chat) -> None:
+    saturday = NOW + timedelta(days=4)  # Saturday 28 Nov 2026
+    out = await chat.say("petugas", now=saturday)
+    assert "Senin, 30 November 2026 pukul 08.00" in out
+
+
+async def test_photo_when_text_expected(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    out = await chat.say(files=[make_photo()])
+    assert "berupa tulisan" in out and "nomor porsi" in out
+
+
+async def test_photo_outside_a_flow(chat: Chat) -> None:
+    out = await chat.say(files=[make_photo()])
+    assert "Pilih layanan dulu" in out
+
+
+async def test_resume_after_window(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    later = NOW + timedelta(hours=80)
+    out = await chat.say("halo", now=later)
+    assert "melanjutkan" in out
+    out = await chat.say("lanjut", now=later)
+    assert "nomor porsi" in out
+    much_later = later + timedelta(hours=100)
+    out = await chat.say("0312345678", now=much_later)
+    assert "melanjutkan" in out
+    out = await chat.say("mulai dari awal", now=much_later)
+    assert "dari awal" in out and "nomor porsi" in out
+
+
+async def test_stop_then_confirm(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    out = await chat.say("gak jadi deh")
+    assert "yakin" in out
+    out = await chat.say("iya")
+    assert "dihentikan" in out and "(1)" in out
+    assert (await chat.conversation()).state.get("flow") is None
+
+
+async def test_three_failures_offer_handoff_and_accept(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    await chat.say("nomor saya lupa")
+    await chat.say("123")
+    out = await chat.say("hmm")
+    assert "dibantu petugas" in out
+    out = await chat.say("ya")
+    conv = await chat.conversation()
+    assert conv.mode == "waiting_staff"
+
+
+async def test_not_understood_three_times_offers_handoff(chat: Chat) -> None:
+    await chat.say("xyz", parse=intent("nlu_fallback", 0.2))
+    await chat.say("qwe", parse=intent("nlu_fallback", 0.2))
+    out = await chat.say("asd", parse=intent("nlu_fallback", 0.2))
+    assert "dibantu petugas" in out
+
+
+async def submit_case(chat: Chat) -> str:
+    out = await run_deceased_until_documents(chat)
+    for _ in range(13):
+        if 'ketik "lewati"' in out:
+            out = await chat.say("lewati")
+        else:
+            await chat.say(files=[make_photo()])
+            out = await chat.say("selesai")
+    out = await chat.say("ya")
+    assert "PBT-2026-00001" in out
+    return out
+
+
+async def test_case_status_own_and_by_ticket(chat: Chat, engine, db) -> None:
+    await submit_case(chat)
+    out = await chat.say("status pengajuan saya", parse=intent("check_case_status"))
+    assert "PBT-2026-00001" in out and "menunggu pemeriksaan" in out and "kurang" not in out
+    other = Chat(chat.db, chat.engine, chat.store, user="u9")
+    out = await other.say("cek status", parse=intent("check_case_status"))
+    assert "nomor tiket" in out
+    out = await other.say("pbt 2026 1")
+    assert "Tiket PBT-2026-00001" in out and "Pembatalan" in out
+    out = await other.say("status PBT-2026-00099", parse=intent("check_case_status"))
+    assert "tidak kami temukan" in out
+
+
+async def test_resend_requested_by_staff(chat: Chat, engine, db) -> None:
+    await submit_case(chat)
+    async with db.session() as s, s.begin():
+        conv = await s.merge(await chat.conversation())
+        case = (await s.execute(select(Case))).scalar_one()
+        replies = await engine.request_document_resend(s, conv, case, "surat_kematian", "foto terpotong")
+    assert "Surat keterangan kematian" in replies[0].text and "foto terpotong" in replies[0].text
+    out = await chat.say(files=[make_photo(seed=77)])
+    assert "sudah kami terima" in out
+    async with db.session() as s:
+        docs = (await s.execute(select(CaseDocument).where(CaseDocument.item_key == "surat_kematian")
+                                .order_by(CaseDocument.id))).scalars().all()
+    assert [d.status for d in docs] == ["replaced", "received"] and docs[1].case_id == docs[0].case_id
+    out = await chat.say("terima kasih", parse=intent("thanks"))
+    assert "Sama-sama" in out
+
+
+async def test_render_for_notifications(engine) -> None:
+    text = engine.render("case_detail", ticket="PBT-2026-00001", service_label="Pembatalan",
+                         status_label="disetujui", submitted="1 Desember 2026", missing="")
+    assert "PBT-2026-00001" in text
