@@ -65,6 +65,8 @@ class Normalizer:
         single = _DOUBLED.sub(r"\1", collapsed)
         if single != collapsed and single in self._known:
             return single
+        if collapsed.endswith("nyo") and collapsed[:-3] in self._known:  # Minang -nyo = -nya
+            return collapsed[:-3] + "nya"
         return collapsed
 
     def tokens(self, text: str) -> list[str]:
