@@ -3,6 +3,7 @@ with form or multipart parameters, `{"ok": true, "result": ...}` answers, files 
 `/file/bot<token>/<path>`. It records every call and can be told to fail the next calls of a method."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -69,7 +70,10 @@ class FakeTelegram:
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
                                      status=404)
-        return web.json_response({"ok": True, "result": handler(params, files)})
+        result = handler(params, files)
+        if method == "getUpdates" and not result and int(params.get("timeout") or 0) > 0:
+            await asyncio.sleep(0.05)  # a (very short) long poll
+        return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
         params: dict[str, Any] = {}
