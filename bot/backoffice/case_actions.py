@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
+from bot.backoffice.answers import checklist_key
 from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_replies, queue_text, render
 from bot.backoffice.states import CLOSED_STATUSES, TRANSITIONS, target_status
@@ -123,7 +124,7 @@ async def _ask_resend(bo: Backoffice, session: AsyncSession, conversation: Conve
 
 
 def item_name(bo: Backoffice, case: Case, item_key: str) -> str:
-    for item in bo.rules.checklist(case.service, case.variant):
+    for item in bo.rules.checklist(case.service, case.variant, checklist_key(case.answers)):
         if item.get("key") == item_key:
             return str(item.get("name") or item_key)
     return item_key

@@ -83,9 +83,9 @@ class OfficeRules:
                 result.append(datetime.combine(day, start, tzinfo=self.tz).astimezone(timezone.utc))
         return result
 
-    def checklist(self, service: str, variant: str | None) -> list[dict[str, Any]]:
-        """The checklist items for a case's service and variant, or [] when unknown."""
-        for key in (f"{service}_{variant}" if variant else None, service):
+    def checklist(self, service: str, variant: str | None, name: str | None = None) -> list[dict[str, Any]]:
+        """The checklist items for a case (its stored checklist name, else service_variant), or []."""
+        for key in (name, f"{service}_{variant}" if variant else None, service):
             if key and key in self.checklists:
                 return list(self.checklists[key].get("items") or [])
         return []

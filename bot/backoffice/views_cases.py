@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
+from bot.backoffice.answers import answer_rows, checklist_key
 from bot.backoffice.case_actions import ActionError, assign, change_status, review_document, slot_taken
 from bot.backoffice.notify import wake_outbox
 from bot.backoffice.queue import (
@@ -157,9 +158,10 @@ async def case_page(request: web.Request) -> web.Response:
                 left = context.rules.slot_capacity - await slot_taken(session, slot)
                 if left > 0:
                     slots.append({"value": slot.isoformat(), "at": slot, "left": left})
+    items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
     return render(request, "case.jinja2", {
-        "case": case, "pilgrim": pilgrim, "conversation": conversation, "messages": messages,
-        "checklist": checklist_view(context.rules.checklist(case.service, case.variant), documents),
+        "case": case, "answers": answer_rows(case.answers), "pilgrim": pilgrim, "conversation": conversation,
+        "messages": messages, "checklist": checklist_view(items, documents),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
         "actions": [TRANSITIONS[a] for a in allowed_actions(case.status)], "slots": slots,
         "overdue": is_overdue(case, now, context.settings.sla_hours), "tz": context.rules.tz,

@@ -26,7 +26,7 @@ def document_headers(doc: CaseDocument, download: bool) -> dict[str, str]:
     }
     if inline and doc.content_type == "application/pdf":
         headers["X-Frame-Options"] = "SAMEORIGIN"  # shown in the case page's viewer frame
-        headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'; object-src 'self'"
+        headers["Content-Security-Policy"] = "frame-ancestors 'self'"  # Chromium's PDF viewer needs its own resources
     else:
         headers["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'self'"
     return headers

@@ -7,6 +7,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.backoffice import audit
+from bot.backoffice.answers import answer_rows, checklist_key
 from bot.backoffice.pdf_export import CaseSummary, ExportDocument, build_case_pdf
 from bot.backoffice.texts import staff_text as t
 from bot.backoffice.views_cases import case_documents, checklist_view, load_case
@@ -41,7 +42,8 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
                        ).scalar_one_or_none()
         audit.record(session, f"staff:{staff.username}", "export.case_pdf", case_id=case.id)
         await session.commit()
-    checklist = checklist_view(context.rules.checklist(case.service, case.variant), documents)
+    items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
+    checklist = checklist_view(items, documents)
     tz = context.rules.tz
     summary = CaseSummary(
         title=t("pdf_title", ticket=case.ticket),
@@ -55,7 +57,7 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
                               if case.submitted_at else "-"),
                              (t("label_closed"), case.closed_at.astimezone(tz).strftime("%d-%m-%Y %H.%M")
                               if case.closed_at else "-")]),
-            (t("pdf_answers"), [(str(k), _fmt(v)) for k, v in (case.answers or {}).items()]),
+            (t("pdf_answers"), answer_rows(case.answers)),
             (t("pdf_registry"), [(f, _fmt(getattr(pilgrim, f))) for f in REGISTRY_FIELDS] if pilgrim else []),
             (t("pdf_checklist"), [(str(item["name"]), ", ".join(f"#{d.id} {d.status}" + (f" ({d.reject_reason})"
                                                                                         if d.reject_reason else "")
