@@ -67,6 +67,8 @@ class Normalizer:
             return single
         if collapsed.endswith("nyo") and collapsed[:-3] in self._known:  # Minang -nyo = -nya
             return collapsed[:-3] + "nya"
+        if collapsed.endswith(("lah", "kah")) and collapsed[:-3] in self._known:  # particles: iyolah, bisakah
+            return collapsed[:-3]
         return collapsed
 
     def tokens(self, text: str) -> list[str]:
