@@ -15,4 +15,5 @@ def route_setups() -> list[RouteSetup]:
     from bot.ops import setup_routes as ops_routes; setups.append(ops_routes)  # /metrics, middleware, jobs
     from bot.backoffice import setup_routes as backoffice_routes
     setups.append(backoffice_routes)
+    from bot.broadcast.web import setup_routes as broadcast_routes; setups.append(broadcast_routes)  # after back office
     return setups

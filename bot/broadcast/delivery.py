@@ -70,3 +70,24 @@ async def _store_for_pull(db: Database, conversation: Conversation, message: Mes
         session.add(row)
         await session.commit()
         return SendResult(ok=True, provider_message_id=f"message:{row.id}")
+
+
+TEST_ID_OFFSET = 10**12
+
+
+async def test_send(db: Database, channels: dict[str, ChannelPlugin], conversation: Conversation,
+                    broadcast: Any) -> SendResult:
+    """Send a broadcast once to a staff member's own chat, marked as a test, filled with that chat's data."""
+    from bot.broadcast.render import Recipient, render
+    from bot.broadcast.service import recipient_of
+
+    channel = channels.get(conversation.channel)
+    if channel is None:
+        return SendResult(ok=False, permanent=True, error=f"channel {conversation.channel} not enabled")
+    async with db.session() as session:
+        recipient = await recipient_of(session, conversation.id)
+    recipient = recipient or Recipient(conversation.id, conversation.channel, conversation.channel_user_id)
+    attachments = [broadcast.attachment] if broadcast.attachment else []
+    message = transient_message(TEST_ID_OFFSET + broadcast.id, conversation, render(broadcast.text, recipient, test=True),
+                                attachments)
+    return await send_one(db, channel, conversation, message)
