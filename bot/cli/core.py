@@ -64,8 +64,9 @@ def _demo_seeders() -> list:  # type: ignore[type-arg]
 @click.command("serve")
 @click.option("--host", default=None, help="Alamat dengar (bawaan dari config)")
 @click.option("--port", type=int, default=None, help="Port (bawaan dari config)")
+@click.option("--telegram-polling", is_flag=True, help="Telegram lewat long polling (tanpa URL publik/webhook)")
 @pass_cli
-def serve_cmd(cli: CliContext, host: str | None, port: int | None) -> None:
+def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_polling: bool) -> None:
     """Jalankan layanan web (web chat, webhook kanal, back office)."""
     settings = cli.settings
     setup_logging(settings.config.server.log_level, settings.config.server.log_json)
@@ -73,14 +74,14 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None) -> None:
 
     from bot.app import create_app
 
-    app = asyncio.run(_build_app(settings))
+    app = asyncio.run(_build_app(settings, telegram_polling))
     host = host or settings.config.server.host
     port = port or settings.config.server.port
     web.run_app(app, host=host, port=port, print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"),
                 access_log=None)
 
 
-async def _build_app(settings: Settings):  # type: ignore[no-untyped-def]
+async def _build_app(settings: Settings, telegram_polling: bool = False):  # type: ignore[no-untyped-def]
     from bot.app import create_app
     from bot.services import StartupError, build_services
 
@@ -88,6 +89,10 @@ async def _build_app(settings: Settings):  # type: ignore[no-untyped-def]
         services = await build_services(settings)
     except StartupError as exc:
         fail(str(exc), code=2)
+    if telegram_polling:
+        from bot.cli.telegram import enable_polling
+
+        enable_polling(services)
     return create_app(services)
 
 

@@ -134,6 +134,11 @@ class FakeTelegram:
         self.webhook = dict(params)
         return True
 
+    def _m_getWebhookInfo(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0,
+                "max_connections": int(self.webhook.get("max_connections", 40)),
+                "allowed_updates": self.webhook.get("allowed_updates", [])}
+
     def _m_deleteWebhook(self, params: dict[str, Any], files: Any) -> bool:
         self.webhook = {}
         return True
