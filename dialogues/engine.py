@@ -685,7 +685,7 @@ class DialogueEngine:
             await self._reprompt(ctx, flow)
             return
         info = self._is_info_question(ctx)
-        if info and step.validator in ("text", "name", "yesno", "choice"):
+        if info and looks_like_question(ctx.text, self.lexicon):
             await self._answer_then_resume(ctx, flow, info)
             return
         if step.type == "confirm":
@@ -698,6 +698,8 @@ class DialogueEngine:
                 await self._not_an_answer(ctx, flow, step)
             return
         value = self._validate(ctx, step, ctx.text)
+        if step.validator in ("text", "name") and "?" in ctx.text:
+            value = None  # a question is not a name or a reason
         if value is None:
             await self._not_an_answer(ctx, flow, step)
             return
@@ -714,8 +716,15 @@ class DialogueEngine:
 
     async def _not_an_answer(self, ctx: Ctx, flow: Flow, step: Step) -> None:
         info = self._is_info_question(ctx)
+        if info is None and ctx.intent in INFO_INTENTS and ctx.confidence >= 0.5:
+            info = ctx.intent
         if info:
             await self._answer_then_resume(ctx, flow, info)
+            return
+        if looks_like_question(ctx.text, self.lexicon):
+            ctx.say("faq_unknown")
+            ctx.say("resume_after_answer")
+            await self._reprompt(ctx, flow)
             return
         if ctx.intent == "stop" and ctx.confidence >= 0.8:
             ctx.state["pending"] = {"kind": "abort"}
