@@ -50,6 +50,9 @@ def safe_next(value: str | None) -> str:
         return default
     if parts.path.startswith(f"{PREFIX}/login"):
         return default
+    segments = parts.path.lower().replace("%2e", ".").split("/")
+    if any(seg in (".", "..") for seg in segments):
+        return default
     return value
 
 
