@@ -38,7 +38,8 @@ class BuiltinNLU:
         if not isinstance(text, str) or not text.strip():
             return empty_result(text)
         try:
-            return self.model.parse(text, self.settings.max_chars, self.settings.fallback_threshold)
+            s = self.settings
+            return self.model.parse(text, s.max_chars, s.fallback_threshold, s.off_domain_factor)
         except Exception:
             log.exception("built-in NLU failed on a message of %d chars", len(text))
             return empty_result(text)

@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+PLACEHOLDER_WORDS = {"nomorporsi", "nomornik", "nomorhp", "kodetiket", "tanggalx"}
+
+
 @dataclass
 class Lexicons:
     """Word mappings (may be multi-word keys), protected words, known vocabulary and emoji words."""
@@ -13,6 +16,19 @@ class Lexicons:
     protected: set[str] = field(default_factory=set)
     vocabulary: set[str] = field(default_factory=set)
     emoji: dict[str, str] = field(default_factory=dict)
+    domain: set[str] = field(default_factory=set)
+
+    def is_domain_text(self, normalized: str) -> bool:
+        """True if any word is a Hajj-domain word (or shares its first 5 letters with one)."""
+        prefixes = self._domain_prefixes()
+        return any(t in self.domain or (len(t) >= 5 and t[:5] in prefixes) for t in normalized.split())
+
+    def _domain_prefixes(self) -> set[str]:
+        cached = self.__dict__.get("_prefixes")
+        if cached is None:
+            cached = {w[:5] for w in self.domain if len(w) >= 5 and w not in PLACEHOLDER_WORDS}
+            self.__dict__["_prefixes"] = cached
+        return cached
 
     @property
     def max_key_len(self) -> int:
@@ -39,6 +55,7 @@ def load_lexicons(directory: Path) -> Lexicons:
     lex = Lexicons()
     lex.protected = _words(directory / "protected.txt")
     lex.vocabulary = _words(directory / "indonesian_words.txt")
+    lex.domain = _words(directory / "domain_words.txt")
     emoji_file = directory / "emoji.tsv"
     if emoji_file.exists():
         lex.emoji = {r[0].strip(): r[1].strip() for r in _rows(emoji_file) if len(r) >= 2}

@@ -15,6 +15,10 @@ from nlu.features import Featurizer, classification_text
 from nlu.normalize import Normalizer
 from nlu.rules import override
 
+# Intents about Hajj administration: they need some Hajj word in the message to keep full confidence.
+DOMAIN_INTENTS = frozenset({"check_porsi", "check_case_status", "cancel_registration", "transfer_porsi",
+                            "register_hajj", "ask_cost", "ask_schedule", "ask_office", "faq"})
+
 
 @dataclass
 class BuiltinModel:
@@ -29,7 +33,14 @@ class BuiltinModel:
         entities = extract_entities(text)
         return classification_text(text, entities, self.normalizer, max_chars), entities
 
-    def parse(self, text: str, max_chars: int, threshold: float) -> dict[str, Any]:
+    def _domain_mask(self) -> np.ndarray:
+        mask = self.__dict__.get("_dmask")
+        if mask is None:
+            mask = np.array([label in DOMAIN_INTENTS for label in self.classifier.labels])
+            self.__dict__["_dmask"] = mask
+        return mask
+
+    def parse(self, text: str, max_chars: int, threshold: float, off_domain_factor: float = 1.0) -> dict[str, Any]:
         """Rasa /model/parse shaped result; `text` is returned unchanged."""
         norm, entities = self.prepare(text, max_chars)
         idx, vals = self.featurizer.transform_one(norm)
@@ -39,6 +50,8 @@ class BuiltinModel:
             probs = self.classifier.predict(idx, vals)
             if self.featurizer.word_coverage(norm) == 0.0:
                 probs = probs * 0.5  # no known word at all: likely gibberish or another language
+            if off_domain_factor < 1.0 and not self.normalizer.lex.is_domain_text(norm):
+                probs = np.where(self._domain_mask(), probs * off_domain_factor, probs)
         order = np.argsort(-probs)[:10]
         ranking = [(self.classifier.labels[i], float(probs[i])) for i in order]
         forced = override(norm, entities, ranking) if ranking else None
