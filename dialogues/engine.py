@@ -721,6 +721,11 @@ class DialogueEngine:
         if info:
             await self._answer_then_resume(ctx, flow, info)
             return
+        other = self.bundle.intent_flow.get(ctx.intent or "")
+        if other and other != flow.name and ctx.confidence >= 0.8:
+            ctx.say("busy_other_flow")
+            await self._reprompt(ctx, flow)
+            return
         if looks_like_question(ctx.text, self.lexicon):
             ctx.say("faq_unknown")
             ctx.say("resume_after_answer")
