@@ -77,3 +77,23 @@ def test_faq_retrieval(parse, text: str, key: str) -> None:
     assert response["responses"][0]["text"].startswith("Bapak/Ibu")
     assert 0.0 < response["confidence"] <= 1.0
     assert selector["faq"]["ranking"][0]["intent_response_key"] == key
+
+
+UNRELATED = ["berapa harga laptop asus", "kapan libur sekolah", "cara menanam cabai", "tim sepak bola favorit kamu apa",
+             "bagaimana cara membuat kopi", "tolong hitung 25 kali 4", "siapa gubernur sumatera barat",
+             "saya mau beli rumah di padang", "akun instagram saya diretas", "laptop saya tidak mau menyala",
+             "jual mobil avanza 2015", "berapa suhu di padang hari ini", "cara bikin surat lamaran kerja",
+             "harga tiket masuk ngarai sianok", "dimana beli sate padang enak", "apa itu artificial intelligence",
+             "ambo sadang baraja masak", "kenapa langit biru", "lagu minang terbaru", "mau curhat", "saya bosan",
+             "the quick brown fox jumps over the lazy dog", "tarif listrik naik", "jadwal sholat hari ini"]
+
+
+def test_most_unrelated_messages_are_caught(parse) -> None:
+    caught = [t for t in UNRELATED if parse(t)["intent"]["name"] in {"out_of_scope", "nlu_fallback"}]
+    assert len(caught) / len(UNRELATED) >= 0.8, set(UNRELATED) - set(caught)
+
+
+def test_fallback_has_rasa_shape(parse, nlu_settings) -> None:
+    result = parse("qwertyuiop asdfgh")
+    assert result["intent"] == {"name": "nlu_fallback", "confidence": nlu_settings.fallback_threshold}
+    assert result["intent_ranking"][0]["name"] == "nlu_fallback"
