@@ -2,6 +2,7 @@
 store-then-ack, deduplication, text/photo/document/contact/deep link/callback updates, over-size files."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.channels import fake_telegram as tg
@@ -58,13 +59,15 @@ async def test_redelivered_update_is_processed_once(channel_client, channel_serv
     update = tg.text_update(1005, CHAT, "halo")
     assert (await post(channel_client, update)).status == 200
     await idle(channel_services)
-    await wait_until(lambda: len(fake_telegram.sent()) >= 1)
-    first = len(fake_telegram.sent())
+    replies = len(await messages(channel_services, "telegram", "out"))
+    assert replies >= 1
+    await wait_until(lambda: len(fake_telegram.sent()) == replies)
     assert (await post(channel_client, update)).status == 200
     await idle(channel_services)
     assert len(await messages(channel_services, "telegram", "in")) == 1
-    replies = await messages(channel_services, "telegram", "out")
-    assert len(replies) == first
+    assert len(await messages(channel_services, "telegram", "out")) == replies
+    await asyncio.sleep(0.2)
+    assert len(fake_telegram.sent()) == replies
 
 
 async def test_photo_takes_largest_size_and_caption(channel_client, channel_services, fake_telegram):
