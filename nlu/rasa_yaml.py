@@ -62,14 +62,37 @@ def _items(block: str) -> list[str]:
     return out
 
 
+class NluDataError(ValueError):
+    """A problem in an NLU data file, naming the file (and line when known)."""
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise NluDataError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except UnicodeDecodeError:
+        raise NluDataError(f"{path}: not UTF-8 text") from None
+
+
 def load_file(path: Path, into: NluData | None = None) -> NluData:
     data = into or NluData()
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    for item in doc.get("nlu") or []:
+    doc = _read_yaml(path) or {}
+    items = doc.get("nlu") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise NluDataError(f"{path}: expected a top-level 'nlu:' list")
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("examples", ""), str):
+            raise NluDataError(f"{path}: nlu item {n}: expected a mapping with an 'examples: |' block")
         examples = _items(item.get("examples", ""))
         if "intent" in item:
             for raw in examples:
-                text, ents = parse_annotated(raw)
+                try:
+                    text, ents = parse_annotated(raw)
+                except (ValueError, KeyError):
+                    raise NluDataError(f"{path}: intent {item['intent']!r}: bad entity annotation in {raw!r}") from None
                 data.examples.append(Example(text, str(item["intent"]), ents))
         elif "synonym" in item:
             data.synonyms.setdefault(str(item["synonym"]), []).extend(examples)
@@ -81,10 +104,8 @@ def load_file(path: Path, into: NluData | None = None) -> NluData:
 
 
 def is_nlu_file(path: Path) -> bool:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return False
+    """Like Rasa: a YAML file with a top-level `nlu` key (faq.yml and others are skipped)."""
+    doc = _read_yaml(path)
     return isinstance(doc, dict) and "nlu" in doc
 
 

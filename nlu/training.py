@@ -21,7 +21,8 @@ from nlu.features import Featurizer
 from nlu.lexicon import lexicon_files, load_lexicons
 from nlu.model import BuiltinModel
 from nlu.normalize import Normalizer
-from nlu.rasa_yaml import load_nlu
+from nlu.backend import INTENTS
+from nlu.rasa_yaml import NluDataError, load_nlu
 from nlu.settings import NluSettings
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,10 @@ def model_path(cache_dir: Path, key: str) -> Path:
 def build_model(data_dir: Path, settings: NluSettings, key: str = "") -> tuple[BuiltinModel, int]:
     data = load_nlu(data_dir)
     if not data.examples:
-        raise ValueError(f"{data_dir}: no NLU training examples found")
+        raise NluDataError(f"{data_dir}: no NLU training examples found")
+    unknown = sorted({ex.intent for ex in data.examples} - set(INTENTS))
+    if unknown:
+        raise NluDataError(f"{data_dir}: intents not in the contract (nlu/backend.py INTENTS): {', '.join(unknown)}")
     normalizer = Normalizer(load_lexicons(data_dir / LEXICON_DIR))
     skeleton = BuiltinModel(normalizer, Featurizer(), IntentClassifier(c=settings.builtin_c),
                             FaqRetriever(load_faq(data_dir / FAQ_FILE)), fingerprint=key)
@@ -147,11 +151,15 @@ def load_or_train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> Bui
     if settings.train_in_subprocess:
         try:
             result = _train_in_subprocess(data_dir, cache_dir, settings)
-        except (OSError, RuntimeError) as exc:  # e.g. no fork/spawn allowed: train here instead
+            with result.path.open("rb") as fh:
+                return pickle.load(fh)
+        except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
             log.warning("training in a subprocess failed (%s); training in-process", exc)
-            result = train(data_dir, cache_dir, settings)
-    else:
+    try:
         result = train(data_dir, cache_dir, settings)
+    except OSError as exc:  # cache dir not writable: serve a model trained in memory
+        log.warning("cannot write the NLU cache (%s); model kept in memory only", exc)
+        return build_model(data_dir, settings, fingerprint(data_dir, settings))[0]
     with result.path.open("rb") as fh:
         return pickle.load(fh)
 

@@ -87,3 +87,19 @@ def test_faq_errors_name_the_problem(tmp_path: Path, body: str, message: str) ->
     path.write_text(body, encoding="utf-8")
     with pytest.raises(FaqError, match=message):
         load_faq(path)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("nlu: [\n", "line"),
+    ("version: '3.1'\nnlu: 5\n", "'nlu:' list"),
+    ('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - halo\n- intent: ngobrol\n  examples: |\n    - x\n',
+     "ngobrol"),
+])
+def test_bad_training_data_is_reported(tmp_path: Path, nlu_settings, body: str, message: str) -> None:
+    from nlu.rasa_yaml import NluDataError
+    from nlu.training import build_model
+
+    data = tiny_data(tmp_path)
+    (data / "nlu_bad.yml").write_text(body, encoding="utf-8")
+    with pytest.raises(NluDataError, match=message):
+        build_model(data, nlu_settings)
