@@ -109,18 +109,10 @@ def engine() -> DialogueEngine:
     return DialogueEngine.load(DialogueSettings(), OFFICE, ROOT)
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("dialogues-db") / "template.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-async def db(tmp_path: Path, migrated_template: Path):
-    shutil.copy(migrated_template, tmp_path / "test.db")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    database = Database(url)
+async def db(database_url: str):
+    """The shared migrated test database (SQLite, or PostgreSQL when HAJIBOT_TEST_DATABASE_URL is set)."""
+    database = Database(database_url)
     async with database.session() as s, s.begin():
         for p in PILGRIMS:
             s.add(Pilgrim(**p))
