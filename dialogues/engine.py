@@ -261,7 +261,7 @@ class DialogueEngine:
     def _wants_handoff(self, ctx: Ctx) -> bool:
         if ctx.intent == "human_handoff" and ctx.confidence >= 0.6:
             return True
-        return bool(ctx.text) and len(normalize(ctx.text).split()) <= 6 and \
+        return bool(ctx.text) and len(normalize(ctx.text).split()) <= 5 and \
             contains_phrase(ctx.text, self.lexicon.handoff) is not None
 
     def _wants_stop(self, ctx: Ctx) -> bool:
@@ -697,7 +697,9 @@ class DialogueEngine:
             else:
                 await self._not_an_answer(ctx, flow, step)
             return
-        value = self._validate(ctx, step, ctx.text)
+        value = self._keyword_values(ctx, flow, ctx.text, None).get(step.slot) if step.extract else None  # type: ignore[arg-type]
+        if value is None:
+            value = self._validate(ctx, step, ctx.text)
         if step.validator in ("text", "name") and "?" in ctx.text:
             value = None  # a question is not a name or a reason
         if value is None:
@@ -745,10 +747,10 @@ class DialogueEngine:
             prompt = self.text(step.prompt, ctx) if step.prompt else ""  # type: ignore[arg-type]
             ctx.say("reask_generic", choices=self._shown_choices(ctx, step), prompt=prompt)
 
-    def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
-        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960')."""
+    def _keyword_values(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> dict[str, Any]:
+        """Values found right after a step's keywords ('lahir 3 Mei 1960', 'wafat 14/8/2025')."""
         norm = " " + normalize(text) + " "
-        keyword_spots: list[tuple[int, int, Step]] = []
+        spots: list[tuple[int, int, Step]] = []
         for step in flow.steps:
             if step.type != "ask" or not step.slot or step.slot == exclude:
                 continue
@@ -756,16 +758,24 @@ class DialogueEngine:
                 k = " " + normalize(kw) + " "
                 start = norm.find(k)
                 while start >= 0:
-                    keyword_spots.append((start, start + len(k) - 1, step))
+                    spots.append((start, start + len(k) - 1, step))
                     start = norm.find(k, start + 1)
-        keyword_spots.sort(key=lambda t: (t[0], -(t[1] - t[0])))
-        for i, (start, end, step) in enumerate(keyword_spots):
-            if ctx.slots.get(step.slot) is not None:
+        spots.sort(key=lambda t: (t[0], -(t[1] - t[0])))
+        found: dict[str, Any] = {}
+        for i, (_start, end, step) in enumerate(spots):
+            if step.slot in found:
                 continue
-            stop = next((s for s, _e, st in keyword_spots[i + 1:] if s >= end and st is not step), len(norm))
+            stop = next((s for s, _e, st in spots[i + 1:] if s >= end and st is not step), len(norm))
             value = self._validate(ctx, step, norm[end:stop])
             if value is not None:
-                ctx.slots[step.slot] = value  # type: ignore[index]
+                found[step.slot] = value  # type: ignore[index]
+        return found
+
+    def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
+        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960')."""
+        for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
+            if ctx.slots.get(slot) is None:
+                ctx.slots[slot] = value
         for step in flow.steps:
             if step.type == "ask" and step.extract_bare and step.slot and step.slot != exclude \
                     and ctx.slots.get(step.slot) is None:

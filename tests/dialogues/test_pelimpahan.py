@@ -119,3 +119,20 @@ async def test_summary_no_then_change_field(chat: Chat) -> None:
     assert "nama lengkap penerima" in out
     out = await chat.say("Budi Santosa")
     assert "Ringkasan" in out and "Budi Santosa" in out
+
+
+async def test_several_answers_in_one_message(chat: Chat) -> None:
+    await chat.say("pelimpahan", parse=TRANSFER)
+    await chat.say("meninggal")
+    out = await chat.say("porsi 0312345678, lahir 3 Mei 1960, wafat 14 Agustus 2025")
+    assert "nama lengkap penerima" in out
+    conv = await chat.conversation()
+    assert conv.state["slots"]["death_date"] == "2025-08-14"
+
+
+async def test_keyword_date_wins_over_first_date(chat: Chat) -> None:
+    await start_deceased(chat)
+    out = await chat.say("beliau lahir 3 Mei 1960 dan wafat 2 Februari 2024")
+    assert "nama lengkap penerima" in out
+    conv = await chat.conversation()
+    assert conv.state["slots"]["death_date"] == "2024-02-02"
