@@ -14,6 +14,7 @@ _RUN = re.compile(r"(?<![\w+])(\+?\d+(?:[ \-.]{1,2}\d+)*)(?![\w])")
 _GROUP = re.compile(r"\+?\d+")
 _PHONE_CTX = re.compile(r"\b(hp|wa|whatsapp|telp|telepon|telpon|tlp|kontak|nope|handphone|ponsel|hubungi|call|sms)\b")
 _PORSI_CTX = re.compile(r"\b(porsi|prsi|porsinya|spph|sph)\b")
+MAX_DIGITS = 16
 PROVINCES = {11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65,
              71, 72, 73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96, 97}
 
@@ -70,10 +71,15 @@ def extract_numbers(text: str) -> list[tuple[str, str, int, int, float]]:
         groups = [(m.group(0), run.start() + m.start(), run.start() + m.end()) for m in _GROUP.finditer(run.group(0))]
         i = 0
         while i < len(groups):
-            for j in range(len(groups), i, -1):
+            # candidate ends, longest first, never more than MAX_DIGITS digits (keeps this linear)
+            ends, total = [], 0
+            for j in range(i, len(groups)):
+                total += len(groups[j][0].lstrip("+"))
+                if total > MAX_DIGITS or (j > i and groups[j][0].startswith("+")):
+                    break
+                ends.append(j + 1)
+            for j in reversed(ends):
                 digits = "".join(g[0] for g in groups[i:j])
-                if "+" in digits[1:]:
-                    continue
                 hit = _classify(text, digits, groups[i][1])
                 if hit:
                     out.append((hit[0], hit[1], groups[i][1], groups[j - 1][2], hit[2]))

@@ -62,3 +62,13 @@ async def test_async_parse_and_lifecycle(builtin_nlu: BuiltinNLU) -> None:
     assert builtin_nlu.is_ready()
     result = await builtin_nlu.parse("assalamualaikum")
     assert result["intent"]["name"] == "greet"
+
+
+@pytest.mark.parametrize("text", ["0812 " * 2000, "1 " * 5000, "1-" * 5000, "0300123456 " * 900, "ibu saya " * 1100,
+                                  "[" * 10000, "a" * 100_000])
+def test_pathological_input_is_fast(parse, text: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    check_shape(parse(text), text)
+    assert time.perf_counter() - started < 1.0
