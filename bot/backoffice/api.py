@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.backoffice import audit
 from bot.backoffice.case_actions import ActionError, change_status
 from bot.backoffice.context import BACKOFFICE_KEY, Backoffice
 from bot.backoffice.notify import wake_outbox
@@ -114,8 +115,12 @@ async def get_document(request: web.Request) -> web.StreamResponse:
         return _error(404, "document not found")
     try:
         data = await context.services.files.read(doc.sha256)
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return _error(404, "file missing from store")
+    async with context.services.db.session() as session:
+        audit.record(session, f"api:{request[TOKEN_KEY].name}", "document.download", case_id=case.id,
+                     document_id=doc.id)
+        await session.commit()
     return web.Response(body=data, headers=document_headers(doc, download=True))
 
 

@@ -150,6 +150,8 @@ async def case_page(request: web.Request) -> web.Response:
         history = (await session.execute(select(AuditLog).where(AuditLog.case_id == case.id)
                                           .order_by(AuditLog.id.desc()).limit(100))).scalars().all()
         names = await staff_names(session)
+        audit.record(session, f"staff:{current_staff(request).username}", "case.view", case_id=case.id)
+        await session.commit()
         active_staff = (await session.execute(select(StaffUser).where(StaffUser.active.is_(True))
                                               .order_by(StaffUser.display_name))).scalars().all()
         slots = []

@@ -46,6 +46,6 @@ async def document_file(request: web.Request) -> web.StreamResponse:
             await session.commit()
     try:
         data = await context.services.files.read(doc.sha256)
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         raise web.HTTPNotFound(text=staff_text("not_found")) from None
     return web.Response(body=data, headers=document_headers(doc, download))

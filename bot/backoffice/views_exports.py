@@ -71,7 +71,7 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
             continue
         try:
             data: bytes | None = await context.services.files.read(doc.sha256)
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             data = None
         exports.append(ExportDocument(t("pdf_doc_title", item=names.get(doc.item_key, doc.item_key),
                                         status=doc.status, id=doc.id), doc.content_type, data))

@@ -85,6 +85,9 @@ async def conversation_page(request: web.Request) -> web.Response:
         cases = (await session.execute(select(Case).where(Case.conversation_id == conversation.id)
                                        .order_by(Case.id.desc()).limit(20))).scalars().all()
         pilgrim = await session.get(Pilgrim, conversation.pilgrim_id) if conversation.pilgrim_id else None
+        audit.record(session, f"staff:{current_staff(request).username}", "conversation.view",
+                     conversation_id=conversation.id)
+        await session.commit()
     return render(request, "conversation.jinja2", {
         "conversation": conversation, "messages": [message_json(m, names) for m in messages], "cases": cases,
         "pilgrim": pilgrim, "handler": names.get(conversation.handoff_staff_id or 0, ""),
