@@ -666,7 +666,7 @@ class DialogueEngine:
 
     def _is_info_question(self, ctx: Ctx) -> str | None:
         if ctx.intent in INFO_INTENTS and ctx.confidence >= 0.5 and (
-                looks_like_question(ctx.text, self.lexicon) or ctx.confidence >= 0.8):
+                looks_like_question(ctx.text, self.lexicon) or ctx.confidence >= 0.9):
             return ctx.intent
         own = self._own_intent(ctx)
         return own if own in INFO_INTENTS else None
@@ -702,6 +702,10 @@ class DialogueEngine:
             value = self._validate(ctx, step, ctx.text)
         if step.validator in ("text", "name") and "?" in ctx.text:
             value = None  # a question is not a name or a reason
+        if value is None and step.other_option and "?" not in ctx.text and len(normalize(ctx.text).split()) >= 2 \
+                and not looks_like_question(ctx.text, self.lexicon) and not any(c.isdigit() for c in ctx.text):
+            value = step.other_option
+            ctx.slots[step.other_slot or f"{step.slot}_detail"] = ctx.text
         if value is None:
             await self._not_an_answer(ctx, flow, step)
             return
@@ -717,9 +721,13 @@ class DialogueEngine:
         await self._reprompt(ctx, flow)
 
     async def _not_an_answer(self, ctx: Ctx, flow: Flow, step: Step) -> None:
+        before = dict(ctx.slots)
+        self._prefill(ctx, flow, ctx.text, exclude=step.slot)
+        if ctx.slots != before:  # answers to later questions: keep them, ask this one again
+            ctx.say("noted_later")
+            await self._reprompt(ctx, flow)
+            return
         info = self._is_info_question(ctx)
-        if info is None and ctx.intent in INFO_INTENTS and ctx.confidence >= 0.5:
-            info = ctx.intent
         if info:
             await self._answer_then_resume(ctx, flow, info)
             return
@@ -752,7 +760,9 @@ class DialogueEngine:
         norm = " " + normalize(text) + " "
         spots: list[tuple[int, int, Step]] = []
         for step in flow.steps:
-            if step.type != "ask" or not step.slot or step.slot == exclude:
+            if step.type != "ask" or not step.slot or step.slot == exclude or not step.extract:
+                continue
+            if step.when and not self._cond(ctx, step.when):
                 continue
             for kw in step.extract:
                 k = " " + normalize(kw) + " "
@@ -779,9 +789,19 @@ class DialogueEngine:
         for step in flow.steps:
             if step.type == "ask" and step.extract_bare and step.slot and step.slot != exclude \
                     and ctx.slots.get(step.slot) is None:
-                value = self._validate(ctx, step, text)
+                if step.when and not self._cond(ctx, step.when):
+                    continue
+                if step.validator == "choice":
+                    value = self._only_option(ctx, step, text)
+                else:
+                    value = self._validate(ctx, step, text)
                 if value is not None:
                     ctx.slots[step.slot] = value
+
+    def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
+        """The one option whose words occur in a free message (None if none or several do)."""
+        hits = {c.value for c in self._choices(ctx, step) if contains_phrase(text, list(c.words))}
+        return hits.pop() if len(hits) == 1 else None
 
     # ------------------------------------------------------------------ corrections
 

@@ -60,6 +60,8 @@ class Step(Strict):
     options_from: Literal["relationships", "appointment_slots"] | None = None
     extract: list[str] = []  # keywords after which the answer may be found in any message
     extract_bare: bool = False  # the value alone is unambiguous (e.g. a 10-digit porsi)
+    other_option: str | None = None  # choice: free text that matches no option selects this option ...
+    other_slot: str | None = None  # ... and is kept in this slot (e.g. reason 'lainnya' + reason_detail)
     words: list[str] = []  # how people name this answer when correcting it
     clears: list[str] = []  # slots that depend on this one
     # say / end

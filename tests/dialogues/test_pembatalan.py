@@ -110,3 +110,23 @@ async def test_already_cancelled_porsi(chat: Chat) -> None:
     await chat.say("ekonomi")
     out = await chat.say("0312345681")
     assert "sudah berstatus dibatalkan" in out
+
+
+async def test_free_text_reason_and_answers_for_later_questions(chat: Chat) -> None:
+    await chat.say("batal", parse={"intent": {"name": "cancel_registration", "confidence": 0.9}})
+    out = await chat.say("untuk saya sendiri")
+    assert "alasan" in out.lower()
+    out = await chat.say("mau pindah domisili ke luar negeri")
+    assert "nomor porsi" in out.lower()
+    conv = await chat.conversation()
+    assert conv.state["slots"]["reason"] == "lainnya"
+    assert conv.state["slots"]["reason_detail"] == "mau pindah domisili ke luar negeri"
+
+
+async def test_porsi_given_while_another_question_is_open(chat: Chat) -> None:
+    await chat.say("batal", parse={"intent": {"name": "cancel_registration", "confidence": 0.9}})
+    out = await chat.say("0312345678")
+    assert "sudah kami catat" in out and "untuk siapa" in out
+    await chat.say("saya sendiri")
+    out = await chat.say("ekonomi")
+    assert "tanggal lahir" in out  # porsi was kept
