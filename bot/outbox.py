@@ -56,7 +56,8 @@ class RateLimit:
 
 
 class RateLimiter:
-    """Generic cell rate algorithm: one 'theoretical arrival time' per key; no sleeping, no tasks."""
+    """Generic cell rate algorithm: one 'theoretical arrival time' per key; no sleeping, no tasks.
+    Keys are (channel, chat or "*", index of the limit); see `Outbox._limit_keys`."""
 
     def __init__(self) -> None:
         self._tat: dict[tuple[str, str, int], float] = {}
@@ -99,7 +100,9 @@ class Outbox:
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch = batch
-        self.limiter = RateLimiter()
+        # a channel's own limiter (if it has one) is shared with other senders, e.g. broadcasts
+        self.limiters: dict[str, RateLimiter] = {
+            name: getattr(c, "limiter", None) or RateLimiter() for name, c in self.channels.items()}
         self.limits: dict[str, tuple[RateLimit, ...]] = {
             name: tuple(getattr(c, "rate_limits", ())) for name, c in self.channels.items()}
         self.next_wake: float | None = None  # seconds until a rate-limited message may go (last pass)
@@ -164,7 +167,8 @@ class Outbox:
         now_s = now.timestamp()
         self._passes += 1
         if self._passes % 1000 == 0:
-            self.limiter.prune(now_s)
+            for limiter in self.limiters.values():
+                limiter.prune(now_s)
         self.next_wake = None
         unsent = (Message.direction == "out") & Message.status.in_(("pending", "sending"))
         oldest = (select(func.min(Message.id).label("id")).where(unsent, Message.channel.in_(list(self.channels)))
@@ -185,7 +189,8 @@ class Outbox:
                         status="failed", error=f"{BLOCKED_PREFIX}: user unreachable", next_attempt_at=None))
                     continue
                 keys = self._limit_keys(message.channel, conversation.channel_user_id)
-                wait = self.limiter.wait(keys, now_s)
+                limiter = self.limiters[message.channel]
+                wait = limiter.wait(keys, now_s)
                 if wait > 0:
                     self.next_wake = wait if self.next_wake is None else min(self.next_wake, wait)
                     continue
@@ -195,7 +200,7 @@ class Outbox:
                     .values(status="sending", attempts=Message.attempts + 1,
                             next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)))
                 if result.rowcount == 1:
-                    self.limiter.take(keys, now_s)
+                    limiter.take(keys, now_s)
                     claimed.append((conversation.id, message.id))
             await session.commit()
             out: list[tuple[Conversation, Message]] = []

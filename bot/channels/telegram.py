@@ -26,7 +26,7 @@ from bot.channels.base import SendResult
 from bot.channels.telegram_inbound import ALLOWED_UPDATES, CHANNEL, TransientError, UpdateConverter
 from bot.channels.telegram_send import TelegramSender
 from bot.config import Settings
-from bot.outbox import RateLimit, mark_reachable
+from bot.outbox import RateLimit, RateLimiter, mark_reachable
 from bot.pipeline import Pipeline
 from bot.privacy_log import mask_user_id
 from storage.db import Database
@@ -91,6 +91,7 @@ class TelegramChannel:
         self.polling = False
         self.offset: int | None = None  # next getUpdates offset (polling mode)
         self._secret = webhook_secret(settings)
+        self.limiter = RateLimiter()  # shared by every sender on this channel (outbox, broadcasts)
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
 

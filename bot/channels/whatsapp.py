@@ -25,7 +25,7 @@ from bot.channels.whatsapp_inbound import CHANNEL, MediaFetcher, convert
 from bot.channels.whatsapp_send import WhatsAppSender
 from bot.channels.whatsapp_twilio import OUTSIDE_WINDOW_CODES, UNREACHABLE_CODES, make_client
 from bot.config import Settings
-from bot.outbox import BLOCKED_PREFIX, RateLimit, mark_reachable
+from bot.outbox import BLOCKED_PREFIX, RateLimit, RateLimiter, mark_reachable
 from bot.pipeline import Pipeline
 from bot.privacy_log import mask_user_id
 from storage.db import Database
@@ -63,6 +63,7 @@ class WhatsAppChannel:
             f"{public}{self.config.status_callback_path}" if public else None)
         self.rate_limits = (RateLimit(self.config.messages_per_second,
                                       burst=max(1, int(self.config.messages_per_second))),)
+        self.limiter = RateLimiter()  # shared by every sender on this channel (outbox, broadcasts)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # plug-in interface --------------------------------------------------------------------------
@@ -184,7 +185,7 @@ class WhatsAppChannel:
     async def _notify(self, user_id: str, texts: list[str]) -> None:
         for text in texts:
             try:
-                await self.sender._create(Conversation(channel=CHANNEL, channel_user_id=user_id), body=text)
+                await self.sender.send_text(user_id, text)
             except Exception as exc:  # noqa: BLE001 - a notice is best effort
                 log.info("whatsapp: notice to %s failed: %s", mask_user_id(user_id), type(exc).__name__)
 

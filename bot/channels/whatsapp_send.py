@@ -20,6 +20,7 @@ from storage.models import Conversation, Message
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1600  # Twilio's limit for one WhatsApp message body
+MAX_BUTTON_TITLE = 20  # WhatsApp quick-reply button titles
 NOTIFICATION = "notification"
 
 
@@ -110,7 +111,9 @@ class WhatsAppSender:
     # message shapes -----------------------------------------------------------------------------
     def _free_form(self, conversation: Conversation, message: Message) -> list[Part]:
         choices = [str(c) for c in message.choices or []]
-        quick = self.config.templates.get(f"quick_reply_{len(choices)}") if 2 <= len(choices) <= 3 else None
+        quick = None
+        if 2 <= len(choices) <= 3 and all(len(c) <= MAX_BUTTON_TITLE for c in choices):
+            quick = self.config.templates.get(f"quick_reply_{len(choices)}")
         parts: list[Part] = []
         for attachment in message.attachments or []:
             url = self.media_url(attachment)
@@ -124,6 +127,21 @@ class WhatsAppSender:
         for chunk in split_body(numbered(message.text or "", choices)):
             parts.append(lambda chunk=chunk: self._create(conversation, body=chunk))
         return parts
+
+    async def send_template(self, conversation: Conversation, message: Message, purpose: str) -> SendResult:
+        """Send `message` with the configured template `purpose` (e.g. 'broadcast'), window or not."""
+        template = self.config.templates.get(purpose)
+        if template is None:
+            return SendResult(ok=False, undeliverable=True, error=f"no '{purpose}' WhatsApp template configured")
+        try:
+            created = await self._template_part(conversation, message, template)()
+        except Exception as exc:  # noqa: BLE001 - mapped or re-raised by error_result
+            return error_result(exc)
+        return SendResult(ok=True, provider_message_id=created.sid)
+
+    async def send_text(self, user_id: str, text: str) -> Any:
+        """A plain text outside the outbox (notices such as 'file too large'); raises on errors."""
+        return await self._create(Conversation(channel="whatsapp", channel_user_id=user_id), body=text)
 
     def _template_part(self, conversation: Conversation, message: Message, template: WhatsAppTemplate) -> Part:
         values = {"text": message.text or "", "office_name": self.office_name,

@@ -186,3 +186,25 @@ async def test_long_text_is_split_at_1600(services, fake_twilio):
     await outbox(services, FakeClock()).send_due()
     bodies = fake_twilio.bodies()
     assert len(bodies) == 2 and all(len(b) <= 1600 for b in bodies) and " ".join(bodies) == text
+
+
+async def test_long_choice_labels_fall_back_to_the_numbered_list(make_services, fake_twilio):
+    services = await make_services(templates={"quick_reply_2": {
+        "content_sid": QUICK3_SID, "variables": {"1": "{text}", "2": "{choice1}", "3": "{choice2}"}}})
+    await queue(services, "whatsapp", USER, "Pilih:", choices=["Cek nomor porsi & estimasi", "Pembatalan porsi"])
+    await outbox(services, FakeClock()).send_due()
+    [created] = fake_twilio.created
+    assert created.one("ContentSid") is None and created.one("Body").endswith("Balas 1 atau 2.")
+
+
+async def test_send_template_for_other_purposes(make_services, fake_twilio):
+    services = await make_services(templates={"broadcast": {
+        "content_sid": NOTIFY_SID, "variables": {"1": "{name}", "2": "{text}"}}})
+    [mid] = await queue(services, "whatsapp", USER, "Manasik hari Sabtu.")
+    sender = services.channels["whatsapp"].sender
+    conv = await conversation(services, "whatsapp", USER)
+    result = await sender.send_template(conv, await message(services, mid), "broadcast")
+    assert result.ok and result.provider_message_id.startswith("SM")
+    assert json.loads(fake_twilio.created[0].one("ContentVariables")) == {"1": "Siti", "2": "Manasik hari Sabtu."}
+    missing = await sender.send_template(conv, await message(services, mid), "pengingat")
+    assert missing.undeliverable and not missing.ok
