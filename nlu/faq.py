@@ -54,11 +54,15 @@ def load_faq(path: Path) -> list[FaqEntry]:
 
 
 class FaqRetriever:
-    """Cosine similarity between the message and every question phrasing; best phrasing per entry wins."""
+    """Score per entry = 0.7 × best cosine over its question phrasings + 0.3 × cosine with the whole entry
+    (all questions + answer), which helps long messages that share keywords with the answer."""
+
+    QUESTION_WEIGHT = 0.7
 
     def __init__(self, entries: list[FaqEntry]) -> None:
         self.entries = entries
         self.matrix: np.ndarray | None = None  # n_features × n_questions, dense float32 (small)
+        self.docs: np.ndarray | None = None  # n_features × n_entries
         self.owner: np.ndarray = np.zeros(0, dtype=np.int32)
 
     def fit(self, featurizer: Featurizer, prepare: Callable[[str], str]) -> "FaqRetriever":
@@ -72,6 +76,10 @@ class FaqRetriever:
             for col, text in enumerate(texts):
                 idx, vals = featurizer.transform_one(text)
                 self.matrix[idx, col] = vals
+            self.docs = np.zeros((featurizer.n_features, len(self.entries)), dtype=np.float32)
+            for col, entry in enumerate(self.entries):
+                idx, vals = featurizer.transform_one(prepare(" ".join(entry.questions) + " " + entry.answer))
+                self.docs[idx, col] = vals
         self.owner = np.asarray(owner, dtype=np.int32)
         return self
 
@@ -82,6 +90,8 @@ class FaqRetriever:
             return best
         sims = (vals @ self.matrix[idx]) / 2.0  # word and char parts are each unit length
         np.maximum.at(best, self.owner, sims.astype(np.float32))
+        if self.docs is not None:
+            best = self.QUESTION_WEIGHT * best + (1 - self.QUESTION_WEIGHT) * (vals @ self.docs[idx]) / 2.0
         return best
 
     def select(self, idx: np.ndarray, vals: np.ndarray, top: int = 10) -> dict[str, Any]:

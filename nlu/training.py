@@ -83,7 +83,7 @@ def build_model(data_dir: Path, settings: NluSettings, key: str = "") -> tuple[B
                             FaqRetriever(load_faq(data_dir / FAQ_FILE)), fingerprint=key)
     texts = [skeleton.prepare(ex.text, settings.max_chars)[0] for ex in data.examples]
     labels = [ex.intent for ex in data.examples]
-    prepare_q = lambda q: skeleton.prepare(q, settings.max_chars)[0]  # noqa: E731
+    prepare_q = lambda q: skeleton.prepare(q, 100_000)[0]  # noqa: E731
     faq_texts = [prepare_q(q) for e in skeleton.faq.entries for q in e.questions]
     skeleton.featurizer.fit(texts + faq_texts)
     skeleton.classifier.fit(skeleton.featurizer, texts, labels)

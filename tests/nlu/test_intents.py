@@ -67,6 +67,12 @@ def test_gibberish_falls_back(parse, text: str) -> None:
     ("perempuan boleh haji tanpa mahram?", "faq/mahram"),
     ("beda haji khusus dan reguler", "faq/haji_khusus_vs_reguler"),
     ("lansia dapat prioritas?", "faq/prioritas_lansia"),
+    ("apa arti status lunas tunda", "faq/lunas_tunda"),
+    ("BPJS saya tidak aktif, apa pengaruhnya ke haji?", "faq/jkn_asuransi"),
+    ("ikut KBIHU itu wajib?", "faq/kbihu"),
+    ("siskohat tu apo", "faq/siskohat"),
+    ("ibu hamil bisa berangkat haji?", "faq/kesehatan_khusus"),
+    ("pak saya janda dan tidak punya mahram laki-laki. Apakah saya tetap bisa berangkat haji sendiri?", "faq/mahram"),
 ])
 def test_faq_retrieval(parse, text: str, key: str) -> None:
     selector = parse(text)["response_selector"]
