@@ -14,6 +14,7 @@ import yaml
 
 from nlu.backend import ENTITIES
 from nlu.rasa.env import RASA_VERSION, rasa_env, venv_bin
+from nlu.rasa.faq import faq_file, faq_training_data
 
 Echo = Callable[[str], None]
 CONFIG_PATH = Path(__file__).with_name("config.yml")
@@ -45,6 +46,12 @@ def nlu_files(data_dir: Path) -> list[Path]:
     return [p for p in files if isinstance(doc := _load_yaml(p), dict) and doc.get("nlu")]
 
 
+def training_inputs(data_dir: Path) -> list[Path]:
+    """Every file the Rasa model is trained from: NLU files plus faq.yml (when present)."""
+    faq = faq_file(data_dir)
+    return nlu_files(data_dir) + ([faq] if faq else [])
+
+
 def intents_in(files: list[Path]) -> list[str]:
     names: set[str] = set()
     for path in files:
@@ -69,18 +76,29 @@ def model_path(model_dir: Path, fp: str) -> Path:
 
 
 def write_project(work_dir: Path, data_dir: Path, files: list[Path], config: Path = CONFIG_PATH) -> None:
-    """Lay out config.yml, a minimal domain.yml and data/ (copies of the NLU files) in work_dir."""
+    """Lay out config.yml, domain.yml and data/ (copies of the NLU files, FAQ as retrieval intents)."""
     data_out = work_dir / "data"
     if data_out.exists():
         shutil.rmtree(data_out)
     data_out.mkdir(parents=True)
-    for path in files:
+    nlu = [p for p in files if p != faq_file(data_dir)]
+    for path in nlu:
         target = data_out / path.relative_to(data_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+    responses: dict[str, Any] = {}
+    faq = faq_file(data_dir)
+    if faq is not None and faq in files:
+        faq_nlu, responses = faq_training_data(faq)
+        (data_out / "faq_retrieval.yml").write_text(
+            yaml.safe_dump(faq_nlu, sort_keys=False, allow_unicode=True), encoding="utf-8")
     shutil.copyfile(config, work_dir / "config.yml")
-    domain = {"version": "3.1", "intents": intents_in(files), "entities": list(ENTITIES)}
-    (work_dir / "domain.yml").write_text(yaml.safe_dump(domain, sort_keys=False), encoding="utf-8")
+    intents = sorted(set(intents_in(nlu)) | ({"faq"} if responses else set()))
+    domain: dict[str, Any] = {"version": "3.1", "intents": intents, "entities": list(ENTITIES)}
+    if responses:
+        domain["responses"] = responses
+    (work_dir / "domain.yml").write_text(yaml.safe_dump(domain, sort_keys=False, allow_unicode=True),
+                                         encoding="utf-8")
 
 
 def latest_model(model_dir: Path) -> Path | None:
@@ -91,7 +109,7 @@ def latest_model(model_dir: Path) -> Path | None:
 
 def current_model(data_dir: Path, model_dir: Path, config: Path = CONFIG_PATH) -> Path | None:
     """The model trained on the current data and config, if it exists."""
-    files = nlu_files(data_dir)
+    files = training_inputs(data_dir)
     path = model_path(model_dir, fingerprint(config, data_dir, files)) if files else None
     return path if path is not None and path.exists() else None
 
@@ -100,8 +118,8 @@ def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config
           force: bool = False, echo: Echo = print, timeout: float = 3600) -> TrainReport:
     """Run `rasa train nlu` in Rasa's venv unless a model for this exact data+config exists."""
     started = time.monotonic()
-    files = nlu_files(data_dir)
-    if not files:
+    files = training_inputs(data_dir)
+    if not nlu_files(data_dir):
         raise RasaTrainError(f"no Rasa NLU training files (with an `nlu:` section) under {data_dir}")
     fp = fingerprint(config, data_dir, files)
     target = model_path(model_dir, fp)

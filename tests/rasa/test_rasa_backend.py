@@ -20,10 +20,11 @@ async def test_parses_through_real_rasa(rasa_server) -> None:
         greet = await nlu.parse("assalamualaikum pak")
         porsi = await nlu.parse("mau cek nomor porsi 1234567890")
         thanks = await nlu.parse("terima kasih banyak ya")
+        faq = await nlu.parse("apa itu istithaah kesehatan?")
     finally:
         await nlu.close()
 
-    for result in (greet, porsi, thanks):
+    for result in (greet, porsi, thanks, faq):
         assert set(result) >= {"text", "intent", "entities", "intent_ranking", "response_selector"}
         assert result["intent"]["name"] in CONTRACT
         assert 0.0 <= result["intent"]["confidence"] <= 1.0
@@ -36,6 +37,10 @@ async def test_parses_through_real_rasa(rasa_server) -> None:
     assert greet["intent"]["name"] == "greet"
     assert thanks["intent"]["name"] == "thanks"
     assert porsi["intent"]["name"] == "check_porsi"
+    # FAQ answers come from Rasa's ResponseSelector, where the dialogues read them.
+    assert faq["intent"]["name"] == "faq"
+    assert faq["response_selector"]["faq"]["response"]["responses"][0]["text"]
+    assert faq["response_selector"]["faq"]["response"]["intent_response_key"].startswith("faq/")
     numbers = [e for e in porsi["entities"] if e["entity"] == "porsi_number"]
     assert numbers and numbers[0]["value"] == "1234567890"
     assert porsi["text"][numbers[0]["start"]:numbers[0]["end"]] == "1234567890"
