@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot.backoffice.charts import bar_chart, stacked_bars
 from bot.backoffice.states import STATUSES
+from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import bo, int_param, now_utc, render
 from nlu.backend import FALLBACK_INTENT
 from storage.models import Case, Message
@@ -32,14 +33,22 @@ async def dashboard_page(request: web.Request) -> web.Response:
     async with context.services.db.session() as session:
         by_service_status = (await session.execute(select(Case.service, Case.status, func.count(Case.id))
                                                    .group_by(Case.service, Case.status))).all()
-        recent_cases = (await session.execute(select(Case.submitted_at, Case.created_at, Case.first_staff_action_at)
+        recent_cases = (await session.execute(select(Case.submitted_at, Case.created_at, Case.first_staff_action_at,
+                                                     Case.service)
                                               .where(func.coalesce(Case.submitted_at, Case.created_at) >= since))).all()
         inbound = (await session.execute(select(Message.created_at, Message.conversation_id, Message.intent)
                                          .where(Message.direction == "in", Message.created_at >= since))).all()
     days = _days(now.astimezone(tz).date(), period)
     labels = [d.strftime("%d/%m") for d in days]
-    cases_per_day = Counter((s or c).astimezone(tz).date() for s, c, _ in recent_cases)
-    waits = [(first - (s or c)).total_seconds() / 3600 for s, c, first in recent_cases if first is not None]
+    cases_per_day = Counter((s or c).astimezone(tz).date() for s, c, _, _ in recent_cases)
+    waits = [(first - (s or c)).total_seconds() / 3600 for s, c, first, _ in recent_cases if first is not None]
+    week_of = {d: d - timedelta(days=d.weekday()) for d in days}
+    weeks = sorted(set(week_of.values()))
+    per_week: Counter[tuple[str, str]] = Counter()
+    for s, c, _, service in recent_cases:
+        day = (s or c).astimezone(tz).date()
+        if day in week_of:
+            per_week[(week_of[day].strftime("%d/%m"), service)] += 1
     chats: dict[date, set[int]] = defaultdict(set)
     parsed: Counter[date] = Counter()
     fallback: Counter[date] = Counter()
@@ -54,8 +63,11 @@ async def dashboard_page(request: web.Request) -> web.Response:
     total_parsed = sum(parsed.values())
     return render(request, "dashboard.jinja2", {
         "period": period, "periods": PERIODS, "services": services, "statuses": STATUSES, "matrix": matrix,
-        "status_chart": stacked_bars(services, list(STATUSES), matrix),
+        "status_chart": stacked_bars(services, list(STATUSES), matrix,
+                                     {st: staff_text(f"status_{st}") for st in STATUSES}),
         "cases_chart": bar_chart(labels, [cases_per_day.get(d, 0) for d in days]),
+        "weekly_chart": stacked_bars([w.strftime("%d/%m") for w in weeks],
+                                     sorted({svc for _, svc in per_week}), dict(per_week)),
         "chats_chart": bar_chart(labels, [len(chats.get(d, ())) for d in days]),
         "fallback_chart": bar_chart(labels, [round(100 * fallback[d] / parsed[d], 1) if parsed[d] else 0
                                              for d in days], unit="%"),
