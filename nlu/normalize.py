@@ -10,6 +10,7 @@ import re
 import unicodedata
 
 from nlu.lexicon import Lexicons
+from nlu.spelling import SpellCorrector
 
 _ELONGATED = re.compile(r"([a-z])\1{2,}")
 _DOUBLED = re.compile(r"([a-z])\1")
@@ -54,6 +55,11 @@ class Normalizer:
         self.lex = lexicons
         self._max_key = lexicons.max_key_len
         self._known = lexicons.vocabulary | {w for k in lexicons.mapping for w in k} | lexicons.protected
+        self.speller: SpellCorrector | None = None
+
+    def set_speller(self, speller: SpellCorrector | None) -> None:
+        """Attach a corrector built from the training vocabulary (done by training)."""
+        self.speller = speller
 
     def fix_token(self, token: str) -> str:
         """Collapse elongation: `tolooong` → `tolong`, `pagiiii` → `pagi`, `tolongg` → `tolong`."""
@@ -69,6 +75,8 @@ class Normalizer:
             return collapsed[:-3] + "nya"
         if collapsed.endswith(("lah", "kah")) and collapsed[:-3] in self._known:  # particles: iyolah, bisakah
             return collapsed[:-3]
+        if self.speller is not None:
+            return self.speller.correct(collapsed)
         return collapsed
 
     def tokens(self, text: str) -> list[str]:

@@ -17,6 +17,7 @@ class NluSettings(BaseModel):
     builtin_c: float = Field(20.0, gt=0, description="Inverse regularisation of the built-in intent classifier")
     off_domain_factor: float = Field(0.5, ge=0.0, le=1.0, description="Confidence factor for Hajj-service intents "
                                      "when the message has no Hajj word (lexicons/domain_words.txt)")
+    spelling_correction: bool = Field(True, description="Correct 1-letter typos against the training vocabulary")
     train_in_subprocess: bool = Field(True, description="Train the built-in model in a child process (keeps RSS low)")
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = Field(5.0, gt=0)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from nlu.features import Featurizer
 from nlu.lexicon import lexicon_files, load_lexicons
 from nlu.model import BuiltinModel
 from nlu.normalize import Normalizer
+from nlu.spelling import SpellCorrector
 from nlu.backend import INTENTS
 from nlu.rasa_yaml import NluDataError, load_nlu
 from nlu.settings import NluSettings
@@ -57,7 +59,7 @@ def code_files() -> list[Path]:
 
 def fingerprint(data_dir: Path, settings: NluSettings) -> str:
     h = hashlib.sha256()
-    h.update(f"{CODE_VERSION}|sklearn={version('scikit-learn')}|c={settings.builtin_c}|max={settings.max_chars}".encode())
+    h.update(f"{CODE_VERSION}|sklearn={version('scikit-learn')}|c={settings.builtin_c}|max={settings.max_chars}|spell={settings.spelling_correction}".encode())
     for path in code_files():
         h.update(path.name.encode())
         h.update(path.read_bytes())
@@ -82,6 +84,11 @@ def build_model(data_dir: Path, settings: NluSettings, key: str = "") -> tuple[B
     skeleton = BuiltinModel(normalizer, Featurizer(), IntentClassifier(c=settings.builtin_c),
                             FaqRetriever(load_faq(data_dir / FAQ_FILE)), fingerprint=key)
     texts = [skeleton.prepare(ex.text, settings.max_chars)[0] for ex in data.examples]
+    if settings.spelling_correction:
+        vocab = Counter(w for t in texts for w in t.split())
+        vocab.update({w: 1 for e in skeleton.faq.entries for q in e.questions
+                      for w in skeleton.prepare(q, settings.max_chars)[0].split()})
+        normalizer.set_speller(SpellCorrector(vocab))
     labels = [ex.intent for ex in data.examples]
     prepare_q = lambda q: skeleton.prepare(q, 100_000)[0]  # noqa: E731
     faq_texts = [prepare_q(q) for e in skeleton.faq.entries for q in e.questions]
