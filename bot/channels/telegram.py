@@ -153,7 +153,8 @@ class TelegramChannel:
         update could not be stored (it must be delivered again)."""
         converted = await self.converter.convert(update)
         if converted.callback_query_id is not None:
-            self._background(self._answer_callback(converted.callback_query_id))
+            self._background(self._answer_callback(converted.callback_query_id, converted.chat_id,
+                                                   converted.keyboard_message_id))
         if converted.notices and converted.chat_id is not None:
             self._background(self._notify(converted.chat_id, converted.notices))
         if converted.inbound is None:
@@ -175,11 +176,14 @@ class TelegramChannel:
         except Exception:
             log.exception("telegram: processing conversation %s failed (retried at next start)", conversation_id)
 
-    async def _answer_callback(self, query_id: str) -> None:
+    async def _answer_callback(self, query_id: str, chat_id: int | None, message_id: int | None) -> None:
+        """Stop the button's spinner, then remove the keyboard so an old choice is not pressed twice."""
         try:
             await self.bot.answer_callback_query(query_id)
+            if chat_id is not None and message_id is not None:
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
         except TelegramError as exc:
-            log.info("telegram: answerCallbackQuery failed: %s", exc)
+            log.info("telegram: answering a button press failed: %s", exc)
 
     async def _notify(self, chat_id: int, texts: list[str]) -> None:
         for text in texts:

@@ -33,6 +33,7 @@ class Converted:
     chat_id: int | None = None
     notices: list[str] = field(default_factory=list)  # sent to the user right away (e.g. file too large)
     callback_query_id: str | None = None
+    keyboard_message_id: int | None = None  # the message whose button was pressed (its keyboard is removed)
 
 
 def button_label(query: CallbackQuery) -> str:
@@ -98,7 +99,8 @@ class UpdateConverter:
         query = update.callback_query
         assert query is not None
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        out = Converted(chat_id=chat_id, callback_query_id=query.id)
+        out = Converted(chat_id=chat_id, callback_query_id=query.id,
+                        keyboard_message_id=query.message.message_id if query.message is not None else None)
         label = button_label(query)
         if label:
             out.inbound = InboundMessage(

@@ -63,6 +63,7 @@ class WhatsAppChannel:
             f"{public}{self.config.status_callback_path}" if public else None)
         self.rate_limits = (RateLimit(self.config.messages_per_second,
                                       burst=max(1, int(self.config.messages_per_second))),)
+        self.status_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
         self.limiter = RateLimiter()  # shared by every sender on this channel (outbox, broadcasts)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -137,18 +138,26 @@ class WhatsAppChannel:
         sid = str(form.get("MessageSid", ""))
         status = str(form.get("MessageStatus", "")).lower()
         code = str(form.get("ErrorCode", "") or "")
-        if sid:
-            await self.apply_status(sid, status, code)
+        if sid and not await self.apply_status(sid, status, code) and status != "queued":
+            # the report can overtake the outbox recording the SID of the message it just created
+            self._background(self._apply_later(sid, status, code))
         return web.Response(status=204)
 
-    async def apply_status(self, sid: str, status: str, code: str = "") -> None:
-        """Record a delivery report on the outbound message whose provider id is `sid`."""
+    async def _apply_later(self, sid: str, status: str, code: str) -> None:
+        for delay in self.status_retry_delays:
+            await asyncio.sleep(delay)
+            if await self.apply_status(sid, status, code):
+                return
+        log.info("whatsapp: status %s for an unknown message ignored", status)
+
+    async def apply_status(self, sid: str, status: str, code: str = "") -> bool:
+        """Record a delivery report on the outbound message whose provider id is `sid`; False if unknown."""
         async with self.db.session() as session:
             message = (await session.execute(select(Message).where(
                 Message.channel == CHANNEL, Message.direction == "out", Message.channel_message_id == sid,
             ))).scalar_one_or_none()
             if message is None:
-                return
+                return False
             if status in STATUS_RANK:
                 if STATUS_RANK[status] > STATUS_RANK.get(message.status, 0):
                     message.status = status
@@ -164,6 +173,7 @@ class WhatsAppChannel:
                     await session.execute(update(Conversation).where(Conversation.id == message.conversation_id)
                                           .values(blocked=True))
             await session.commit()
+            return True
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         sha = request.match_info["sha256"]

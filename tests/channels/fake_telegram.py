@@ -100,8 +100,9 @@ class FakeTelegram:
     # methods ------------------------------------------------------------------------------------
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        return {"message_id": next(self._ids), "from": BOT_USER, "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private", "first_name": "Jamaah"}, **extra}
+        message = {"message_id": next(self._ids), "from": BOT_USER, "date": int(time.time()),
+                   "chat": {"id": chat_id, "type": "private", "first_name": "Jamaah"}}
+        return {**message, **extra}
 
     def _m_getMe(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         return {**BOT_USER, "can_join_groups": False, "can_read_all_group_messages": False,
@@ -124,6 +125,9 @@ class FakeTelegram:
 
     def _m_answerCallbackQuery(self, params: dict[str, Any], files: Any) -> bool:
         return True
+
+    def _m_editMessageReplyMarkup(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
+        return self._message(params, message_id=int(params["message_id"]), text="(edited)")
 
     def _m_getFile(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         file_id = params["file_id"]

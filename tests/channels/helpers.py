@@ -37,7 +37,8 @@ class FakeClock:
 
 
 async def queue(services: Any, channel: str, user_id: str, *texts: str, choices: list[str] | None = None,
-                attachments: list[dict[str, Any]] | None = None, last_inbound_at: datetime | None = None) -> list[int]:
+                attachments: list[dict[str, Any]] | None = None, last_inbound_at: datetime | None = None,
+                status: str = "pending") -> list[int]:
     """Store pending outbound messages for one user (creating the conversation), like the pipeline does."""
     async with services.db.session() as session:
         conv = (await session.execute(select(Conversation).where(
@@ -48,7 +49,7 @@ async def queue(services: Any, channel: str, user_id: str, *texts: str, choices:
             session.add(conv)
             await session.flush()
         rows = [Message(conversation_id=conv.id, channel=channel, direction="out", text=text,
-                        choices=list(choices or []), attachments=list(attachments or []), status="pending",
+                        choices=list(choices or []), attachments=list(attachments or []), status=status,
                         sender="bot") for text in texts]
         session.add_all(rows)
         await session.commit()

@@ -128,6 +128,8 @@ async def test_callback_query_is_answered_and_continues_as_label(channel_client,
     await idle(channel_services)
     answers = [c for c in fake_telegram.calls if c.method == "answerCallbackQuery"]
     assert [a.params["callback_query_id"] for a in answers] == ["cbq-1013"]
+    [edit] = [c for c in fake_telegram.calls if c.method == "editMessageReplyMarkup"]
+    assert edit.params["message_id"] == "4242" and "reply_markup" not in edit.params  # keyboard removed
     [inbound] = await messages(channel_services, "telegram", "in")
     assert inbound.text == "Pembatalan porsi" and inbound.channel_message_id == "1013"
 

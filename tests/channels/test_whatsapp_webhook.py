@@ -147,3 +147,21 @@ async def test_outbound_media_is_served_to_twilio_with_a_token(channel_client, c
     assert response.status == 200 and await response.read() == JPEG
     assert response.content_type == "image/jpeg"
     assert (await channel_client.get(path[:-4] + "0000")).status == 404
+
+
+async def test_status_report_that_overtakes_the_outbox_is_applied(channel_client, channel_services):
+    from storage.models import Message
+
+    channel = channel_services.channels["whatsapp"]
+    channel.status_retry_delays = (0.05, 0.05, 0.1)
+    # "sending": created at Twilio, the outbox has not recorded the SID yet
+    [mid] = await queue(channel_services, "whatsapp", "whatsapp:+6281299900001", "Halo", status="sending")
+    sid = "SM" + "5" * 32
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
+    assert (await post_signed(channel_client, STATUS, params)).status == 204
+    async with channel_services.db.session() as session:  # the outbox records the SID a moment later
+        row = await session.get(Message, mid)
+        row.status, row.channel_message_id = "sent", sid
+        await session.commit()
+    await idle(channel_services)
+    assert (await message(channel_services, mid)).status == "delivered"
