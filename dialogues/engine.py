@@ -314,6 +314,15 @@ class DialogueEngine:
             ctx.state.pop("pending", None)
             return False
         ctx.state.pop("pending", None)
+        if kind == "switch":
+            target = self.flows.get(str(pending.get("flow")))
+            if answer and target is not None:
+                await self._start_flow(ctx, target, str(pending.get("text") or ""), {})
+            else:
+                ctx.say("handoff_declined")
+                if flow:
+                    await self._reprompt(ctx, flow)
+            return True
         if kind == "abort":
             if answer:
                 title = self.text(flow.title) if flow else ""
@@ -378,7 +387,11 @@ class DialogueEngine:
                 self._info(ctx, ("ask_cost", "ask_schedule", "ask_office")[idx])
                 return
         intent = None
-        if last == "menu" and normalize(ctx.text).isdigit():
+        for item in self.bundle.menu:  # the exact name of a menu item wins over the NLU
+            if is_only(ctx.text, [*item.words, self.text(item.label)]):
+                intent = item.intent
+                break
+        if intent is None and last == "menu" and normalize(ctx.text).isdigit():
             ctx.state["last_choices"] = "menu"
             intent = self._menu_pick(ctx, numbers_only=True)
         if intent is None and ctx.intent and ctx.confidence >= 0.5 and ctx.intent not in ("nlu_fallback", "out_of_scope"):
@@ -444,14 +457,19 @@ class DialogueEngine:
         ctx.replies.append(Reply(render_template(template, self._base_vars())))
         return True
 
-    def _faq_answer(self, ctx: Ctx) -> str | None:
+    def _faq_answer(self, ctx: Ctx, min_confidence: float = 0.0) -> str | None:
+        """The NLU's FAQ answer (response_selector); with `min_confidence`, only a confident one."""
         try:
             rs = (ctx.turn.parse or {}).get("response_selector", {})
             for key in ("faq", "default"):
-                responses = (rs.get(key) or {}).get("response", {}).get("responses") or []
+                response = (rs.get(key) or {}).get("response") or {}
+                responses = response.get("responses") or []
+                confidence = response.get("confidence")
+                if min_confidence and (confidence is None or float(confidence) < min_confidence):
+                    continue
                 if responses and responses[0].get("text"):
                     return str(responses[0]["text"])
-        except (AttributeError, TypeError, IndexError):
+        except (AttributeError, TypeError, IndexError, ValueError):
             return None
         return None
 
@@ -733,11 +751,15 @@ class DialogueEngine:
             return
         other = self.bundle.intent_flow.get(ctx.intent or "")
         if other and other != flow.name and ctx.confidence >= 0.8:
-            ctx.say("busy_other_flow")
-            await self._reprompt(ctx, flow)
+            ctx.state["pending"] = {"kind": "switch", "flow": other, "text": ctx.text}
+            ctx.say("offer_switch", choices=self._yes_no(), other_title=self.text(self.flows[other].title))
             return
         if looks_like_question(ctx.text, self.lexicon):
-            ctx.say("faq_unknown")
+            answer = self._faq_answer(ctx, min_confidence=0.5)
+            if answer:
+                ctx.replies.append(Reply(answer))
+            else:
+                ctx.say("faq_unknown")
             ctx.say("resume_after_answer")
             await self._reprompt(ctx, flow)
             return

@@ -17,7 +17,7 @@ async def test_menu_by_number_and_words(chat: Chat) -> None:
     out = await chat.say("menu", parse=intent("menu"))
     assert "(1) Cek nomor porsi" in out
     out = await chat.say("2")
-    assert "Pembatalan ini untuk siapa" in out
+    assert "keadaan jemaah" in out
 
 
 async def test_menu_words_without_nlu(chat: Chat) -> None:
@@ -169,3 +169,25 @@ async def test_render_for_notifications(engine) -> None:
     text = engine.render("case_detail", ticket="PBT-2026-00001", service_label="Pembatalan",
                          status_label="disetujui", submitted="1 Desember 2026", missing="")
     assert "PBT-2026-00001" in text
+
+
+async def test_other_service_mid_flow_offers_switch(chat: Chat) -> None:
+    await chat.say("batal", parse=intent("cancel_registration"))
+    out = await chat.say("apa saja syarat pelimpahan?", parse=intent("transfer_porsi", 0.92))
+    assert "beralih ke pengajuan pelimpahan porsi" in out
+    out = await chat.say("ya")
+    assert "alasan pelimpahan" in out
+    assert (await chat.conversation()).state["flow"] == "pelimpahan"
+
+
+async def test_question_mid_flow_answered_from_faq_selector(chat: Chat) -> None:
+    await chat.say("cek porsi", parse=CHECK)
+    selector = {"faq": {"response": {"responses": [{"text": "Masa tunggu Sumbar sekitar 24 tahun."}],
+                                     "confidence": 0.55}}}
+    out = await chat.say("berapa lama antrean haji?", parse=intent("check_porsi", 0.49, response_selector=selector))
+    assert "24 tahun" in out and "nomor porsi" in out
+
+
+async def test_exact_menu_word_beats_nlu(chat: Chat) -> None:
+    out = await chat.say("info", parse=intent("menu", 0.58))
+    assert "Info apa" in out

@@ -67,3 +67,8 @@ def test_identity_and_other_validators() -> None:
     assert validate("nik", "1111111111111111", ctx) is None
     assert validate("account_number", "no rek 7123-4567-89", ctx) == "7123456789"
     assert validate("ticket", "status pbt 2026 42", ctx) == "PBT-2026-00042"
+
+
+def test_spaced_numeric_date_and_minang_words() -> None:
+    assert find_dates("12 12 1985", LEX, TODAY)[0].value == date(1985, 12, 12)
+    assert parse_yes_no("alah", LEX) is True and parse_yes_no("alun", LEX) is False

@@ -126,7 +126,7 @@ async def test_free_text_reason_and_answers_for_later_questions(chat: Chat) -> N
 async def test_porsi_given_while_another_question_is_open(chat: Chat) -> None:
     await chat.say("batal", parse={"intent": {"name": "cancel_registration", "confidence": 0.9}})
     out = await chat.say("0312345678")
-    assert "sudah kami catat" in out and "untuk siapa" in out
+    assert "sudah kami catat" in out and "keadaan jemaah" in out
     await chat.say("saya sendiri")
     out = await chat.say("ekonomi")
     assert "tanggal lahir" in out  # porsi was kept

@@ -79,7 +79,7 @@ async def test_check_porsi_lockout(webchat: WebChat, demo_services: Any, client:
 
 async def start_deceased_cancellation(chat: WebChat) -> str:
     out = await chat.say_text("saya mau membatalkan porsi haji ibu saya yang sudah meninggal")
-    assert "untuk siapa" not in out  # taken from the message
+    assert "keadaan jemaah" not in out  # taken from the message
     assert "beralih ke pelimpahan" in out
     out = await chat.say_text("tidak, tetap batal")
     assert "nomor porsi" in out.lower()
