@@ -28,6 +28,9 @@ class BroadcastSettings(BaseModel):
     rates: dict[str, ChannelRate] = Field(default_factory=_default_rates,
                                           description="Per-channel broadcast rate limits")
     max_in_flight: int = Field(64, ge=1, description="Sends in progress at once (all channels together)")
+    max_in_flight_per_channel: int = Field(
+        32, ge=1, description="Sends in progress at once on one channel (keep below the HTTP pool of the channel: "
+                              "Telegram's is 64 connections)")
     max_attempts: int = Field(6, ge=1, description="Attempts per recipient before it is marked failed")
     lease_seconds: float = Field(120, gt=0, description="A claimed row is released after this (crashed worker)")
     resend_interrupted: bool = Field(

@@ -187,7 +187,8 @@ class BroadcastWorker:
         has_attachment = bool((await self._content_of(session, broadcast_id))[1])
         for channel in self.channels:
             cost = 2 if has_attachment and channel == "telegram" else 1
-            n = self.limiter.available(channel, now_s, room * cost) // cost
+            cap = min(room, self.settings.max_in_flight_per_channel)
+            n = self.limiter.available(channel, now_s, cap * cost) // cost
             if n <= 0:
                 continue
             due = (select(BroadcastDelivery.id).where(
