@@ -1,0 +1,51 @@
+"""Delivery reports move broadcast rows to delivered/read, or failed (unreachable numbers get blocked)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.broadcast import service
+from bot.broadcast.audience import Segment
+from bot.broadcast.receipts import watch_whatsapp_receipts
+from bot.broadcast.worker import BroadcastWorker
+from storage.broadcast_models import BroadcastDelivery
+from storage.models import Conversation
+from tests.broadcast.conftest import FakeChannel, add_chats, fast_settings
+
+
+class ChannelWithReports(FakeChannel):
+    def __init__(self) -> None:
+        super().__init__("whatsapp")
+        self.reports: list[tuple[str, str]] = []
+
+    async def apply_status(self, sid: str, status: str, code: str = "") -> None:
+        self.reports.append((sid, status))
+
+
+async def test_reports_update_deliveries(db, clock):
+    await add_chats(db, 3, channel="whatsapp")
+    channel = ChannelWithReports()
+    watch_whatsapp_receipts(channel, db)
+    watch_whatsapp_receipts(channel, db)  # idempotent
+    async with db.session() as s:
+        b = await service.create(s, title="t", text="x", segment=Segment(), actor="cli")
+        await service.submit(s, b.id, "cli", require_approval=False)
+    worker = BroadcastWorker(db, {"whatsapp": channel}, fast_settings(), clock=clock)
+    for _ in range(3):
+        await worker.step()
+    await channel.apply_status("p-1", "delivered")
+    await channel.apply_status("p-1", "read")
+    await channel.apply_status("p-1", "delivered")  # late, out of order: stays read
+    await channel.apply_status("p-2", "delivered")
+    await channel.apply_status("p-3", "undelivered", "63024")
+    await channel.apply_status("SM-unknown", "read")
+    assert len(channel.reports) == 6  # the channel's own handling still runs
+    async with db.session() as s:
+        rows = {r.provider_message_id: r for r in (await s.execute(select(BroadcastDelivery))).scalars()}
+        assert rows["p-1"].status == "read" and rows["p-2"].status == "delivered"
+        assert rows["p-3"].status == "failed" and rows["p-3"].error.startswith("blocked")
+        assert (await s.get(Conversation, rows["p-3"].conversation_id)).blocked
+        p = await service.progress(s, b.id)
+    assert p.by_state == {"read": 1, "delivered": 1, "failed": 1} and p.sent == 2
+    _: Any = None
