@@ -724,10 +724,12 @@ class DialogueEngine:
                 and not looks_like_question(ctx.text, self.lexicon) and not any(c.isdigit() for c in ctx.text):
             value = step.other_option
             ctx.slots[step.other_slot or f"{step.slot}_detail"] = ctx.text
+        if value is None and step.validator == "yesno" and ctx.intent in ("affirm", "deny") and ctx.confidence >= 0.8:
+            value = ctx.intent == "affirm"
         if value is None:
             await self._not_an_answer(ctx, flow, step)
             return
-        if step.validator == "yesno":
+        if step.validator == "yesno" and value is not None:
             value = bool(value)
         ctx.slots[step.slot] = value  # type: ignore[index]
         self._prefill(ctx, flow, ctx.text, exclude=step.slot)
@@ -887,10 +889,11 @@ class DialogueEngine:
     # ------------------------------------------------------------------ documents
 
     def _checklist(self, ctx: Ctx, step: Step) -> Checklist:
+        """The step's checklist for the current answers (an empty one while a slot it names is unset)."""
         name = str(step.checklist)
         for slot, value in ctx.slots.items():
             name = name.replace("{" + slot + "}", str(value))
-        return self.rules.checklists[name]
+        return self.rules.checklists.get(name) or Checklist.model_construct(legal_basis="", items=[])
 
     def _checklist_name(self, ctx: Ctx, flow: Flow) -> str | None:
         step = next((s for s in flow.steps if s.type == "documents"), None)
@@ -1031,7 +1034,7 @@ class DialogueEngine:
 
     def _doc_lines(self, ctx: Ctx, flow: Flow) -> list[str]:
         name = self._checklist_name(ctx, flow)
-        if not name:
+        if not name or name not in self.rules.checklists:
             return []
         lines = [self.text("documents_header")]
         docs = ctx.state.get("docs", {})
@@ -1062,6 +1065,8 @@ class DialogueEngine:
                     if chosen:
                         answers[f"{step.slot}_label"] = chosen
         name = self._checklist_name(ctx, flow)
+        if name not in self.rules.checklists:
+            name = None
         answers["_labels"] = labels
         answers["_checklist"] = name
         if name:
