@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
 from bot.backoffice.case_actions import ActionError, change_status
@@ -60,8 +61,11 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-async def _case_by_ticket(session, ticket: str) -> Case:  # type: ignore[no-untyped-def]
-    case = (await session.execute(select(Case).where(Case.ticket == ticket[:20]))).scalar_one_or_none()
+async def _case_by_ticket(session: AsyncSession, ticket: str, lock: bool = False) -> Case:
+    query = select(Case).where(Case.ticket == ticket[:20])
+    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    case = (await session.execute(query)).scalar_one_or_none()
     if case is None:
         raise web.HTTPNotFound(text=json.dumps({"error": "case not found"}), content_type="application/json")
     return case
@@ -143,7 +147,7 @@ async def change_case_status(request: web.Request) -> web.Response:
     context = _bo(request)
     token = request[TOKEN_KEY]
     async with context.services.db.session() as session:
-        case = await _case_by_ticket(session, request.match_info["ticket"])
+        case = await _case_by_ticket(session, request.match_info["ticket"], lock=True)
         if action is None and isinstance(target, str):
             action = action_for_target(case.status, target)
             if action is None:

@@ -17,7 +17,7 @@ from bot.backoffice.notify import wake_outbox
 from bot.backoffice.queue import (
     AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
 )
-from bot.backoffice.states import STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
+from bot.backoffice.states import CLOSED_STATUSES, STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
@@ -89,8 +89,12 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-async def load_case(session: AsyncSession, case_id: int) -> Case:
-    case = await session.get(Case, case_id)
+async def load_case(session: AsyncSession, case_id: int, lock: bool = False) -> Case:
+    """The case or 404; `lock` takes a row lock (PostgreSQL) so two officers cannot race a transition."""
+    query = select(Case).where(Case.id == case_id)
+    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    case = (await session.execute(query)).scalar_one_or_none()
     if case is None:
         raise web.HTTPNotFound(text=staff_text("not_found"))
     return case
@@ -186,7 +190,7 @@ async def case_action(request: web.Request) -> web.Response:
         if slot.tzinfo is None:
             return redirect(back, err="slot_invalid")
     async with context.services.db.session() as session:
-        case = await load_case(session, case_id)
+        case = await load_case(session, case_id, lock=True)
         try:
             await change_status(context, session, case, action, f"staff:{staff.username}", staff.id,
                                 text=data.get("text", ""), slot=slot)
@@ -229,10 +233,12 @@ async def document_review(request: web.Request) -> web.Response:
     if decision not in ("accept", "reject"):
         return redirect(back, err="invalid_input")
     async with context.services.db.session() as session:
-        case = await load_case(session, case_id)
+        case = await load_case(session, case_id, lock=True)
         doc = await session.get(CaseDocument, doc_id)
         if doc is None or doc.case_id != case.id:
             raise web.HTTPNotFound(text=staff_text("not_found"))
+        if doc.status == "replaced" or case.status in CLOSED_STATUSES:
+            return redirect(f"{PREFIX}/cases/{case_id}", err="invalid_input")
         try:
             await review_document(context, session, case, doc, decision == "accept", data.get("reason", ""),
                                   f"staff:{staff.username}", staff.id)

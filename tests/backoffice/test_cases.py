@@ -182,3 +182,19 @@ async def test_assign_case(client, admin_id, petugas_id, seeded, demo_services):
         assert (await s.get(Case, seeded.case_id)).assigned_staff_id == petugas_id
     page = await (await client.get("/backoffice/cases", params={"assigned": str(petugas_id)})).text()
     assert seeded.ticket in page
+
+
+async def test_replaced_document_and_closed_case_cannot_be_reviewed(client, admin_id, seeded, demo_services):
+    csrf = await login(client, "admin", ADMIN_PASSWORD)
+    async with demo_services.db.session() as s:
+        (await s.get(CaseDocument, seeded.document_ids[0])).status = "replaced"
+        await s.commit()
+    url = f"/backoffice/cases/{seeded.case_id}/documents/{seeded.document_ids[0]}/review"
+    r = await client.post(url, data={"csrf_token": csrf, "decision": "accept"}, allow_redirects=False)
+    assert "err=invalid_input" in r.headers["Location"]
+    await _act(client, csrf, seeded.case_id, "reject", text="tidak lengkap")
+    url = f"/backoffice/cases/{seeded.case_id}/documents/{seeded.document_ids[1]}/review"
+    r = await client.post(url, data={"csrf_token": csrf, "decision": "accept"}, allow_redirects=False)
+    assert "err=invalid_input" in r.headers["Location"]
+    async with demo_services.db.session() as s:
+        assert (await s.get(CaseDocument, seeded.document_ids[1])).status == "received"
