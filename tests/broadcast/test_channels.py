@@ -88,3 +88,26 @@ async def test_whatsapp_outside_window_without_template_fails(channel_settings, 
         assert states == {"failed": 1} and fake_twilio.created == []
     finally:
         await services.close()
+
+
+async def test_telegram_attachment_then_text(channel_settings, fake_telegram):  # noqa: F811
+    from tests.backoffice.conftest import png_bytes
+
+    services = await build(channel_settings)
+    try:
+        await add_chats(services.db, 1, start=5001)
+        async with services.db.session() as s:
+            conv = await s.get(Conversation, 1)
+            conv.channel_user_id = "5001"
+            await s.commit()
+        stored = await services.files.put(png_bytes("JADWAL"), "jadwal.png")
+        async with services.db.session() as s:
+            b = await service.create(s, title="t", text="Jadwal manasik terlampir.", segment=Segment(), actor="cli",
+                                     attachment=stored.to_json())
+            await service.submit(s, b.id, "cli", require_approval=False)
+        await BroadcastWorker(services.db, services.channels, fast_settings(poll_seconds=0.01)).run(until_idle=True)
+        methods = [c.method for c in fake_telegram.calls]
+        assert methods == ["sendPhoto", "sendMessage"]
+        assert fake_telegram.calls[1].params["text"].startswith("Jadwal manasik terlampir.")
+    finally:
+        await services.close()
