@@ -52,3 +52,15 @@ def test_emoji_only_messages_map_to_words(norm: Normalizer) -> None:
     assert norm("👍👍") == "oke"
     assert norm("🙏") == "terima kasih"
     assert norm("🎉") == ""
+
+
+def test_spelling_correction_and_abbreviations(builtin_nlu) -> None:
+    norm = builtin_nlu.model.normalizer
+    assert norm("pelunsan") == "pelunasan"
+    assert norm("pembatalna") == "pembatalan"
+    assert norm("dmn almt kntr") == "di mana alamat kantor"
+    assert norm("laptop") == "laptop"  # unknown but not close to a training word: unchanged
+
+
+def test_english_code_mixing(builtin_nlu) -> None:
+    assert builtin_nlu.model.normalizer("how to register for hajj") == "bagaimana to daftar for haji"
