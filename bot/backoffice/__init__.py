@@ -31,7 +31,7 @@ def _filters(context: Backoffice) -> dict[str, Any]:
 
 def create_staff_app(context: Backoffice) -> web.Application:
     from bot.backoffice import (
-        views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports, views_inbox,
+        views_account, views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports, views_inbox,
     )
 
     sub = web.Application(middlewares=[backoffice_middleware])
@@ -60,6 +60,8 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_post("/conversations/{conversation_id}/reply", views_inbox.reply)
     r.add_post("/conversations/{conversation_id}/return", views_inbox.return_to_bot)
     r.add_get("/dashboard", views_dashboard.dashboard_page)
+    r.add_get("/account", views_account.account_page)
+    r.add_post("/account", views_account.change_password)
     r.add_get("/staff", views_admin.staff_page)
     r.add_post("/staff", views_admin.staff_add)
     r.add_post("/staff/{staff_id}", views_admin.staff_update)
@@ -67,6 +69,7 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_post("/tokens/{token_id}/revoke", views_admin.token_revoke)
     r.add_get("/audit", views_admin.audit_page)
     r.add_get("/webhooks", views_admin.webhooks_page)
+    r.add_post("/webhooks/{delivery_id}/retry", views_admin.webhook_retry)
     r.add_get("/registry", views_admin.registry_page)
     r.add_post("/registry", views_admin.registry_upload)
     r.add_static("/static", HERE / "static", append_version=True)

@@ -8,7 +8,7 @@ from bot.backoffice import audit
 from bot.backoffice.staff_accounts import AccountError, create_staff, create_token, set_active, set_password
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
-    PREFIX, bo, current_staff, form, int_param, path_int, redirect, render, require_admin,
+    PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render, require_admin,
 )
 from storage.models import ApiToken, AuditLog, StaffUser, WebhookDelivery
 from storage.registry_import import RegistryFileError, count_pilgrims, import_registry
@@ -170,3 +170,23 @@ async def registry_upload(request: web.Request) -> web.Response:
                      committed=report.committed)
         await session.commit()
     return await registry_page(request, report=report)
+
+
+async def webhook_retry(request: web.Request) -> web.Response:
+    """Put a given-up (or waiting) delivery back in the queue, due now."""
+    require_admin(request)
+    me = current_staff(request)
+    delivery_id = path_int(request, "delivery_id")
+    context = bo(request)
+    async with context.services.db.session() as session:
+        delivery = await session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            raise web.HTTPNotFound(text=staff_text("not_found"))
+        if delivery.status != "delivered":
+            delivery.status = "pending"
+            delivery.next_attempt_at = now_utc()
+            audit.record(session, f"staff:{me.username}", "webhook.retry", case_id=delivery.case_id,
+                         delivery_id=delivery.id)
+            await session.commit()
+    context.webhooks.wake()
+    return redirect(f"{PREFIX}/webhooks", msg="done_webhook_retry")

@@ -139,6 +139,9 @@ class Webhooks:
             delivery.next_attempt_at = self.clock() + timedelta(seconds=backoff_seconds(delivery.attempts))
 
     # background task -------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
     def start(self) -> None:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._run(), name="webhooks")

@@ -92,12 +92,12 @@ async def test_no_open_redirect(client, admin_id):
 PAGES = ["/backoffice/cases", "/backoffice/cases/1", "/backoffice/cases.csv", "/backoffice/cases/1/export.pdf",
          "/backoffice/documents/1", "/backoffice/documents/1?download=1", "/backoffice/inbox",
          "/backoffice/conversations/1", "/backoffice/dashboard", "/backoffice/staff", "/backoffice/audit",
-         "/backoffice/registry", "/backoffice/webhooks", "/backoffice/"]
+         "/backoffice/registry", "/backoffice/webhooks", "/backoffice/", "/backoffice/account"]
 JSON = ["/backoffice/inbox.json", "/backoffice/conversations/1/messages.json"]
 POSTS = ["/backoffice/cases/1/action", "/backoffice/cases/1/assign", "/backoffice/cases/1/documents/1/review",
          "/backoffice/conversations/1/take", "/backoffice/conversations/1/reply", "/backoffice/conversations/1/return",
          "/backoffice/staff", "/backoffice/staff/1", "/backoffice/tokens", "/backoffice/tokens/1/revoke",
-         "/backoffice/registry", "/backoffice/logout"]
+         "/backoffice/registry", "/backoffice/logout", "/backoffice/account", "/backoffice/webhooks/1/retry"]
 
 
 async def test_nothing_without_login(client, seeded):
@@ -181,3 +181,17 @@ async def test_security_headers(client, admin_id):
     assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
     assert r.headers["Cache-Control"] == "no-store"
     assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_change_own_password(client, petugas_id, demo_services):
+    csrf = await login(client, "petugas", PETUGAS_PASSWORD)
+    r = await client.post("/backoffice/account", data={"csrf_token": csrf, "current_password": "nope-nope-nope",
+                                                       "new_password": "new-password-99", "new_password2": "new-password-99"})
+    assert "saat ini salah" in await r.text()
+    r = await client.post("/backoffice/account", allow_redirects=False, data={
+        "csrf_token": csrf, "current_password": PETUGAS_PASSWORD, "new_password": "new-password-99",
+        "new_password2": "new-password-99"})
+    assert r.status == 303 and COOKIE_NAME in r.cookies
+    assert (await client.get("/backoffice/cases")).status == 200  # this browser stays logged in
+    client.session.cookie_jar.clear()
+    await login(client, "petugas", "new-password-99")

@@ -133,3 +133,19 @@ async def test_status_change_from_staff_enqueues_event(make_settings, aiohttp_cl
         assert "case.status_changed" in page
     finally:
         await services.close()
+
+
+async def test_admin_can_requeue_a_failed_delivery(client, demo_services):
+    from tests.backoffice.conftest import ADMIN_PASSWORD, add_staff, login
+
+    seeded = await seed_case(demo_services)
+    async with demo_services.db.session() as s:
+        s.add(WebhookDelivery(event="case.submitted", case_id=seeded.case_id, url="http://127.0.0.1:9/x", body="{}",
+                              status="failed", attempts=9))
+        await s.commit()
+    await add_staff(demo_services, "admin", "admin", ADMIN_PASSWORD)
+    csrf = await login(client, "admin", ADMIN_PASSWORD)
+    r = await client.post("/backoffice/webhooks/1/retry", data={"csrf_token": csrf}, allow_redirects=False)
+    assert r.status == 303
+    async with demo_services.db.session() as s:
+        assert (await s.get(WebhookDelivery, 1)).status == "pending"
