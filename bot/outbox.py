@@ -80,15 +80,20 @@ class RateLimiter:
         self._tat = {k: t for k, t in self._tat.items() if t > now}
 
 
-async def mark_reachable(db: Database, conversation_id: int) -> None:
-    """The user wrote again: clear `blocked` and queue messages that were undeliverable (e.g. outside the
-    WhatsApp 24-hour window) once more. Channels call this after storing an inbound message."""
+REQUEUE_UNDELIVERABLE_DAYS = 7
+
+
+async def mark_reachable(db: Database, conversation_id: int, now: datetime | None = None) -> None:
+    """The user wrote again: clear `blocked` and queue messages of the last week that were undeliverable
+    (e.g. outside the WhatsApp 24-hour window) once more. Channels call this after storing an inbound message."""
+    since = (now or datetime.now(timezone.utc)) - timedelta(days=REQUEUE_UNDELIVERABLE_DAYS)
     async with db.session() as session:
         await session.execute(update(Conversation).where(Conversation.id == conversation_id,
                                                          Conversation.blocked.is_(True)).values(blocked=False))
         await session.execute(update(Message).where(
             Message.conversation_id == conversation_id, Message.direction == "out",
-            Message.status == "undeliverable").values(status="pending", attempts=0, next_attempt_at=None))
+            Message.status == "undeliverable", Message.created_at >= since,
+        ).values(status="pending", attempts=0, next_attempt_at=None))
         await session.commit()
 
 

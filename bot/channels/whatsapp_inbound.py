@@ -87,8 +87,8 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
     user_id = form.get("From", "")
     out = Converted(user_id=user_id)
     sid = form.get("MessageSid") or form.get("SmsMessageSid")
-    if not user_id or not sid:
-        return out
+    if not user_id.startswith("whatsapp:") or not sid:
+        return out  # SMS to the same Twilio number, or not a message at all: not ours
     text = form.get("ButtonText") or form.get("Body") or ""
     attachments: list[InboundAttachment] = []
     try:

@@ -208,3 +208,17 @@ async def test_send_template_for_other_purposes(make_services, fake_twilio):
     assert json.loads(fake_twilio.created[0].one("ContentVariables")) == {"1": "Siti", "2": "Manasik hari Sabtu."}
     missing = await sender.send_template(conv, await message(services, mid), "pengingat")
     assert missing.undeliverable and not missing.ok
+
+
+async def test_only_recent_undeliverable_messages_are_requeued(services):
+    from storage.models import Message
+
+    clock = FakeClock()
+    old, recent = await queue(services, "whatsapp", USER, "lama", "baru", status="undeliverable")
+    async with services.db.session() as session:
+        (await session.get(Message, old)).created_at = clock() - timedelta(days=8)
+        await session.commit()
+    conv = await conversation(services, "whatsapp", USER)
+    await mark_reachable(services.db, conv.id, now=clock())
+    assert (await message(services, old)).status == "undeliverable"
+    assert (await message(services, recent)).status == "pending"

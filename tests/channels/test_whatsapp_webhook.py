@@ -165,3 +165,10 @@ async def test_status_report_that_overtakes_the_outbox_is_applied(channel_client
         await session.commit()
     await idle(channel_services)
     assert (await message(channel_services, mid)).status == "delivered"
+
+
+async def test_sms_to_the_same_number_is_not_a_whatsapp_conversation(channel_client, channel_services, fake_twilio):
+    params = dict(inbound_params("halo", "SM" + "6" * 32), From="+6281234567890", To="+14155238886")
+    response = await post_signed(channel_client, HOOK, params)
+    assert response.status == 200
+    assert await messages(channel_services, "whatsapp") == [] and fake_twilio.created == []
