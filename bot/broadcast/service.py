@@ -266,3 +266,17 @@ def _csv_safe(value: str) -> str:
 
 async def list_broadcasts(session: AsyncSession, limit: int = 50) -> list[Broadcast]:
     return list((await session.execute(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit))).scalars())
+
+
+async def listing(session: AsyncSession, limit: int = 50) -> list[tuple[Broadcast, Progress]]:
+    """The latest broadcasts with their counts per state (one grouped query; no rate/ETA)."""
+    broadcasts = await list_broadcasts(session, limit)
+    ids = [b.id for b in broadcasts]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = (await session.execute(select(BroadcastDelivery.broadcast_id, BroadcastDelivery.status, func.count())
+                                      .where(BroadcastDelivery.broadcast_id.in_(ids))
+                                      .group_by(BroadcastDelivery.broadcast_id, BroadcastDelivery.status))).all()
+        for broadcast_id, state, n in rows:
+            counts[broadcast_id][state] = n
+    return [(b, Progress(b.id, b.status, b.total, b.audience_done, counts[b.id])) for b in broadcasts]

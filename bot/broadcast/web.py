@@ -131,8 +131,7 @@ def _broadcast_id(request: web.Request) -> int:
 # pages ----------------------------------------------------------------------------------------------
 async def list_page(request: web.Request) -> web.Response:
     async with _ctx(request).services.db.session() as session:
-        rows = await service.list_broadcasts(session, 100)
-        items = [(b, await service.progress(session, b.id)) for b in rows]
+        items = await service.listing(session, 100)
     return _render(request, "broadcasts.jinja2", {"items": items})
 
 

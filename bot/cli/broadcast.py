@@ -122,10 +122,7 @@ def list_cmd(cli: CliContext, limit: int) -> None:
     """Pengumuman terbaru dengan kemajuannya."""
     from bot.broadcast import service
 
-    async def work(session: Any) -> list[tuple[Any, Any]]:
-        return [(b, await service.progress(session, b.id)) for b in await service.list_broadcasts(session, limit)]
-
-    rows = _run(cli, work)
+    rows = _run(cli, lambda session: service.listing(session, limit))
     if not rows:
         click.echo("no broadcasts")
         return
