@@ -106,6 +106,12 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 
+# Libraries whose DEBUG/INFO lines contain SQL parameters, URLs with user ids or payloads: kept at WARNING
+# even when the service runs at DEBUG.
+QUIET_LOGGERS = ("aiohttp.access", "httpx", "httpcore", "telegram", "twilio.http_client", "aiosqlite",
+                 "sqlalchemy.engine", "asyncpg")
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(MaskingFilter())
@@ -114,5 +120,5 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "httpx", "telegram", "twilio.http_client"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

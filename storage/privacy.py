@@ -62,7 +62,7 @@ async def find_subject(db: Database, query: str) -> Subject:
             subject.pilgrim_id = pilgrim.id if pilgrim else None
             case_filter = [Case.nomor_porsi == query] if len(query) == 10 else []
             if pilgrim is not None:
-                case_filter.append(Case.pilgrim_id == pilgrim.id)
+                case_filter += [Case.pilgrim_id == pilgrim.id, Case.nomor_porsi == pilgrim.nomor_porsi]
             cases = (await session.execute(select(Case).where(or_(*case_filter)))).scalars().all() if case_filter else []
             subject.case_ids = [c.id for c in cases]
             conditions = [Conversation.id.in_([c.conversation_id for c in cases if c.conversation_id])]
