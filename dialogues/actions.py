@@ -102,18 +102,24 @@ async def show_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "
     return "ok"
 
 
-async def _next_ticket(ctx: "Ctx", prefix: str, year: int) -> TicketSequence:
-    """Lock (PostgreSQL: FOR UPDATE) or create the counter row for prefix+year."""
-    stmt = select(TicketSequence).where(TicketSequence.prefix == prefix, TicketSequence.year == year).with_for_update()
-    seq = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if seq is None:
-        try:
-            async with ctx.session.begin_nested():
-                ctx.session.add(TicketSequence(prefix=prefix, year=year, last_number=0))
-        except IntegrityError:
-            pass
-        seq = (await ctx.session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
-    return seq
+def _bump(prefix: str, year: int, delta: int) -> Any:
+    return (update(TicketSequence).where(TicketSequence.prefix == prefix, TicketSequence.year == year)
+            .values(last_number=TicketSequence.last_number + delta).returning(TicketSequence.last_number)
+            .execution_options(synchronize_session=False))
+
+
+async def _take_number(ctx: "Ctx", prefix: str, year: int) -> int:
+    """Atomically take the next number for prefix+year. The UPDATE holds the row (PostgreSQL) or the
+    database write lock (SQLite) until the turn commits, so concurrent cases never share a number."""
+    number = (await ctx.session.execute(_bump(prefix, year, 1))).scalar_one_or_none()
+    if number is not None:
+        return int(number)
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(TicketSequence(prefix=prefix, year=year, last_number=1))
+        return 1
+    except IntegrityError:  # another turn created the row first
+        return int((await ctx.session.execute(_bump(prefix, year, 1))).scalar_one())
 
 
 async def _slot_taken(ctx: "Ctx", start: datetime) -> int:
@@ -125,15 +131,15 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     """One transaction with the turn: ticket, case, documents linked, appointment, audit entry."""
     prefix = str(step.params["prefix"])
     year = ctx.now.astimezone(engine.tz).year
-    seq = await _next_ticket(ctx, prefix, year)
+    number = await _take_number(ctx, prefix, year)  # first: it also serialises the capacity check below
     slot_start: datetime | None = None
     book = step.params.get("book")
     if book:
         slot_start = datetime.fromisoformat(ctx.slots[book]).astimezone(timezone.utc)
         if await _slot_taken(ctx, slot_start) >= engine.rules.appointments.capacity:
+            await ctx.session.execute(_bump(prefix, year, -1))  # give the number back: no gap
             return "slot_full"
-    seq.last_number += 1
-    ticket = f"{prefix}-{year}-{seq.last_number:05d}"
+    ticket = f"{prefix}-{year}-{number:05d}"
     pilgrim = ctx.state.get("pilgrim") or {}
     answers = engine.case_answers(ctx, flow)
     doc_ids = [i for entry in ctx.state.get("docs", {}).values() for i in entry.get("ids", [])]

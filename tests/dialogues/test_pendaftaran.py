@@ -87,3 +87,34 @@ async def test_precheck_documents_optional(chat: Chat) -> None:
     for _ in range(5):
         out = await chat.say("lewati")
     assert "Pilih jadwal" in out
+
+
+async def test_concurrent_confirmations_get_distinct_tickets(db, engine, store) -> None:
+    import asyncio
+
+    chats = [Chat(db, engine, store, user=f"c{i}") for i in range(4)]
+    for c in chats:
+        await answer_until_slots(c)
+        await c.say(str(chats.index(c) + 1))
+    outs = await asyncio.gather(*(c.say("ya") for c in chats))
+    tickets = sorted(o.split("nomor tiket ")[1][:14] for o in outs)
+    assert tickets == [f"REG-2026-0000{i}" for i in range(1, 5)]
+    async with db.session() as s:
+        assert len((await s.execute(select(Appointment))).scalars().all()) == 4
+
+
+async def test_concurrent_bookings_respect_capacity(db, engine, store) -> None:
+    import asyncio
+
+    chats = [Chat(db, engine, store, user=f"k{i}") for i in range(5)]
+    for c in chats:
+        await answer_until_slots(c)
+        await c.say("1")  # everyone picks the same slot (capacity 4)
+    outs = await asyncio.gather(*(c.say("ya") for c in chats))
+    assert sum("REG-2026-" in o for o in outs) == 4
+    assert sum("baru saja penuh" in o for o in outs) == 1
+    async with db.session() as s:
+        appts = (await s.execute(select(Appointment))).scalars().all()
+        cases = (await s.execute(select(Case))).scalars().all()
+    assert len(appts) == 4 and len({a.slot_start for a in appts}) == 1
+    assert sorted(c.ticket for c in cases) == [f"REG-2026-0000{i}" for i in range(1, 5)]
