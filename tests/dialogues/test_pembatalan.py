@@ -130,3 +130,31 @@ async def test_porsi_given_while_another_question_is_open(chat: Chat) -> None:
     await chat.say("saya sendiri")
     out = await chat.say("ekonomi")
     assert "tanggal lahir" in out  # porsi was kept
+
+
+async def test_crash_during_case_creation_leaves_nothing(chat: Chat, db, monkeypatch) -> None:
+    import pytest
+
+    from dialogues import actions
+
+    out = await run_deceased_until_documents(chat)
+    for _ in range(13):
+        if 'ketik "lewati"' in out:
+            out = await chat.say("lewati")
+        else:
+            await chat.say(files=[make_photo()])
+            out = await chat.say("selesai")
+    assert "Ringkasan" in out
+
+    def boom(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(actions, "AuditLog", boom)
+    with pytest.raises(RuntimeError):
+        await chat.say("ya")
+    async with db.session() as s:
+        assert (await s.execute(select(Case))).scalars().all() == []
+        assert all(d.case_id is None for d in (await s.execute(select(CaseDocument))).scalars().all())
+    monkeypatch.undo()
+    out = await chat.say("ya")  # the state was not advanced: the same confirmation works again
+    assert "PBT-2026-00001" in out

@@ -118,3 +118,11 @@ async def test_concurrent_bookings_respect_capacity(db, engine, store) -> None:
         cases = (await s.execute(select(Case))).scalars().all()
     assert len(appts) == 4 and len({a.slot_start for a in appts}) == 1
     assert sorted(c.ticket for c in cases) == [f"REG-2026-0000{i}" for i in range(1, 5)]
+
+
+async def test_tidak_usah_is_a_no_not_a_stop(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    for answer in ("1 Januari 1980", "ya", "tidak", "tidak", "sudah", "Dewi Sartika", "1375014303850001"):
+        await chat.say(answer)
+    out = await chat.say("tidak usah")
+    assert "Pilih jadwal" in out
