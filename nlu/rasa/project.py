@@ -101,6 +101,19 @@ def write_project(work_dir: Path, data_dir: Path, files: list[Path], config: Pat
                                          encoding="utf-8")
 
 
+def prune_models(model_dir: Path, keep: int = 2) -> list[Path]:
+    """Delete all but the `keep` newest models (each is ~100 MB); returns what was removed."""
+    models = sorted(model_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for old in models[keep:]:
+        try:
+            old.unlink()
+            removed.append(old)
+        except OSError:
+            pass
+    return removed
+
+
 def latest_model(model_dir: Path) -> Path | None:
     """Most recently trained model in model_dir, if any."""
     models = sorted(model_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime)
@@ -145,4 +158,6 @@ def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config
         raise RasaTrainError(f"rasa train nlu failed ({proc.returncode}); log {log_file}:\n{tail}")
     seconds = time.monotonic() - started
     echo(f"trained {target} in {seconds:.0f} s")
+    for old in prune_models(model_dir):
+        echo(f"removed old model {old.name}")
     return TrainReport(target, fp, True, seconds)

@@ -5,6 +5,7 @@ import json
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -98,7 +99,7 @@ def start_server(venv: Path, model: Path, port: int | None = None, host: str = "
     if not venv_bin(venv, "rasa").exists():
         raise RasaServerError(f"rasa not installed in {venv}: run `hajibot nlu rasa-setup` first")
     port = port or free_port(host)
-    log_path = log_path or model.parent / f"rasa-server-{port}.log"
+    log_path = log_path or Path(tempfile.gettempdir()) / f"hajibot-rasa-server-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("wb")
     process = subprocess.Popen(serve_command(venv, model.resolve(), port, host), cwd=model.parent,

@@ -108,3 +108,17 @@ def test_serve_command_binds_loopback(tmp_path: Path) -> None:
     cmd = serve_command(tmp_path / "venv", tmp_path / "m.tar.gz", 5099)
     assert cmd[1:3] == ["run", "--enable-api"]
     assert cmd[cmd.index("--interface") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5099"
+
+
+def test_prune_keeps_newest(tmp_path: Path) -> None:
+    import os
+
+    from nlu.rasa.project import prune_models
+
+    for i in range(4):
+        path = tmp_path / f"nlu-{i}.tar.gz"
+        path.write_bytes(b"x")
+        os.utime(path, (1000 + i, 1000 + i))
+    removed = prune_models(tmp_path, keep=2)
+    assert sorted(p.name for p in removed) == ["nlu-0.tar.gz", "nlu-1.tar.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nlu-2.tar.gz", "nlu-3.tar.gz"]
