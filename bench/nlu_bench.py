@@ -264,7 +264,7 @@ def per_intent_table(results: Sequence[Result]) -> str:
 def environment() -> dict[str, Any]:
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "python": platform.python_version(),
             "cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "machine": platform.machine()}
+            "machine": platform.machine(), "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
 
 
 def write_outputs(out_dir: Path, results: Sequence[Result], meta: dict[str, Any]) -> None:
@@ -275,7 +275,8 @@ def write_outputs(out_dir: Path, results: Sequence[Result], meta: dict[str, Any]
         "# NLU benchmark: built-in vs Rasa", "",
         f"Held-out split `{meta['heldout']}`: {meta['examples']} messages, {meta['intents']} intents; "
         f"latency over {meta['repeat']} sequential pass(es), one message at a time. "
-        f"Machine: {meta['env']['cpus']} CPUs, {meta['env']['memory_gib']} GiB; {meta['env']['date_utc']} UTC.",
+        f"Machine: {meta['env']['cpus']} CPUs, {meta['env']['memory_gib']} GiB, load average "
+        f"{meta['env']['load_avg_1m_at_start']} at start (other work was running); {meta['env']['date_utc']} UTC.",
         "", table(results),
         "Accuracy, macro-F1 (over held-out intents; `nlu_fallback` counts as wrong) and entity F1 (micro, same "
         "type and value, overlapping span; entities predicted but not annotated count as false positives) "
@@ -290,6 +291,12 @@ def write_outputs(out_dir: Path, results: Sequence[Result], meta: dict[str, Any]
                                    or "none") for r in results], "",
     ]
     (out_dir / "nlu.md").write_text("\n".join(md), encoding="utf-8")
+
+
+def _data_fingerprint(data_dir: Path) -> str:
+    from nlu.rasa.project import CONFIG_PATH, fingerprint, training_inputs
+
+    return fingerprint(CONFIG_PATH, data_dir, training_inputs(data_dir))
 
 
 # ---------------------------------------------------------------- main
@@ -313,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     settings = NluSettings()
+    env = environment()
     examples = load_heldout(args.heldout)
     print(f"held-out: {len(examples)} examples, {len({e.intent for e in examples})} intents")
     results: list[Result] = []
@@ -328,9 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             work_dir = args.rasa_model_dir.parent / "project"
             results.extend(asyncio.run(bench_rasa(examples, args.data_dir, settings, args.repeat,
                                                   args.reuse_rasa_model, args.rasa_model_dir, work_dir)))
-    meta = {"heldout": str(args.heldout.relative_to(REPO)) if args.heldout.is_relative_to(REPO) else str(args.heldout),
+    meta = {"data_fingerprint": _data_fingerprint(args.data_dir), "heldout": str(args.heldout.relative_to(REPO)) if args.heldout.is_relative_to(REPO) else str(args.heldout),
             "examples": len(examples), "intents": len({e.intent for e in examples}), "repeat": args.repeat,
-            "env": environment()}
+            "env": env}
     print(table(results))
     write_outputs(args.out, results, meta)
     print(f"wrote {args.out / 'nlu.json'} and {args.out / 'nlu.md'}")

@@ -1,6 +1,7 @@
 """Create Rasa's own virtualenv (Python 3.8-3.10) and install rasa into it, idempotently."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -49,6 +50,18 @@ def python_version(python: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def find_python(preferred: str) -> str:
+    """The configured interpreter if it exists, else the first python3.10/3.9/3.8 on PATH."""
+    if Path(preferred).expanduser().exists() or shutil.which(preferred):
+        return str(Path(preferred).expanduser()) if Path(preferred).expanduser().exists() else preferred
+    for name in ("python3.10", "python3.9", "python3.8"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RasaSetupError(f"no Python 3.8-3.10 interpreter: {preferred} does not exist and none is on PATH "
+                         "(set nlu.rasa_python or pass --python)")
+
+
 def _run(cmd: list[str], venv: Path, echo: Echo, log_file: Path) -> None:
     echo("$ " + " ".join(cmd))
     with log_file.open("a", encoding="utf-8") as log:
@@ -77,6 +90,7 @@ def ensure_rasa(python: str, venv: Path, version: str = RASA_VERSION, echo: Echo
     if current == version and not force:
         echo(f"rasa {version} already installed in {venv}")
         return SetupReport(venv, version, False, time.monotonic() - started)
+    python = find_python(python)
     major, minor = python_version(python)
     if not (3, 8) <= (major, minor) <= (3, 10):
         raise RasaSetupError(f"rasa {version} needs Python 3.8-3.10, {python} is {major}.{minor}")

@@ -122,3 +122,17 @@ def test_prune_keeps_newest(tmp_path: Path) -> None:
     removed = prune_models(tmp_path, keep=2)
     assert sorted(p.name for p in removed) == ["nlu-0.tar.gz", "nlu-1.tar.gz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nlu-2.tar.gz", "nlu-3.tar.gz"]
+
+
+def test_find_python(tmp_path: Path) -> None:
+    import sys
+
+    from nlu.rasa.setup import RasaSetupError, find_python
+
+    assert find_python(sys.executable) == sys.executable
+    try:
+        found = find_python(str(tmp_path / "nope"))
+    except RasaSetupError as exc:
+        assert "nlu.rasa_python" in str(exc)
+    else:
+        assert Path(found).name.startswith("python3.")
