@@ -181,8 +181,22 @@ async def offer_slots(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     if not free:
         return "none"
     ctx.state.setdefault("options", {})["appointment"] = [
-        {"value": c.astimezone(timezone.utc).isoformat(), "label": engine.when_label(c, "slot_label")} for c in free]
+        {"value": c.isoformat(), "label": engine.when_label(c, "slot_label"), "words": _slot_words(engine, c)}
+        for c in free]
     return "ok"
+
+
+def _slot_words(engine: "DialogueEngine", start: datetime) -> list[str]:
+    """Ways to name a slot: 'kamis', 'kamis jam 10', 'kamis 10.00', '26 november', '26 november jam 10'."""
+    local = start.astimezone(engine.tz)
+    day = engine.lexicon.weekday_names[local.weekday()].lower()
+    month = engine.lexicon.month_names[local.month - 1].lower()
+    hour, hhmm = str(local.hour), local.strftime("%H.%M")
+    words = [day, f"{local.day} {month}"]
+    for when in (day, f"{local.day} {month}", f"{day} {local.day} {month}"):
+        words += [f"{when} jam {hour}", f"{when} pukul {hour}", f"{when} {hhmm}", f"{when} jam {hhmm}",
+                  f"{when} pukul {hhmm}"]
+    return words
 
 
 async def missing_items(engine: "DialogueEngine", ctx: "Ctx", case: Case) -> list[str]:

@@ -630,7 +630,8 @@ class DialogueEngine:
         if step.options_from == "relationships":
             return [Choice(r.value, r.label, tuple(r.words)) for r in self.rules.pelimpahan.relationships]
         if step.options_from == "appointment_slots":
-            return [Choice(o["value"], o["label"]) for o in ctx.state.get("options", {}).get(step.slot, [])]
+            return [Choice(o["value"], o["label"], tuple(o.get("words", ())))
+                    for o in ctx.state.get("options", {}).get(step.slot, [])]
         return []
 
     def _shown_choices(self, ctx: Ctx, step: Step) -> list[str]:

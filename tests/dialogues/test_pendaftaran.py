@@ -126,3 +126,10 @@ async def test_tidak_usah_is_a_no_not_a_stop(chat: Chat) -> None:
         await chat.say(answer)
     out = await chat.say("tidak usah")
     assert "Pilih jadwal" in out
+
+
+async def test_slot_by_day_and_hour(chat: Chat, db) -> None:
+    out = await answer_until_slots(chat)
+    assert "Kamis, 26 November 2026 pukul 10.00" in out
+    out = await chat.say("yang kamis jam 10 saja")
+    assert "Kamis, 26 November 2026 pukul 10.00" in out and "Ringkasan" in out
