@@ -165,10 +165,17 @@ class TelegramChannel:
             log.exception("telegram: storing update %s failed", update.update_id)
             raise TransientError(type(exc).__name__) from exc
         if received.duplicate:
-            log.info("telegram: duplicate update %s ignored", update.update_id)
-            return
-        await mark_reachable(self.db, received.conversation_id)
+            log.info("telegram: duplicate update %s not stored again", update.update_id)
+        else:
+            await self._reachable(received.conversation_id)
+        # also for a duplicate: processing is idempotent and picks up anything a crash left unprocessed
         self._background(self._process(received.conversation_id))
+
+    async def _reachable(self, conversation_id: int) -> None:
+        try:
+            await mark_reachable(self.db, conversation_id)
+        except Exception:  # the message is stored; this must not make Telegram deliver it again
+            log.exception("telegram: clearing blocked state failed conversation=%s", conversation_id)
 
     async def _process(self, conversation_id: int) -> None:
         try:

@@ -124,11 +124,12 @@ class WhatsAppChannel:
             except Exception:
                 log.exception("whatsapp: storing message failed")
                 return web.Response(status=500, text="not stored")
-            if not received.duplicate:
-                await mark_reachable(self.db, received.conversation_id)
-                self._background(self._process(received.conversation_id))
+            if received.duplicate:
+                log.info("whatsapp: duplicate MessageSid not stored again")
             else:
-                log.info("whatsapp: duplicate MessageSid ignored")
+                await self._reachable(received.conversation_id)
+            # also for a duplicate: processing is idempotent and picks up anything a crash left unprocessed
+            self._background(self._process(received.conversation_id))
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def status_callback(self, request: web.Request) -> web.Response:
@@ -186,6 +187,12 @@ class WhatsAppChannel:
         return web.Response(body=data, content_type=sniff_content_type(data))
 
     # background ---------------------------------------------------------------------------------
+    async def _reachable(self, conversation_id: int) -> None:
+        try:
+            await mark_reachable(self.db, conversation_id)
+        except Exception:  # the message is stored; answering 500 now would only cause a redelivery
+            log.exception("whatsapp: clearing blocked state failed conversation=%s", conversation_id)
+
     async def _process(self, conversation_id: int) -> None:
         try:
             await self.pipeline.process(conversation_id)
