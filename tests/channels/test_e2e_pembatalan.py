@@ -183,3 +183,11 @@ async def test_pembatalan_with_photo_uploads_on_whatsapp(channel_client, channel
     assert f"PBT-{YEAR}-00001" in out
     await assert_case_created(channel_services, "whatsapp")
     assert len(fake_twilio.media_requests) == 12  # every upload fetched once, with basic auth
+
+
+async def test_menu_numbers_are_understood_on_whatsapp(channel_client, channel_services, fake_twilio):
+    pilgrim = WhatsAppPilgrim(channel_client, channel_services, fake_twilio, phone="+6281277700002")
+    out = await pilgrim.say("menu")
+    assert "Balas 1, 2" in out
+    out = await pilgrim.reply_number("cek")
+    assert "nomor porsi" in out.lower()
