@@ -103,3 +103,17 @@ def test_fallback_has_rasa_shape(parse, nlu_settings) -> None:
     result = parse("qwertyuiop asdfgh")
     assert result["intent"] == {"name": "nlu_fallback", "confidence": nlu_settings.fallback_threshold}
     assert result["intent_ranking"][0]["name"] == "nlu_fallback"
+
+
+def test_faq_confidence_separates_faq_from_other_messages(parse) -> None:
+    from nlu.evaluation import load_rasa_examples
+    from tests.nlu.conftest import HELDOUT
+
+    def conf(text: str) -> float:
+        return parse(text)["response_selector"]["faq"]["response"]["confidence"]
+
+    examples = load_rasa_examples(HELDOUT)
+    faq = [conf(t) >= 0.5 for t, i, _ in examples if i == "faq"]
+    other = [conf(t) >= 0.5 for t, i, _ in examples if i != "faq"]
+    assert sum(faq) / len(faq) >= 0.9
+    assert sum(other) / len(other) <= 0.1
