@@ -137,11 +137,15 @@ async def recipient_of(session: AsyncSession, conversation_id: int) -> Recipient
     return Recipient(conv.id, conv.channel, conv.channel_user_id, conv.display_name, row[1], row[2], row[3])
 
 
-async def preview(session: AsyncSession, text: str, segment: Segment) -> tuple[Recipient, str] | None:
-    """The message as the first recipient of the segment would get it (None: empty segment)."""
+async def preview(session: AsyncSession, text: str, segment: Segment,
+                  nomor_porsi: str = "") -> tuple[Recipient, str] | None:
+    """The message as one recipient of the segment would get it: the one with `nomor_porsi` if given, else the
+    first (None: nobody matches)."""
     check_template(text)
-    first = (await session.execute(members(segment).with_only_columns(Conversation.id)
-                                   .order_by(Conversation.id).limit(1))).scalar_one_or_none()
+    query = members(segment).with_only_columns(Conversation.id)
+    if nomor_porsi.strip():
+        query = query.where(Pilgrim.nomor_porsi == nomor_porsi.strip())
+    first = (await session.execute(query.order_by(Conversation.id).limit(1))).scalar_one_or_none()
     if first is None:
         return None
     recipient = await recipient_of(session, first)

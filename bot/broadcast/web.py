@@ -139,7 +139,7 @@ def _form_defaults(template_key: str = "") -> dict[str, Any]:
     ready = ready_templates().get(template_key)
     return {"title": ready.title if ready else "", "text": ready.text if ready else "", "template_key": template_key,
             "audience": "all", "estimasi_from": "", "estimasi_to": "", "statuses": "", "kab_kota": "",
-            "kecamatan": "", "case_statuses": "", "scheduled_at": "", "channels": []}
+            "kecamatan": "", "case_statuses": "", "scheduled_at": "", "channels": [], "preview_porsi": ""}
 
 
 async def new_page(request: web.Request) -> web.Response:
@@ -176,7 +176,8 @@ async def new_submit(request: web.Request) -> web.Response:
     async with ctx.services.db.session() as session:
         counts = await count(session, segment)
         if op in ("count", "preview"):
-            shown = await service.preview(session, values.get("text", ""), segment) if op == "preview" else None
+            shown = (await service.preview(session, values.get("text", ""), segment, values.get("preview_porsi", ""))
+                     if op == "preview" else None)
             text = shown[1] if shown else (staff_text("preview_none") if op == "preview" else None)
             return await _composer(request, values, counts=counts, preview=text)
         try:

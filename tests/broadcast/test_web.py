@@ -54,6 +54,9 @@ async def test_compose_approve_send(bc_client: Any) -> None:
     previewed = await bc_client.post("/backoffice/broadcasts/new", data={**form, "op": "preview"})
     text = await previewed.text()
     assert "Yth. Jamaah Nomor 1, porsi *******001." in text and "Balas STOP" in text
+    chosen = await bc_client.post("/backoffice/broadcasts/new", data={**form, "op": "preview",
+                                                                      "preview_porsi": "0300000003"})
+    assert "Yth. Jamaah Nomor 3, porsi *******003." in await chosen.text()
     bad = await bc_client.post("/backoffice/broadcasts/new", data={**form, "text": "Halo {alamat}", "op": "save"})
     assert bad.status == 400 and "alamat" in await bad.text()
     saved = await bc_client.post("/backoffice/broadcasts/new", data={**form, "op": "save"}, allow_redirects=False)
