@@ -83,6 +83,13 @@ class RateLimiter:
 REQUEUE_UNDELIVERABLE_DAYS = 7
 
 
+def limit_keys(channel: str, limits: tuple[RateLimit, ...], chat: str) -> list[tuple[tuple[str, str, int], RateLimit]]:
+    """The limiter keys one message to `chat` uses. Other senders on a channel (e.g. broadcasts) share the
+    channel's budget with: `keys = limit_keys(name, plugin.rate_limits, chat)`, then
+    `plugin.limiter.wait(keys, now)` / `plugin.limiter.take(keys, now)`."""
+    return [((channel, chat if limit.per_chat else "*", i), limit) for i, limit in enumerate(limits)]
+
+
 async def mark_reachable(db: Database, conversation_id: int, now: datetime | None = None) -> None:
     """The user wrote again: clear `blocked` and queue messages of the last week that were undeliverable
     (e.g. outside the WhatsApp 24-hour window) once more. Channels call this after storing an inbound message."""
@@ -217,8 +224,7 @@ class Outbox:
             return out
 
     def _limit_keys(self, channel: str, chat: str) -> list[tuple[tuple[str, str, int], RateLimit]]:
-        return [((channel, chat if limit.per_chat else "*", i), limit)
-                for i, limit in enumerate(self.limits.get(channel, ()))]
+        return limit_keys(channel, self.limits.get(channel, ()), chat)
 
     # sending ------------------------------------------------------------------------------------
     async def _deliver(self, conversation: Conversation, message: Message) -> None:
