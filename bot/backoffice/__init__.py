@@ -52,6 +52,7 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_post("/cases/{case_id}/documents/{doc_id}/review", views_cases.document_review)
     r.add_get("/cases/{case_id}/export.pdf", views_exports.case_pdf)
     r.add_get("/documents/{doc_id}", views_documents.document_file)
+    r.add_get("/messages/{message_id}/attachments/{index}", views_documents.message_attachment)
     r.add_get("/inbox", views_inbox.inbox_page)
     r.add_get("/inbox.json", views_inbox.inbox_json)
     r.add_get("/conversations/{conversation_id}", views_inbox.conversation_page)

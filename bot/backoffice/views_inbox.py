@@ -62,8 +62,9 @@ async def inbox_json(request: web.Request) -> web.Response:
 def message_json(m: Message, names: dict[int, str]) -> dict[str, Any]:
     return {"id": m.id, "direction": m.direction, "sender": m.sender, "text": m.text,
             "staff": names.get(m.staff_id or 0, ""), "at": _iso(m.created_at), "status": m.status,
-            "attachments": [{"filename": a.get("filename", ""), "content_type": a.get("content_type", "")}
-                            for a in (m.attachments or [])]}
+            "attachments": [{"filename": a.get("filename", ""), "content_type": a.get("content_type", ""),
+                             "url": f"/backoffice/messages/{m.id}/attachments/{i}" if a.get("sha256") else ""}
+                            for i, a in enumerate(m.attachments or [], start=1)]}
 
 
 async def load_conversation(session: AsyncSession, conversation_id: int) -> Conversation:

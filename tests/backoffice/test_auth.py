@@ -92,7 +92,8 @@ async def test_no_open_redirect(client, admin_id):
 PAGES = ["/backoffice/cases", "/backoffice/cases/1", "/backoffice/cases.csv", "/backoffice/cases/1/export.pdf",
          "/backoffice/documents/1", "/backoffice/documents/1?download=1", "/backoffice/inbox",
          "/backoffice/conversations/1", "/backoffice/dashboard", "/backoffice/staff", "/backoffice/audit",
-         "/backoffice/registry", "/backoffice/webhooks", "/backoffice/", "/backoffice/account"]
+         "/backoffice/registry", "/backoffice/webhooks", "/backoffice/", "/backoffice/account",
+         "/backoffice/messages/1/attachments/1"]
 JSON = ["/backoffice/inbox.json", "/backoffice/conversations/1/messages.json"]
 POSTS = ["/backoffice/cases/1/action", "/backoffice/cases/1/assign", "/backoffice/cases/1/documents/1/review",
          "/backoffice/conversations/1/take", "/backoffice/conversations/1/reply", "/backoffice/conversations/1/return",

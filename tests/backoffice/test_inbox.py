@@ -67,3 +67,19 @@ async def test_inbox_page_lists_waiting(client, webchat, admin_id, demo_services
     await login(client, "admin", ADMIN_PASSWORD)
     page = await (await client.get("/backoffice/inbox")).text()
     assert "Menunggu petugas" in page and 'data-poll="/backoffice/inbox.json"' in page
+
+
+async def test_staff_open_files_sent_in_chat(client, webchat, admin_id, demo_services):
+    import base64
+
+    from tests.backoffice.conftest import png_bytes
+
+    conversation_id = await _waiting_conversation(webchat, demo_services)
+    await webchat.say("ini fotonya", attachments=[{"filename": "foto.png", "content_type": "image/png",
+                                                   "data_base64": base64.b64encode(png_bytes()).decode()}])
+    await login(client, "admin", ADMIN_PASSWORD)
+    feed = await (await client.get(f"/backoffice/conversations/{conversation_id}/messages.json")).json()
+    url = next(a["url"] for m in feed["messages"] for a in m["attachments"])
+    r = await client.get(url)
+    assert r.status == 200 and r.headers["Content-Type"] == "image/png" and await r.read() == png_bytes()
+    assert (await client.get(url.replace("/attachments/1", "/attachments/5"))).status == 404

@@ -79,7 +79,15 @@
     div.dataset.id = m.id;
     div.appendChild(el("span", "meta", (m.staff || m.sender) + " · " + fmt(m.at)));
     div.appendChild(document.createTextNode(m.text));
-    (m.attachments || []).forEach(function (a) { div.appendChild(el("span", "att", "📎 " + (a.filename || a.content_type))); });
+    (m.attachments || []).forEach(function (a) {
+      var span = el("span", "att");
+      if (a.url) {
+        var link = el("a", "", "📎 " + (a.filename || a.content_type));
+        link.href = a.url; link.target = "_blank"; link.rel = "noopener";
+        span.appendChild(link);
+      } else { span.textContent = "📎 " + (a.filename || a.content_type); }
+      div.appendChild(span);
+    });
     box.appendChild(div);
     box.dataset.after = Math.max(parseInt(box.dataset.after || "0", 10), m.id);
     box.scrollTop = box.scrollHeight;
