@@ -37,7 +37,7 @@ ENGINE_KEYS = (
     "doc_bad_type", "doc_too_large", "doc_too_small", "doc_blurry", "doc_unreadable", "doc_pdf_locked",
     "doc_too_many_pages", "doc_empty", "resend_prompt", "resend_thanks", "porsi_status", "estimasi_value",
     "estimasi_unknown", "case_list_header", "case_line", "case_missing", "case_detail", "service_labels",
-    "case_status_labels", "busy_other_flow", "noted_later", "offer_switch", "slot_label", "next_open_label",
+    "case_status_labels", "busy_other_flow", "noted_later", "offer_switch", "midflow_greet", "midflow_thanks", "slot_label", "next_open_label",
 )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -51,6 +52,15 @@ FLOW_KEYS = ("flow", "step", "slots", "fails", "pending", "docs", "doc_item", "p
              "ticket")
 DOC_DONE = ("sent", "skipped", "missing")
 MAX_LOOP = 200
+
+
+def _original(text: str, fragment: str) -> str:
+    """The part of `text` that normalises to `fragment` (keeps the user's capitals), else the fragment."""
+    words = fragment.split()
+    if not words:
+        return fragment
+    m = re.search(r"\W+".join(re.escape(w) for w in words), text, re.IGNORECASE)
+    return m.group() if m else fragment
 
 
 @dataclass
@@ -752,6 +762,10 @@ class DialogueEngine:
         if info:
             await self._answer_then_resume(ctx, flow, info)
             return
+        if ctx.intent in ("greet", "thanks") and ctx.confidence >= 0.8 and len(normalize(ctx.text).split()) <= 4:
+            ctx.say("midflow_" + ctx.intent)
+            await self._reprompt(ctx, flow)
+            return
         other = self.bundle.intent_flow.get(ctx.intent or "")
         if other and other != flow.name and ctx.confidence >= 0.8:
             ctx.state["pending"] = {"kind": "switch", "flow": other, "text": ctx.text}
@@ -801,7 +815,8 @@ class DialogueEngine:
             if step.slot in found:
                 continue
             stop = next((s for s, _e, st in spots[i + 1:] if s >= end and st is not step), len(norm))
-            value = self._validate(ctx, step, norm[end:stop])
+            fragment = norm[end:stop]
+            value = self._validate(ctx, step, _original(text, fragment) if step.validator == "name" else fragment)
             if value is not None:
                 found[step.slot] = value  # type: ignore[index]
         return found

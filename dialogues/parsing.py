@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 _DIGIT_RUN = re.compile(r"\d(?:[ \t\-.]?\d)*")
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{2,4})(?!\d)")
 _SPACED_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2}) (\d{1,2}) (\d{4})(?![\d/.\-])")
+_COMPACT_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})(?!\d)")
 _TEXT_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]?\s*([a-z]+)\.?\s*[-/.,]?\s*(\d{2,4})(?!\d)")
 
 
@@ -161,6 +162,13 @@ def find_dates(text: str, lex: Lexicon, today: date) -> list[FoundDate]:
         except ValueError:
             continue
         if not any(f.start <= m.start() < f.end for f in found):
+            found.append(FoundDate(d, m.start(), m.end()))
+    for m in _COMPACT_DATE.finditer(low):  # "03051960"
+        try:
+            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        except ValueError:
+            continue
+        if 1900 <= d.year <= today.year:
             found.append(FoundDate(d, m.start(), m.end()))
     month_of = {normalize(w): n for n, words in lex.months.items() for w in words}
     for m in _TEXT_DATE.finditer(low):

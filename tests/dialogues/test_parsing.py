@@ -72,3 +72,8 @@ def test_identity_and_other_validators() -> None:
 def test_spaced_numeric_date_and_minang_words() -> None:
     assert find_dates("12 12 1985", LEX, TODAY)[0].value == date(1985, 12, 12)
     assert parse_yes_no("alah", LEX) is True and parse_yes_no("alun", LEX) is False
+
+
+def test_compact_date() -> None:
+    assert find_dates("03051960", LEX, TODAY)[0].value == date(1960, 5, 3)
+    assert find_dates("0312345678", LEX, TODAY) == []

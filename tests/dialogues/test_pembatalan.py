@@ -158,3 +158,18 @@ async def test_crash_during_case_creation_leaves_nothing(chat: Chat, db, monkeyp
     monkeypatch.undo()
     out = await chat.say("ya")  # the state was not advanced: the same confirmation works again
     assert "PBT-2026-00001" in out
+
+
+async def test_account_details_in_one_message(chat: Chat) -> None:
+    await chat.say("batal", parse={"intent": {"name": "cancel_registration", "confidence": 0.9}})
+    await chat.say("masih hidup")
+    await chat.say("ekonomi")
+    await chat.say("0312345678")
+    out = await chat.say("03051960")
+    assert "nama bank" in out.lower()
+    out = await chat.say("BSI")
+    out = await chat.say("atas nama Siti Aminah, rekening 7123456789")
+    assert "Dokumen 1 dari 6" in out
+    conv = await chat.conversation()
+    assert conv.state["slots"]["account_holder"] == "Siti Aminah"
+    assert conv.state["slots"]["account_number"] == "7123456789"
