@@ -126,8 +126,8 @@ class TelegramChannel:
             return web.Response(status=413, text="too large")
         try:
             data = json.loads(await request.read())
-            update = Update.de_json(data, self.bot)
-        except (ValueError, TypeError, KeyError):
+            update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
+        except Exception:  # noqa: BLE001 - any malformed body is the sender's problem, not ours
             return web.Response(status=400, text="not a Telegram update")
         if update is None:
             return web.Response(status=400, text="not a Telegram update")

@@ -50,9 +50,10 @@ async def test_wrong_or_missing_secret_is_refused(channel_client, channel_servic
 
 
 async def test_garbage_body_is_a_bad_request(channel_client):
-    response = await channel_client.post(HOOK, data=b"{not json", headers={
-        "X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
-    assert response.status == 400
+    for body in (b"{not json", b"[1, 2]", b'{"message": {"text": "no update_id"}}', b'"text"'):
+        response = await channel_client.post(HOOK, data=body, headers={
+            "X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+        assert response.status == 400, body
 
 
 async def test_redelivered_update_is_processed_once(channel_client, channel_services, fake_telegram):
