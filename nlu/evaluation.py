@@ -57,12 +57,13 @@ def evaluate(parse_fn: Callable[[str], dict[str, Any]], examples: Iterable[Examp
     examples = list(examples)
     for text, _, _ in examples[:warmup]:
         parse_fn(text)
-    gold_intents, pred_intents, latencies, errors = [], [], [], []
+    gold_intents, pred_intents, latencies, cpu, errors = [], [], [], [], []
     entity_counts: dict[str, Counter] = defaultdict(Counter)
     for text, intent, gold_entities in examples:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         result = parse_fn(text)
         latencies.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)  # immune to other processes on a busy machine
         pred = (result.get("intent") or {}).get("name") or "nlu_fallback"
         gold_intents.append(intent)
         pred_intents.append(pred)
@@ -101,6 +102,7 @@ def evaluate(parse_fn: Callable[[str], dict[str, Any]], examples: Iterable[Examp
         "latency_ms": {"p50": round(_percentile(latencies, 50), 3), "p99": round(_percentile(latencies, 99), 3),
                        "mean": round(sum(latencies) / n, 3) if n else 0.0,
                        "max": round(max(latencies), 3) if n else 0.0},
+        "latency_cpu_ms": {"p50": round(_percentile(cpu, 50), 3), "p99": round(_percentile(cpu, 99), 3)},
         "confusion_matrix": {"labels": labels, "matrix": matrix},
         "errors": errors[:100],
     }

@@ -77,7 +77,8 @@ def evaluate_cmd(ctx: CliContext, data: Path, report_dir: Path | None) -> None:
 def format_report(report: dict) -> str:
     """Human-readable summary of an evaluation report."""
     lines = [f"examples {report['examples']}  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}",
-             "latency ms  p50 {p50:.3f}  p99 {p99:.3f}  mean {mean:.3f}  max {max:.3f}".format(**report["latency_ms"]),
+             "latency ms  p50 {p50:.3f}  p99 {p99:.3f}  mean {mean:.3f}  max {max:.3f}".format(**report["latency_ms"])
+             + "  (CPU time p50 {p50:.3f}  p99 {p99:.3f})".format(**report["latency_cpu_ms"]),
              "", f"{'intent':22s} {'prec':>6s} {'rec':>6s} {'f1':>6s} {'n':>4s}"]
     for name, m in report["per_intent"].items():
         lines.append(f"{name:22s} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} {m['support']:4d}")
