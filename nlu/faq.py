@@ -63,8 +63,9 @@ class FaqRetriever:
 
     def __init__(self, entries: list[FaqEntry]) -> None:
         self.entries = entries
-        self.matrix: np.ndarray | None = None  # n_features × n_questions, dense float32 (small)
+        self.matrix: np.ndarray | None = None  # used features × n_questions, dense float32 (small)
         self.docs: np.ndarray | None = None  # n_features × n_entries
+        self.rowmap: np.ndarray = np.zeros(0, dtype=np.int32)  # feature → row in matrix/docs, -1 if unused
         self.owner: np.ndarray = np.zeros(0, dtype=np.int32)
 
     def fit(self, featurizer: Featurizer, prepare: Callable[[str], str]) -> "FaqRetriever":
@@ -82,19 +83,30 @@ class FaqRetriever:
             for col, entry in enumerate(self.entries):
                 idx, vals = featurizer.transform_one(prepare(" ".join(entry.questions) + " " + entry.answer))
                 self.docs[idx, col] = vals
+            self._compact()
         self.owner = np.asarray(owner, dtype=np.int32)
         return self
 
+    def _compact(self) -> None:
+        """Keep only feature rows that occur in the FAQ (most of the vocabulary does not): ~4× smaller."""
+        assert self.matrix is not None and self.docs is not None
+        used = (self.matrix != 0).any(axis=1) | (self.docs != 0).any(axis=1)
+        self.rowmap = np.full(len(used), -1, dtype=np.int32)
+        self.rowmap[used] = np.arange(int(used.sum()), dtype=np.int32)
+        self.matrix = np.ascontiguousarray(self.matrix[used])
+        self.docs = np.ascontiguousarray(self.docs[used])
+
     def scores(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        """Best similarity per entry (0..1)."""
+        """Score per entry (0..1)."""
         best = np.zeros(len(self.entries), dtype=np.float32)
-        if self.matrix is None or not len(idx):
+        if self.matrix is None or self.docs is None or not len(idx):
             return best
-        sims = (vals @ self.matrix[idx]) / 2.0  # word and char parts are each unit length
+        rows = self.rowmap[idx]
+        keep = rows >= 0
+        rows, vals = rows[keep], vals[keep]
+        sims = (vals @ self.matrix[rows]) / 2.0  # word and char parts are each unit length
         np.maximum.at(best, self.owner, sims.astype(np.float32))
-        if self.docs is not None:
-            best = self.QUESTION_WEIGHT * best + (1 - self.QUESTION_WEIGHT) * (vals @ self.docs[idx]) / 2.0
-        return best
+        return self.QUESTION_WEIGHT * best + (1 - self.QUESTION_WEIGHT) * (vals @ self.docs[rows]) / 2.0
 
     def confidences(self, scores: np.ndarray) -> np.ndarray:
         """Rasa-like confidences: softmax over entries, damped for weak best matches.
