@@ -141,12 +141,15 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
             return "slot_full"
     ticket = f"{prefix}-{year}-{number:05d}"
     pilgrim = ctx.state.get("pilgrim") or {}
+    applicant = ctx.slots.get("applicant_name") or ctx.slots.get("recipient_name")
+    if applicant is None and pilgrim.get("id"):  # the pilgrim applies in person
+        applicant = (await ctx.session.execute(select(Pilgrim.nama).where(Pilgrim.id == pilgrim["id"]))).scalar()
     answers = engine.case_answers(ctx, flow)
     doc_ids = [i for entry in ctx.state.get("docs", {}).values() for i in entry.get("ids", [])]
     case = Case(ticket=ticket, service=flow.service or flow.name,
                 variant=ctx.slots.get("variant") or ctx.slots.get("reason"), status="submitted",
                 conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=ctx.slots.get("porsi"),
-                applicant_name=ctx.slots.get("applicant_name") or ctx.slots.get("recipient_name"),
+                applicant_name=applicant,
                 answers=answers, submitted_at=ctx.now, created_at=ctx.now, updated_at=ctx.now)
     ctx.session.add(case)
     await ctx.session.flush()
@@ -243,9 +246,17 @@ async def show_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "S
     return "ok"
 
 
+async def find_registered(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """Is the NIK in `params.slot` already in the porsi registry (on the waiting list)?"""
+    nik = ctx.slots.get(str(step.params.get("slot", "nik")))
+    found = (await ctx.session.execute(select(Pilgrim.id).where(Pilgrim.nik == nik).limit(1))).scalar()
+    return "registered" if found else "ok"
+
+
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
     "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
+    "find_registered": find_registered,
 }
 
 

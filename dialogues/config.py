@@ -18,11 +18,12 @@ KNOWN_INTENTS = (
     "cancel_registration", "transfer_porsi", "register_hajj", "ask_cost", "ask_schedule", "ask_office",
     "human_handoff", "subscribe", "unsubscribe", "stop", "faq", "out_of_scope", "nlu_fallback", "info_menu",
 )
-ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case")
+ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case",
+           "find_registered")
 ACTION_RESULTS = {
     "lookup_porsi": ("ok", "not_found", "locked"), "verify_identity": ("ok", "failed", "locked"),
     "show_porsi": ("ok",), "create_case": ("ok", "slot_full"), "offer_slots": ("ok", "none"),
-    "find_cases": ("shown", "none"), "show_case": ("ok", "not_found"),
+    "find_cases": ("shown", "none"), "show_case": ("ok", "not_found"), "find_registered": ("ok", "registered"),
 }
 # Response keys the engine itself uses (flows reference the rest).
 ENGINE_KEYS = (

@@ -173,3 +173,25 @@ async def test_account_details_in_one_message(chat: Chat) -> None:
     conv = await chat.conversation()
     assert conv.state["slots"]["account_holder"] == "Siti Aminah"
     assert conv.state["slots"]["account_number"] == "7123456789"
+
+
+async def test_self_cancellation_case_names_the_pilgrim(chat: Chat, db) -> None:
+    await chat.say("batal", parse={"intent": {"name": "cancel_registration", "confidence": 0.9}})
+    await chat.say("masih hidup")
+    await chat.say("ekonomi")
+    await chat.say("0312345678 lahir 3 Mei 1960")
+    await chat.say("BSI")
+    await chat.say("Siti Aminah")
+    out = await chat.say("7123456789")
+    for _ in range(6):
+        if 'ketik "lewati"' in out:
+            out = await chat.say("lewati")
+        else:
+            await chat.say(files=[make_photo()])
+            out = await chat.say("selesai")
+    out = await chat.say("ya")
+    assert "PBT-2026-00001" in out
+    async with db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+    assert case.applicant_name == "Siti Aminah Rahman" and case.variant == "sendiri"
+    assert case.answers["reason"] == "ekonomi" and case.answers["_documents"]["bukti_transfer"]["status"] == "skipped"

@@ -133,3 +133,12 @@ async def test_slot_by_day_and_hour(chat: Chat, db) -> None:
     assert "Kamis, 26 November 2026 pukul 10.00" in out
     out = await chat.say("yang kamis jam 10 saja")
     assert "Kamis, 26 November 2026 pukul 10.00" in out and "Ringkasan" in out
+
+
+async def test_nik_already_on_the_waiting_list(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    for answer in ("1 Januari 1980", "ya", "tidak", "tidak", "sudah", "Siti Aminah"):
+        await chat.say(answer)
+    out = await chat.say("1375014305600002")
+    assert "sudah tercatat dalam daftar tunggu" in out
+    assert (await chat.conversation()).state.get("flow") is None
