@@ -80,17 +80,21 @@ class Pipeline:
 
     # 1. durable inbox -------------------------------------------------------------------------
     async def receive(self, msg: InboundMessage) -> ReceiveResult:
-        """Store the inbound message (deduplicated). After this returns the message is safe."""
-        if msg.channel_message_id is not None:
-            existing = await self._find_inbound(msg.channel, msg.channel_message_id)
-            if existing is not None:
-                metrics.DUPLICATES.labels(msg.channel).inc()
-                return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
+        """Store the inbound message (deduplicated). After this returns the message is safe.
+
+        Attachments are saved first (content-addressed: a redelivered file is not written twice), then one
+        transaction checks for a duplicate, finds/creates the conversation (row-locked on PostgreSQL, so ids
+        within a conversation follow commit order) and inserts the row."""
         attachments = await self._store_attachments(msg)
         async with self.db.session() as session:
+            if msg.channel_message_id is not None:
+                existing = (await session.execute(select(Message.id, Message.conversation_id).where(
+                    Message.channel == msg.channel, Message.direction == "in",
+                    Message.channel_message_id == msg.channel_message_id))).first()
+                if existing is not None:
+                    metrics.DUPLICATES.labels(msg.channel).inc()
+                    return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
             conversation = await self._conversation_for(session, msg)
-            if not self.db.is_sqlite:  # ids within a conversation in commit order (see module docstring)
-                await self._lock_conversation(session, conversation.id)
             row = Message(
                 conversation_id=conversation.id, channel=msg.channel, direction="in",
                 channel_message_id=msg.channel_message_id, text=_storable(msg.text),
@@ -113,12 +117,13 @@ class Pipeline:
     async def handle(self, msg: InboundMessage) -> HandleResult:
         """Receive and process one message; return the replies to it (for pull channels)."""
         received = await self.receive(msg)
-        await self.process(received.conversation_id)
-        async with self.db.session() as session:
-            replies = (await session.execute(
-                select(Message).where(Message.reply_to_id == received.message_id).order_by(Message.id)
-            )).scalars().all()
-        return HandleResult(received.message_id, received.conversation_id, received.duplicate, list(replies))
+        replies = (await self._process_all(received.conversation_id)).get(received.message_id)
+        if replies is None:  # processed earlier, by another request or process (or it failed)
+            async with self.db.session() as session:
+                replies = list((await session.execute(
+                    select(Message).where(Message.reply_to_id == received.message_id).order_by(Message.id)
+                )).scalars().all())
+        return HandleResult(received.message_id, received.conversation_id, received.duplicate, replies)
 
     async def mark_delivered(self, message_ids: list[int]) -> None:
         """Pull channels (web chat, console) call this once replies were handed to the user."""
@@ -132,12 +137,16 @@ class Pipeline:
     # 2-5. processing ----------------------------------------------------------------------------
     async def process(self, conversation_id: int) -> int:
         """Process every stored, unprocessed inbound message of a conversation, oldest first."""
-        count = 0
+        return len(await self._process_all(conversation_id))
+
+    async def _process_all(self, conversation_id: int) -> dict[int, list[Message]]:
+        """Like process(); returns the reply rows per inbound message id processed in this call."""
+        done: dict[int, list[Message]] = {}
         with conversation_context(conversation_id):
             async with self.locks.hold(conversation_id):
-                while await self._process_next(conversation_id):
-                    count += 1
-        return count
+                while await self._process_next(conversation_id, done):
+                    pass
+        return done
 
     async def recover(self, older_than_seconds: float | None = None) -> int:
         """At start-up: process messages that were stored but not processed before a crash. The periodic
@@ -155,15 +164,18 @@ class Pipeline:
             log.info("recovered %d unprocessed inbound messages", total)
         return total
 
-    async def _process_next(self, conversation_id: int) -> bool:
+    async def _process_next(self, conversation_id: int, done: dict[int, list[Message]]) -> bool:
+        """Process the oldest waiting inbound message under the conversation lock. Returns True when
+        another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
         async with self.db.session() as session:
             conversation = await self._lock_conversation(session, conversation_id)
-            inbound = (await session.execute(
+            waiting = (await session.execute(
                 select(Message).where(Message.conversation_id == conversation_id, Message.direction == "in",
-                                      Message.status == "received").order_by(Message.id).limit(1)
-            )).scalar_one_or_none()
-            if inbound is None:
+                                      Message.status == "received").order_by(Message.id).limit(2)
+            )).scalars().all()
+            if not waiting:
                 return False
+            inbound, more = waiting[0], len(waiting) > 1
             inbound_id, channel = inbound.id, conversation.channel
             started = time.perf_counter()
             try:
@@ -175,15 +187,16 @@ class Pipeline:
                 metrics.PROCESSING_FAILURES.inc()
                 await session.rollback()
                 await self._mark_failed(conversation_id, inbound_id)
-                return True
-            self._add_replies(session, conversation, inbound, replies)
+                return more
+            rows = self._add_replies(session, conversation, inbound, replies)
             inbound.status = "processed"
             inbound.processed_at = datetime.now(timezone.utc)
             await session.commit()
             metrics.PROCESSING_SECONDS.labels(channel).observe(time.perf_counter() - started)
+        done[inbound_id] = rows
         if self.on_outbound is not None and replies:
             self.on_outbound(channel)
-        return True
+        return more
 
     async def _step(self, session: AsyncSession, conversation: Conversation, inbound: Message) -> list[Reply]:
         max_mb = self.max_upload_bytes // (1024 * 1024)
@@ -205,15 +218,14 @@ class Pipeline:
         return replies
 
     def _add_replies(self, session: AsyncSession, conversation: Conversation, inbound: Message,
-                     replies: list[Reply]) -> None:
-        for reply in replies:
-            session.add(Message(
-                conversation_id=conversation.id, channel=conversation.channel, direction="out",
-                text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
-                status="pending", reply_to_id=inbound.id, sender="bot",
-            ))
-        if replies:
-            metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
+                     replies: list[Reply]) -> list[Message]:
+        rows = [Message(conversation_id=conversation.id, channel=conversation.channel, direction="out",
+                        text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
+                        status="pending", reply_to_id=inbound.id, sender="bot") for reply in replies]
+        session.add_all(rows)
+        if rows:
+            metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(rows))
+        return rows
 
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
         async with self.db.session() as session:
@@ -242,8 +254,11 @@ class Pipeline:
                 Message.channel_message_id == channel_message_id))).scalar_one_or_none()
 
     async def _conversation_for(self, session: AsyncSession, msg: InboundMessage) -> Conversation:
+        """The user's conversation, created on first contact; row-locked on PostgreSQL."""
         query = select(Conversation).where(Conversation.channel == msg.channel,
                                            Conversation.channel_user_id == msg.user_id)
+        if not self.db.is_sqlite:
+            query = query.with_for_update()
         conversation = (await session.execute(query)).scalar_one_or_none()
         if conversation is not None:
             return conversation
@@ -256,6 +271,8 @@ class Pipeline:
             await session.rollback()
             return (await session.execute(query)).scalar_one()
         log.info("new conversation channel=%s user=%s", msg.channel, mask_user_id(msg.user_id))
+        if not self.db.is_sqlite:
+            await self._lock_conversation(session, conversation.id)
         return conversation
 
     async def _store_attachments(self, msg: InboundMessage) -> list[dict[str, object]]:
