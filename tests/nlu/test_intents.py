@@ -45,6 +45,13 @@ CASES = [
     ("apa bedanya haji khusus sama reguler", "faq"),
     ("SPH ambo hilang", "faq"),
     ("resep rendang padang", "out_of_scope"),
+    ("👍", "affirm"),
+    ("🙏🙏", "thanks"),
+    ("I want to cancel my hajj registration", "cancel_registration"),
+    ("dmn almt kntr kmng", "ask_office"),
+    ("pembtalan porsi haji syaratnya apa", "cancel_registration"),
+    ("Assalamualaikum pak, ayah saya sudah berpulang bulan lalu. Beliau daftar haji 2017. Kami ingin salah satu "
+     "anaknya yang melanjutkan keberangkatan beliau. Bagaimana prosedurnya?", "transfer_porsi"),
 ]
 
 
