@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +65,8 @@ class WhatsAppChannel:
         self.rate_limits = (RateLimit(self.config.messages_per_second,
                                       burst=max(1, int(self.config.messages_per_second))),)
         self.status_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+        # async (sid, status, error code) -> True when the report was theirs (other rooms' sends)
+        self.status_listeners: list[Callable[[str, str, str], Awaitable[bool]]] = []
         self.limiter = RateLimiter()  # shared by every sender on this channel (outbox, broadcasts)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -139,20 +142,37 @@ class WhatsAppChannel:
         sid = str(form.get("MessageSid", ""))
         status = str(form.get("MessageStatus", "")).lower()
         code = str(form.get("ErrorCode", "") or "")
-        if sid and not await self.apply_status(sid, status, code) and status != "queued":
-            # the report can overtake the outbox recording the SID of the message it just created
-            self._background(self._apply_later(sid, status, code))
+        if sid:
+            await self.apply_status(sid, status, code)
         return web.Response(status=204)
+
+    async def apply_status(self, sid: str, status: str, code: str = "") -> bool:
+        """Record a delivery report on the outbound message whose provider id is `sid`, and offer it to the
+        `status_listeners` (e.g. broadcast deliveries); False when nobody knows the SID. An unknown SID is
+        tried again a few times in the background: the report can overtake the outbox recording the SID
+        of the message it has just created."""
+        matched = await self._apply(sid, status, code)
+        if not matched and status != "queued":
+            self._background(self._apply_later(sid, status, code))
+        return matched
+
+    async def _apply(self, sid: str, status: str, code: str) -> bool:
+        matched = await self._apply_outbox(sid, status, code)
+        for listener in self.status_listeners:
+            try:
+                matched = bool(await listener(sid, status, code)) or matched
+            except Exception:  # a listener must never break the webhook
+                log.exception("whatsapp: status listener failed")
+        return matched
 
     async def _apply_later(self, sid: str, status: str, code: str) -> None:
         for delay in self.status_retry_delays:
             await asyncio.sleep(delay)
-            if await self.apply_status(sid, status, code):
+            if await self._apply(sid, status, code):
                 return
         log.info("whatsapp: status %s for an unknown message ignored", status)
 
-    async def apply_status(self, sid: str, status: str, code: str = "") -> bool:
-        """Record a delivery report on the outbound message whose provider id is `sid`; False if unknown."""
+    async def _apply_outbox(self, sid: str, status: str, code: str) -> bool:
         async with self.db.session() as session:
             message = (await session.execute(select(Message).where(
                 Message.channel == CHANNEL, Message.direction == "out", Message.channel_message_id == sid,

@@ -172,3 +172,24 @@ async def test_sms_to_the_same_number_is_not_a_whatsapp_conversation(channel_cli
     response = await post_signed(channel_client, HOOK, params)
     assert response.status == 200
     assert await messages(channel_services, "whatsapp") == [] and fake_twilio.created == []
+
+
+async def test_status_listeners_receive_reports_for_other_sends(channel_client, channel_services):
+    channel = channel_services.channels["whatsapp"]
+    channel.status_retry_delays = (0.05,)
+    seen: list[tuple[str, str, str]] = []
+
+    async def listener(sid: str, status: str, code: str) -> bool:
+        seen.append((sid, status, code))
+        return sid == "SM" + "8" * 32
+
+    channel.status_listeners.append(listener)
+    params = {"MessageSid": "SM" + "8" * 32, "MessageStatus": "undelivered", "ErrorCode": "63024",
+              "AccountSid": ACCOUNT_SID}
+    assert (await post_signed(channel_client, STATUS, params)).status == 204
+    await idle(channel_services)
+    assert seen == [("SM" + "8" * 32, "undelivered", "63024")]  # matched: not retried
+    other = dict(params, MessageSid="SM" + "4" * 32)
+    await post_signed(channel_client, STATUS, other)
+    await idle(channel_services)
+    assert len(seen) == 3  # unknown to everybody: tried once more after the delay
