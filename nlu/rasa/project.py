@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import resource
 import shutil
 import subprocess
 import time
@@ -31,6 +32,7 @@ class TrainReport:
     fingerprint: str
     trained_now: bool
     seconds: float
+    cpu_seconds: float | None = None  # user+sys of the `rasa train` process (less load-dependent)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -127,6 +129,11 @@ def current_model(data_dir: Path, model_dir: Path, config: Path = CONFIG_PATH) -
     return path if path is not None and path.exists() else None
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config: Path = CONFIG_PATH,
           force: bool = False, echo: Echo = print, timeout: float = 3600) -> TrainReport:
     """Run `rasa train nlu` in Rasa's venv unless a model for this exact data+config exists."""
@@ -150,6 +157,7 @@ def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config
            "--domain", "domain.yml", "--out", str(model_dir.resolve()),
            "--fixed-model-name", target.name.removesuffix(".tar.gz")]
     log_file = work_dir / "train.log"
+    cpu_before = _children_cpu()
     with log_file.open("w", encoding="utf-8") as log:
         proc = subprocess.run(cmd, cwd=work_dir, env=rasa_env(venv), stdout=log,
                               stderr=subprocess.STDOUT, timeout=timeout)
@@ -157,7 +165,8 @@ def train(venv: Path, data_dir: Path, model_dir: Path, work_dir: Path, *, config
         tail = "\n".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise RasaTrainError(f"rasa train nlu failed ({proc.returncode}); log {log_file}:\n{tail}")
     seconds = time.monotonic() - started
-    echo(f"trained {target} in {seconds:.0f} s")
+    cpu = _children_cpu() - cpu_before
+    echo(f"trained {target} in {seconds:.0f} s ({cpu:.0f} s CPU)")
     for old in prune_models(model_dir):
         echo(f"removed old model {old.name}")
-    return TrainReport(target, fp, True, seconds)
+    return TrainReport(target, fp, True, seconds, cpu)
