@@ -152,9 +152,16 @@ class WhatsAppChannel:
         tried again a few times in the background: the report can overtake the outbox recording the SID
         of the message it has just created."""
         matched = await self._apply(sid, status, code)
-        if not matched and status != "queued":
+        if not matched and status != "queued" and await self._send_in_flight():
             self._background(self._apply_later(sid, status, code))
         return matched
+
+    async def _send_in_flight(self) -> bool:
+        """Is the outbox between creating a message at Twilio and recording its SID?"""
+        async with self.db.session() as session:
+            return (await session.execute(select(Message.id).where(
+                Message.channel == CHANNEL, Message.direction == "out", Message.status == "sending").limit(1)
+            )).first() is not None
 
     async def _apply(self, sid: str, status: str, code: str) -> bool:
         matched = await self._apply_outbox(sid, status, code)

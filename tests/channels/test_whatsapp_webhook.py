@@ -192,4 +192,8 @@ async def test_status_listeners_receive_reports_for_other_sends(channel_client, 
     other = dict(params, MessageSid="SM" + "4" * 32)
     await post_signed(channel_client, STATUS, other)
     await idle(channel_services)
-    assert len(seen) == 3  # unknown to everybody: tried once more after the delay
+    assert len(seen) == 2  # unknown to everybody and no send in flight: dropped
+    await queue(channel_services, "whatsapp", "whatsapp:+6281299900002", "x", status="sending")
+    await post_signed(channel_client, STATUS, other)
+    await idle(channel_services)
+    assert len(seen) == 4  # a send in flight: tried once more after the delay
