@@ -27,7 +27,7 @@ _CLEAR: dict[str, str] = {
     "istri": "istri", "isteri": "istri", "istriku": "istri", "bini": "istri",
     "ayah": "ayah", "ayahku": "ayah", "ayahanda": "ayah", "abah": "ayah", "apak": "ayah", "abak": "ayah",
     "bokap": "ayah", "papa": "ayah", "papah": "ayah",
-    "amak": "ibu", "mandeh": "ibu", "emak": "ibu", "ibunda": "ibu", "ibuku": "ibu", "mamak": "ibu", "nyokap": "ibu",
+    "amak": "ibu", "mandeh": "ibu", "emak": "ibu", "ibunda": "ibu", "ibuku": "ibu", "nyokap": "ibu",
     "mama": "ibu", "mamah": "ibu", "umi": "ibu", "ummi": "ibu",
     "anak": "anak_kandung", "anakku": "anak_kandung", "putra": "anak_kandung", "putri": "anak_kandung",
     "putranya": "anak_kandung", "putrinya": "anak_kandung", "anaknya": "anak_kandung",
@@ -38,9 +38,9 @@ _AMBIGUOUS: dict[str, str] = {
     "bapak": "ayah", "bpk": "ayah", "bapa": "ayah", "abi": "ayah",
     "ibu": "ibu", "ibuk": "ibu", "mak": "ibu", "bunda": "ibu",
     "uda": "saudara_kandung", "uni": "saudara_kandung", "kakak": "saudara_kandung",
-    "adik": "saudara_kandung", "adek": "saudara_kandung", "abang": "saudara_kandung", "etek": "saudara_kandung",
+    "adik": "saudara_kandung", "adek": "saudara_kandung", "mamak": "ibu", "abang": "saudara_kandung", "etek": "saudara_kandung",
 }
-# mamak in Minang is the maternal uncle, but in most of Indonesia it is "ibu"; we follow Indonesian usage.
+# mamak: Minang maternal uncle (also a polite address), Indonesian "ibu"; only counted with a possessive/cue.
 _POSSESSIVE = {"saya", "sy", "aku", "ku", "ambo", "awak", "den", "kami", "kita", "kandung", "beliau", "gw",
                "gue", "sya", "ane", "nya", "alm", "almarhum", "almarhumah"}
 _CUE_BEFORE = {"almarhum", "almarhumah", "alm", "almh", "mendiang", "ke", "kepada", "kpd", "untuk", "utk",
@@ -61,7 +61,7 @@ def extract_relationships(text: str) -> list[tuple[str, str, int, int, float]]:
     words = [(_base(m.group(0).lower()), m.start(), m.end()) for m in _WORD.finditer(text)]
     out = []
     i = 0
-    only_word = len(words) <= 2
+    only_word = len(words) == 1
     while i < len(words):
         w, s, e = words[i]
         nxt = words[i + 1][0] if i + 1 < len(words) else ""
