@@ -84,31 +84,31 @@ async def database_families(db: Database) -> list[Any]:
 
 
 async def _broadcast_families(session: Any) -> list[Any]:
-    """Broadcast progress, when the broadcast room's tables exist.
-
-    Hook: reads `broadcasts` (id, status) and `broadcast_recipients` (broadcast_id, status) if present; if the
-    broadcast room names them differently, adjust BROADCAST_TABLES below.
-    """
+    """Broadcast progress from the broadcast room's tables (`broadcasts`, `broadcast_deliveries`), read with
+    plain SQL so a schema change there cannot break /metrics (the query failing just leaves them out)."""
     names = await session.run_sync(lambda s: set(inspect(s.connection()).get_table_names()))
-    family = GaugeMetricFamily("hajibot_broadcast_recipients", "Broadcast recipients by broadcast and status",
-                               labels=["broadcast", "status"])
+    by_status = GaugeMetricFamily("hajibot_broadcasts", "Broadcasts by status", labels=["status"])
+    deliveries = GaugeMetricFamily("hajibot_broadcast_deliveries",
+                                   "Deliveries of unfinished broadcasts by broadcast and status",
+                                   labels=["broadcast", "status"])
     table, recipients = BROADCAST_TABLES
     if table not in names or recipients not in names:
-        return [family]
+        return [by_status, deliveries]
     try:
-        rows = (await session.execute(text(
-            f"SELECT r.broadcast_id, r.status, count(*) FROM {recipients} r JOIN {table} b ON b.id = r.broadcast_id "
-            f"WHERE b.status NOT IN ('done', 'finished', 'cancelled') GROUP BY r.broadcast_id, r.status"))).all()
-    except Exception:  # their schema changed: keep /metrics working
+        for status, count in (await session.execute(text(
+                f"SELECT status, count(*) FROM {table} GROUP BY status"))).all():
+            by_status.add_metric([str(status)], count)
+        for broadcast_id, status, count in (await session.execute(text(
+                f"SELECT d.broadcast_id, d.status, count(*) FROM {recipients} d JOIN {table} b "
+                f"ON b.id = d.broadcast_id WHERE b.finished_at IS NULL GROUP BY d.broadcast_id, d.status"))).all():
+            deliveries.add_metric([str(broadcast_id), str(status)], count)
+    except Exception:
         log.warning("broadcast metrics query failed")
         await session.rollback()
-        return [family]
-    for broadcast_id, status, count in rows:
-        family.add_metric([str(broadcast_id), str(status)], count)
-    return [family]
+    return [by_status, deliveries]
 
 
-BROADCAST_TABLES = ("broadcasts", "broadcast_recipients")
+BROADCAST_TABLES = ("broadcasts", "broadcast_deliveries")
 
 
 async def render(db: Database | None) -> bytes:

@@ -56,6 +56,6 @@ async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo
     assert 'hajibot_outbox_messages{channel="telegram",status="failed"} 1.0' in body
     assert 'hajibot_cases{status="submitted"} 1.0' in body
     assert 'hajibot_cases{status="done"}' not in body
-    assert "hajibot_broadcast_recipients" in body
+    assert "hajibot_broadcast_deliveries" in body and "hajibot_broadcasts" in body
     assert 'hajibot_http_requests_total{route="/webchat/messages",status="2xx"}' in body
     assert response.headers.get("X-Request-Id")
