@@ -38,7 +38,8 @@ ENGINE_KEYS = (
     "doc_bad_type", "doc_too_large", "doc_too_small", "doc_blurry", "doc_unreadable", "doc_pdf_locked",
     "doc_too_many_pages", "doc_empty", "resend_prompt", "resend_thanks", "porsi_status", "estimasi_value",
     "estimasi_unknown", "case_list_header", "case_line", "case_missing", "case_detail", "service_labels",
-    "case_status_labels", "busy_other_flow", "noted_later", "offer_switch", "midflow_greet", "midflow_thanks", "slot_label", "next_open_label",
+    "case_status_labels", "busy_other_flow", "noted_later", "offer_switch", "midflow_greet", "midflow_thanks", "requirements_header",
+    "requirements_item", "requirements_start", "requirements_note", "slot_label", "next_open_label",
 )
 
 
@@ -161,6 +162,9 @@ def _check_flow(bundle: Bundle, flow: Flow, path: Path, data: Any, responses_dir
         if intent in bundle.intent_flow:
             raise DialogueConfigError(f"{path}: intent '{intent}' already starts flow '{bundle.intent_flow[intent]}'")
         bundle.intent_flow[intent] = flow.name
+    for name in flow.requirements:
+        if name not in bundle.rules.checklists:
+            raise DialogueConfigError(f"{path}: requirements: checklist '{name}' is not in dialogues/rules (checklists)")
     for i, step in enumerate(flow.steps):
         keys = [k for k in (step.prompt, step.reask, step.label, step.summary) if k]
         keys += step.say + [k for o in step.results.values() for k in o.say] + (step.fail.say if step.fail else [])

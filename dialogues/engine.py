@@ -328,10 +328,11 @@ class DialogueEngine:
             target = self.flows.get(str(pending.get("flow")))
             if answer and target is not None:
                 await self._start_flow(ctx, target, str(pending.get("text") or ""), {})
-            else:
+            elif flow:
                 ctx.say("handoff_declined")
-                if flow:
-                    await self._reprompt(ctx, flow)
+                await self._reprompt(ctx, flow)
+            else:
+                self._menu(ctx)
             return True
         if kind == "abort":
             if answer:
@@ -396,6 +397,12 @@ class DialogueEngine:
             if idx is not None:
                 self._info(ctx, ("ask_cost", "ask_schedule", "ask_office")[idx])
                 return
+        asked = self._requirements_flow(ctx, None)
+        if asked is not None:
+            self._say_requirements(ctx, asked)
+            ctx.state["pending"] = {"kind": "switch", "flow": asked.name, "text": ""}
+            ctx.say("requirements_start", choices=self._yes_no(), other_title=self.text(asked.title))
+            return
         intent = None
         for item in self.bundle.menu:  # the exact name of a menu item wins over the NLU
             if is_only(ctx.text, [*item.words, self.text(item.label)]):
@@ -482,6 +489,30 @@ class DialogueEngine:
         except (AttributeError, TypeError, IndexError, ValueError):
             return None
         return None
+
+    def _requirements_flow(self, ctx: Ctx, current: Flow | None) -> Flow | None:
+        """The flow whose requirements a question like 'syarat pelimpahan apa saja?' asks for."""
+        if not ctx.text or not contains_phrase(ctx.text, self.lexicon.requirements):
+            return None
+        if not (looks_like_question(ctx.text, self.lexicon) or len(normalize(ctx.text).split()) <= 4):
+            return None
+        name = self.bundle.intent_flow.get(ctx.intent or "") if ctx.confidence >= 0.5 else None
+        if name is None:
+            name = self._menu_pick(ctx, numbers_only=False)
+            name = self.bundle.intent_flow.get(name or "")
+        flow = self.flows.get(name or "") or current
+        return flow if flow is not None and flow.requirements else None
+
+    def _say_requirements(self, ctx: Ctx, flow: Flow) -> None:
+        lines: list[str] = []
+        for name in flow.requirements:
+            checklist = self.rules.checklists[name]
+            lines.append(self.text("requirements_header", title=checklist.title or name))
+            lines += [self.text("requirements_item", name=i.name,
+                                form=self.rules.documents.form_labels.get(i.form, i.form)) for i in checklist.items]
+            lines.append("")
+        lines.append(self.text("requirements_note"))
+        ctx.replies.append(Reply("\n".join(lines).strip()))
 
     async def _handoff(self, ctx: Ctx) -> None:
         from dialogues.calendar import next_opening, office_open
@@ -716,6 +747,16 @@ class DialogueEngine:
         info = self._is_info_question(ctx)
         if info and looks_like_question(ctx.text, self.lexicon):
             await self._answer_then_resume(ctx, flow, info)
+            return
+        asked = self._requirements_flow(ctx, flow)
+        if asked is not None:
+            self._say_requirements(ctx, asked)
+            if asked.name == flow.name:
+                ctx.say("resume_after_answer")
+                await self._reprompt(ctx, flow)
+            else:
+                ctx.state["pending"] = {"kind": "switch", "flow": asked.name, "text": ""}
+                ctx.say("offer_switch", choices=self._yes_no(), other_title=self.text(asked.title))
             return
         if step.type == "confirm":
             answer = self._answer_yes_no(ctx)

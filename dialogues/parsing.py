@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 _DIGIT_RUN = re.compile(r"\d(?:[ \t\-.]?\d)*")
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{2,4})(?!\d)")
 _SPACED_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2}) (\d{1,2}) (\d{4})(?![\d/.\-])")
+_WORDY_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*(?:bulan|bln)\s*(\d{1,2})\s*(?:tahun|thn)\s*(\d{2,4})(?!\d)")
 _COMPACT_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})(?!\d)")
 _TEXT_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]?\s*([a-z]+)\.?\s*[-/.,]?\s*(\d{2,4})(?!\d)")
 
@@ -32,6 +33,7 @@ class Lexicon(BaseModel):
     question: list[str]
     handoff: list[str]
     menu: list[str]
+    requirements: list[str]
     info_cost: list[str]
     info_schedule: list[str]
     info_office: list[str]
@@ -163,6 +165,12 @@ def find_dates(text: str, lex: Lexicon, today: date) -> list[FoundDate]:
             continue
         if not any(f.start <= m.start() < f.end for f in found):
             found.append(FoundDate(d, m.start(), m.end()))
+    for m in _WORDY_DATE.finditer(low):  # "tanggal 12 bulan 3 tahun 2024"
+        try:
+            d = date(_year(m.group(3), today), int(m.group(2)), int(m.group(1)))
+        except ValueError:
+            continue
+        found.append(FoundDate(d, m.start(), m.end()))
     for m in _COMPACT_DATE.finditer(low):  # "03051960"
         try:
             d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))

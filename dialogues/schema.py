@@ -109,6 +109,7 @@ class Flow(Strict):
     title: str = Field(description="response key of the flow's name")
     intents: list[str] = []
     service: str | None = None  # case service name when the flow creates a case
+    requirements: list[str] = []  # checklists listed when someone asks "syaratnya apa?"
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -155,6 +156,7 @@ class ChecklistItem(Strict):
 
 
 class Checklist(Strict):
+    title: str | None = None  # shown when someone asks for the requirements
     legal_basis: str
     items: list[ChecklistItem] = Field(min_length=1)
 

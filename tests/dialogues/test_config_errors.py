@@ -75,4 +75,4 @@ def test_unknown_checklist(base: Path) -> None:
 def test_unknown_key_in_checklist_item(base: Path) -> None:
     edit(base / "dialogues/rules/checklists.yml", "form: asli, hint:", "form: asli, hintt:")
     msg = load(base)
-    assert "checklists.yml" in msg and "line 8" in msg and "hint" in msg
+    assert "checklists.yml" in msg and "line 9" in msg and "hint" in msg

@@ -191,3 +191,21 @@ async def test_question_mid_flow_answered_from_faq_selector(chat: Chat) -> None:
 async def test_exact_menu_word_beats_nlu(chat: Chat) -> None:
     out = await chat.say("info", parse=intent("menu", 0.58))
     assert "Info apa" in out
+
+
+async def test_requirements_question_lists_checklists_and_offers_to_start(chat: Chat) -> None:
+    out = await chat.say("apa saja syarat pelimpahan?", parse=intent("transfer_porsi", 0.92))
+    assert "Syarat Pelimpahan karena jemaah meninggal" in out and "Akta kematian" in out
+    assert "Ingin mulai pengajuan pelimpahan porsi sekarang?" in out
+    out = await chat.say("ya")
+    assert "alasan pelimpahan" in out
+
+
+async def test_requirements_question_mid_flow(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=intent("register_hajj"))
+    out = await chat.say("syaratnya apa saja?")
+    assert "Syarat Pendaftaran haji reguler" in out and "tanggal lahir" in out
+    out = await chat.say("syarat pembatalan apa saja?", parse=intent("cancel_registration", 0.95))
+    assert "Pembatalan oleh jemaah sendiri" in out and "beralih ke pengajuan pembatalan" in out
+    out = await chat.say("tidak")
+    assert "tanggal lahir" in out

@@ -77,3 +77,7 @@ def test_spaced_numeric_date_and_minang_words() -> None:
 def test_compact_date() -> None:
     assert find_dates("03051960", LEX, TODAY)[0].value == date(1960, 5, 3)
     assert find_dates("0312345678", LEX, TODAY) == []
+
+
+def test_wordy_date() -> None:
+    assert find_dates("wafatnya tanggal 12 bulan 3 tahun 2024", LEX, TODAY)[0].value == date(2024, 3, 12)
