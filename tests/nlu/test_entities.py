@@ -79,6 +79,9 @@ def test_two_numbers_side_by_side() -> None:
     ("29 Peb 2024", "2024-02-29"),
     ("tgl 7 nop 2019", "2019-11-07"),
     ("21.11.2023", "2023-11-21"),
+    ("wafat 2024-03-12", "2024-03-12"),
+    ("5 juni 22", "2022-06-05"),
+    ("05-06-2022", "2022-06-05"),
 ])
 def test_dates(text: str, value: str) -> None:
     assert [e[1] for e in ents(text, "date")] == [value]
