@@ -151,7 +151,8 @@ async def case_page(request: web.Request) -> web.Response:
                 .order_by(Message.id.desc()).limit(TRANSCRIPT_LIMIT))).scalars().all()))
         appointments = (await session.execute(select(Appointment).where(Appointment.case_id == case.id)
                                                .order_by(Appointment.slot_start))).scalars().all()
-        history = (await session.execute(select(AuditLog).where(AuditLog.case_id == case.id)
+        history = (await session.execute(select(AuditLog).where(AuditLog.case_id == case.id,
+                                                                AuditLog.action != "case.view")
                                           .order_by(AuditLog.id.desc()).limit(100))).scalars().all()
         names = await staff_names(session)
         audit.record(session, f"staff:{current_staff(request).username}", "case.view", case_id=case.id)
