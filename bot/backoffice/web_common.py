@@ -66,8 +66,9 @@ def wants_json(request: web.Request) -> bool:
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
                max_age: int | None = None) -> None:
-    response.set_cookie(name, value, httponly=True, samesite="Strict", path=PREFIX, max_age=max_age,
-                        secure=bo(request).settings.secure_cookies)
+    secure = (bo(request).settings.secure_cookies or request.secure
+              or request.headers.get("X-Forwarded-Proto", "").lower() == "https")
+    response.set_cookie(name, value, httponly=True, samesite="Strict", path=PREFIX, max_age=max_age, secure=secure)
 
 
 def new_login_csrf() -> str:
@@ -90,10 +91,13 @@ async def form_token(request: web.Request) -> str | None:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """An `Origin` header, when the browser sends one, must name this host (ports are ignored because a
+    reverse proxy may forward `Host` without its port)."""
     origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.host
+    if origin is None:
+        return True
+    host = urlsplit(f"//{request.host}").hostname
+    return origin != "null" and urlsplit(origin).hostname == host
 
 
 def forbidden_csrf(request: web.Request) -> web.Response:

@@ -196,3 +196,8 @@ async def test_change_own_password(client, petugas_id, demo_services):
     assert (await client.get("/backoffice/cases")).status == 200  # this browser stays logged in
     client.session.cookie_jar.clear()
     await login(client, "petugas", "new-password-99")
+
+
+async def test_secure_cookie_behind_https_proxy(client, admin_id):
+    r = await client.get("/backoffice/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in r.headers["Set-Cookie"]
