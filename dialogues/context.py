@@ -1,0 +1,83 @@
+"""The context of one dialogue turn."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogues.replies import Reply
+from dialogues.turn import Turn
+from storage.files import FileStore
+from storage.models import Conversation
+
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
+INFO_INTENTS = ("faq", "ask_cost", "ask_schedule", "ask_office")
+FLOW_KEYS = ("flow", "step", "slots", "fails", "pending", "docs", "doc_item", "pilgrim", "verified", "options",
+             "ticket")
+DOC_DONE = ("sent", "skipped", "missing")
+MAX_LOOP = 200
+
+
+def original_span(text: str, fragment: str) -> str:
+    """The part of `text` that normalises to `fragment` (keeps the user's capitals), else the fragment."""
+    words = fragment.split()
+    if not words:
+        return fragment
+    m = re.search(r"\W+".join(re.escape(w) for w in words), text, re.IGNORECASE)
+    return m.group() if m else fragment
+
+
+@dataclass
+class Ctx:
+    """Everything one turn needs; `state` is a private copy written back at the end."""
+
+    engine: "DialogueEngine"
+    session: AsyncSession
+    files: FileStore
+    turn: Turn
+    state: dict[str, Any]
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conv(self) -> Conversation:
+        return self.turn.conversation
+
+    @property
+    def slots(self) -> dict[str, Any]:
+        return self.state.setdefault("slots", {})
+
+    @property
+    def fails(self) -> dict[str, int]:
+        return self.state.setdefault("fails", {})
+
+    @property
+    def text(self) -> str:
+        return (self.turn.text or "").strip()
+
+    @property
+    def intent(self) -> str | None:
+        return ((self.turn.parse or {}).get("intent") or {}).get("name")
+
+    @property
+    def confidence(self) -> float:
+        return float(((self.turn.parse or {}).get("intent") or {}).get("confidence") or 0.0)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.engine.tz).date()
+
+    def say(self, key: str, choices: list[str] | None = None, **values: Any) -> None:
+        self.replies.append(Reply(self.engine.text(key, self, **values), choices=list(choices or [])))
+
+    def merge_last(self, n: int) -> None:
+        """Join the last `n` replies into one message (lists read better as one bubble)."""
+        if n > 1 and len(self.replies) >= n:
+            merged = self.replies[-n:]
+            self.replies[-n:] = [Reply("\n".join(r.text for r in merged), choices=merged[-1].choices)]
