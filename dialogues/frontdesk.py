@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dialogues.context import INFO_INTENTS, Ctx
-from dialogues.parsing import contains_phrase, is_only, normalize, pick_option
+from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow
-from dialogues.validators import looks_like_question
+from dialogues.validators import ValidationContext, looks_like_question, validate
 from storage.models import AuditLog
 
 
@@ -36,6 +36,10 @@ class FrontDesk:
                                   ("ask_office", lex.info_office)):
                 if contains_phrase(ctx.text, words):
                     return intent
+        if validate("ticket", ctx.text, ValidationContext(lex, ctx.today, [])):
+            return "check_case_status"
+        if find_number(ctx.text, 10):
+            return "check_porsi"
         return None
 
     async def _top_level(self, ctx: Ctx) -> None:

@@ -209,3 +209,12 @@ async def test_requirements_question_mid_flow(chat: Chat) -> None:
     assert "Pembatalan oleh jemaah sendiri" in out and "beralih ke pengajuan pembatalan" in out
     out = await chat.say("tidak")
     assert "tanggal lahir" in out
+
+
+async def test_bare_porsi_or_ticket_without_nlu(chat: Chat) -> None:
+    out = await chat.say("0312345678")
+    assert "tanggal lahir" in out
+    await chat.say("stop")
+    await chat.say("ya")
+    out = await chat.say("PBT-2026-00007")
+    assert "tidak kami temukan" in out
