@@ -1,6 +1,6 @@
 """Integration API (JSON, bearer tokens scoped read or write), mounted at /api/v1.
 
-    GET  /api/v1/cases?status=&service=&updated_since=&limit=&offset=   (read)
+    GET  /api/v1/cases?status=&service=&updated_since=&limit=&offset=   (read)  with documents' metadata
     GET  /api/v1/cases/{ticket}                                         (read)  with documents' metadata
     GET  /api/v1/cases/{ticket}/documents/{id}                          (read)  the file, as an attachment
     POST /api/v1/cases/{ticket}/status  {"action": "approve"} or {"status": "approved"}, "text": "..." (write)
@@ -95,7 +95,12 @@ async def list_cases(request: web.Request) -> web.Response:
         return _error(400, "limit and offset must be integers")
     async with _bo(request).services.db.session() as session:
         cases = (await session.execute(query.order_by(Case.id).limit(limit).offset(offset))).scalars().all()
-    return web.json_response({"cases": [case_json(c) for c in cases], "limit": limit, "offset": offset})
+        docs: dict[int, list[CaseDocument]] = {c.id: [] for c in cases}
+        if cases:
+            for doc in (await session.execute(select(CaseDocument).where(CaseDocument.case_id.in_(list(docs)))
+                                              .order_by(CaseDocument.id))).scalars():
+                docs[doc.case_id or 0].append(doc)
+    return web.json_response({"cases": [case_json(c, docs[c.id]) for c in cases], "limit": limit, "offset": offset})
 
 
 async def get_case(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ async def test_read_scope_lists_gets_and_downloads_but_cannot_write(client, seed
     headers = await _token(demo_services, "read")
     body = await (await client.get("/api/v1/cases", headers=headers)).json()
     assert [c["ticket"] for c in body["cases"]] == [seeded.ticket]
+    assert len(body["cases"][0]["documents"]) == 2
     body = await (await client.get(f"/api/v1/cases/{seeded.ticket}", headers=headers)).json()
     docs = body["case"]["documents"]
     assert {d["item_key"] for d in docs} == {"ktp_jemaah", "surat_permohonan"}
