@@ -91,3 +91,16 @@ def test_cli_staff_add_token_list_disable(settings, database_url):
         assert token.scope == "read" and token.token_hash not in r.output
 
     asyncio.run(check())
+
+
+async def test_demo_seeder_is_idempotent(demo_services, capsys):
+    from bot.backoffice.demo import DEMO_TICKET, seed_demo_backoffice
+
+    await seed_demo_backoffice(demo_services.settings, demo_services.db)
+    await seed_demo_backoffice(demo_services.settings, demo_services.db)
+    assert capsys.readouterr().out.count("password") == 1
+    from storage.models import Case
+
+    async with demo_services.db.session() as s:
+        cases = (await s.execute(select(Case).where(Case.ticket == DEMO_TICKET))).scalars().all()
+    assert len(cases) == 1
