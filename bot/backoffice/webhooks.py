@@ -66,7 +66,6 @@ class Webhooks:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.started_at = clock()
 
     @property
     def enabled(self) -> bool:
@@ -86,7 +85,7 @@ class Webhooks:
         """Cases the bot submitted recently that have no `case.submitted` delivery yet."""
         if not self.enabled:
             return 0
-        since = max(self.started_at - NEW_CASE_LOOKBACK, self.clock() - NEW_CASE_LOOKBACK)
+        since = self.clock() - NEW_CASE_LOOKBACK  # older cases predate the webhook (or a long outage)
         async with self.db.session() as session:
             has_delivery = exists().where(WebhookDelivery.case_id == Case.id, WebhookDelivery.event == "case.submitted")
             cases = (await session.execute(select(Case).where(Case.submitted_at.is_not(None), Case.submitted_at >= since,
