@@ -85,3 +85,22 @@ async def test_set_webhook_refused_by_telegram(channel_settings, fake_telegram):
     result = await run(channel_settings(), "telegram", "set-webhook", "http://haji.example.go.id")
     assert result.exit_code == 1
     assert "https url must be provided" in result.output.lower()
+
+
+def test_commands_are_registered():
+    from bot.cli import _register
+
+    _register()
+    runner = CliRunner()
+    assert "--telegram-polling" in runner.invoke(cli, ["serve", "--help"]).output
+    output = runner.invoke(cli, ["telegram", "--help"]).output
+    assert "set-webhook" in output and "webhook-info" in output and "delete-webhook" in output
+
+
+def test_polling_without_telegram_enabled_is_refused():
+    from types import SimpleNamespace
+
+    from bot.cli.telegram import enable_polling
+
+    result = CliRunner().invoke(click.Command("x", callback=lambda: enable_polling(SimpleNamespace(channels={}))))
+    assert result.exit_code == 2 and "channels.telegram.enabled" in result.output
