@@ -81,6 +81,8 @@ async def test_already_transferred(chat: Chat) -> None:
     out = await chat.say("pelimpahan", parse=TRANSFER)
     await chat.say("sakit permanen")
     out = await chat.say("0312345680")
+    assert "dilimpahkan" not in out  # nothing is told before the identity check
+    out = await chat.say("12 Desember 1950")
     assert "sudah pernah dilimpahkan" in out and "satu kali" in out
 
 

@@ -109,6 +109,8 @@ async def test_already_cancelled_porsi(chat: Chat) -> None:
     await chat.say("1")
     await chat.say("ekonomi")
     out = await chat.say("0312345681")
+    assert "dibatalkan" not in out
+    out = await chat.say("15-06-1965")
     assert "sudah berstatus dibatalkan" in out
 
 

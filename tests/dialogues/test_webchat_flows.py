@@ -239,6 +239,8 @@ async def test_transfer_already_transferred(webchat: WebChat, demo_services: Any
     await webchat.say_text("pelimpahan porsi")
     await webchat.say_text("sakit permanen")
     out = await webchat.say_text("0312000333")
+    assert "dilimpahkan" not in out  # not before the identity check
+    out = await webchat.say_text("10 April 1950")
     assert "sudah pernah dilimpahkan" in out
     assert await rows(demo_services, Case) == []
 
