@@ -218,3 +218,10 @@ async def test_bare_porsi_or_ticket_without_nlu(chat: Chat) -> None:
     await chat.say("ya")
     out = await chat.say("PBT-2026-00007")
     assert "tidak kami temukan" in out
+
+
+async def test_notification_templates(engine) -> None:
+    text = engine.render("notify_case_status", ticket="PLH-2026-00003", service_label="Pelimpahan",
+                         status_label="sedang diperiksa petugas", note=None)
+    assert "PLH-2026-00003" in text and "-\n" not in text  # a missing note leaves no empty line
+    assert "Kota Bukittinggi" in engine.render("notify_case_approved", ticket="X", service_label="Pembatalan")
