@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.serialize import case_json
@@ -34,6 +34,7 @@ DELIVERY_HEADER = "X-Hajibot-Delivery"
 BASE_BACKOFF_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 3600.0
 NEW_CASE_LOOKBACK = timedelta(hours=24)
+LEASE_SECONDS = 120  # a claimed delivery is left alone this long by other processes
 
 
 def sign(key: bytes, timestamp: int, body: bytes) -> str:
@@ -96,17 +97,27 @@ class Webhooks:
         return len(cases)
 
     async def deliver_due(self, http: aiohttp.ClientSession) -> int:
-        """Send every due delivery once; returns how many were attempted."""
+        """Send every due delivery once; returns how many were attempted. Each one is claimed first with a
+        lease (next_attempt_at moved ahead) so several service processes never send the same one at once."""
         now = self.clock()
+        is_due = or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now)
         async with self.db.session() as session:
-            due = (await session.execute(select(WebhookDelivery).where(
-                WebhookDelivery.status == "pending",
-                or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now))
-                .order_by(WebhookDelivery.id).limit(50))).scalars().all()
-            for delivery in due:
-                await self._attempt(http, delivery)
+            due = (await session.execute(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending", is_due)
+                                         .order_by(WebhookDelivery.id).limit(50))).scalars().all()
+            claimed = []
+            for delivery_id in due:
+                result = await session.execute(update(WebhookDelivery).where(
+                    WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending", is_due)
+                    .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)))
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(delivery_id)
             await session.commit()
-        return len(due)
+            for delivery_id in claimed:
+                delivery = await session.get(WebhookDelivery, delivery_id, populate_existing=True)
+                assert delivery is not None
+                await self._attempt(http, delivery)
+                await session.commit()
+        return len(claimed)
 
     async def _attempt(self, http: aiohttp.ClientSession, delivery: WebhookDelivery) -> None:
         assert self.key is not None

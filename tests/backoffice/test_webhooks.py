@@ -149,3 +149,21 @@ async def test_admin_can_requeue_a_failed_delivery(client, demo_services):
     assert r.status == 303
     async with demo_services.db.session() as s:
         assert (await s.get(WebhookDelivery, 1)).status == "pending"
+
+
+async def test_two_senders_never_send_the_same_delivery_twice(demo_services, aiohttp_server):
+    import asyncio
+
+    receiver = Receiver(fail_times=0)
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    server = await aiohttp_server(app)
+    settings = BackofficeSettings(webhook_url=str(server.make_url("/hook")))
+    clock = Clock()
+    first, second = (Webhooks(demo_services.db, settings, KEY, clock=clock) for _ in range(2))
+    for n in range(3):
+        await seed_case(demo_services, f"user-{n}", f"PBT-2026-0010{n}")
+    await first.enqueue_new_submissions()
+    async with aiohttp.ClientSession() as http:
+        counts = await asyncio.gather(first.deliver_due(http), second.deliver_due(http))
+    assert sum(counts) == 3 and len(receiver.calls) == 3
