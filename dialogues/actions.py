@@ -31,17 +31,21 @@ def normalize_status(status: str | None) -> str:
 
 
 async def is_locked(ctx: "Ctx", porsi: str | None) -> bool:
-    """Five failed verifications within an hour, for this porsi or from this conversation, lock for an hour."""
-    since = ctx.now - LOCK_WINDOW
-    base = select(func.count()).select_from(VerificationAttempt).where(
-        VerificationAttempt.success.is_(False), VerificationAttempt.at >= since)
-    by_user = (await ctx.session.execute(
-        base.where(VerificationAttempt.conversation_id == ctx.conv.id))).scalar_one()
-    if by_user >= LOCK_AFTER_FAILURES:
-        return True
+    """Locked for an hour after the fifth failed verification within an hour, counted per porsi and per
+    conversation (unknown porsi numbers count too, so numbers cannot be enumerated)."""
+    since = ctx.now - 2 * LOCK_WINDOW
+    base = select(VerificationAttempt.at).where(VerificationAttempt.success.is_(False),
+                                                 VerificationAttempt.at >= since)
+    scopes = [VerificationAttempt.conversation_id == ctx.conv.id]
     if porsi:
-        by_porsi = (await ctx.session.execute(base.where(VerificationAttempt.nomor_porsi == porsi))).scalar_one()
-        return by_porsi >= LOCK_AFTER_FAILURES
+        scopes.append(VerificationAttempt.nomor_porsi == porsi)
+    for scope in scopes:
+        times = sorted(t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+                       for t in (await ctx.session.execute(base.where(scope))).scalars())
+        n = LOCK_AFTER_FAILURES
+        for i in range(n - 1, len(times)):
+            if times[i] - times[i - n + 1] <= LOCK_WINDOW and ctx.now - times[i] < LOCK_WINDOW:
+                return True
     return False
 
 

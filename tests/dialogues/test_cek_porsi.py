@@ -80,3 +80,17 @@ async def test_user_lockout_across_porsi_numbers(chat: Chat) -> None:
     await chat.say("ya")
     out = await chat.say("cek porsi 0312345678", parse=CHECK)
     assert "dikunci" in out
+
+
+async def test_lock_lasts_an_hour_after_the_fifth_failure(chat: Chat) -> None:
+    await chat.say("cek porsi 0312345678", parse=CHECK)
+    for minute in (0, 10, 20, 30, 50):
+        out = await chat.say(f"{minute + 1} Januari 1970", now=NOW + timedelta(minutes=minute))
+        if "dibantu petugas" in out:
+            await chat.say("tidak", now=NOW + timedelta(minutes=minute))
+    assert "dikunci" in out
+    # 65 minutes after the first failure but only 15 after the fifth: still locked
+    out = await chat.say("cek porsi 0312345678 lahir 3 Mei 1960", parse=CHECK, now=NOW + timedelta(minutes=65))
+    assert "dikunci" in out
+    out = await chat.say("cek porsi 0312345678 lahir 3 Mei 1960", parse=CHECK, now=NOW + timedelta(minutes=111))
+    assert "SITI A***" in out
