@@ -31,8 +31,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def case_conversation(session: AsyncSession, case: Case) -> Conversation | None:
-    return await session.get(Conversation, case.conversation_id) if case.conversation_id else None
+async def case_conversation(session: AsyncSession, case: Case, lock: bool = False) -> Conversation | None:
+    """The case's conversation; `lock` takes the same row lock as the pipeline (PostgreSQL)."""
+    if not case.conversation_id:
+        return None
+    query = select(Conversation).where(Conversation.id == case.conversation_id)
+    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 def _mark_touched(case: Case, now: datetime) -> None:
@@ -102,7 +108,7 @@ async def review_document(bo: Backoffice, session: AsyncSession, case: Case, doc
     case.updated_at = now
     notified = False
     if not accept:
-        conversation = await case_conversation(session, case)
+        conversation = await case_conversation(session, case, lock=True)
         if conversation is not None:
             await _ask_resend(bo, session, conversation, case, doc, reason, staff_id)
             notified = True

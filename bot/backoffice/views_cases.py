@@ -234,6 +234,9 @@ async def document_review(request: web.Request) -> web.Response:
     if decision not in ("accept", "reject"):
         return redirect(back, err="invalid_input")
     async with context.services.db.session() as session:
+        conversation_id = (await session.execute(select(Case.conversation_id).where(Case.id == case_id))).scalar()
+    # rejecting writes the dialogue state (which file comes next): not while the pipeline runs a turn
+    async with context.services.pipeline.locks.hold(conversation_id or 0), context.services.db.session() as session:
         case = await load_case(session, case_id, lock=True)
         doc = await session.get(CaseDocument, doc_id)
         if doc is None or doc.case_id != case.id:
