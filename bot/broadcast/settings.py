@@ -31,6 +31,7 @@ class BroadcastSettings(BaseModel):
     max_in_flight_per_channel: int = Field(
         32, ge=1, description="Sends in progress at once on one channel (keep below the HTTP pool of the channel: "
                               "Telegram's is 64 connections)")
+    record_every: int = Field(16, ge=1, description="Results written per transaction while a batch is sending")
     max_attempts: int = Field(6, ge=1, description="Attempts per recipient before it is marked failed")
     lease_seconds: float = Field(120, gt=0, description="A claimed row is released after this (crashed worker)")
     resend_interrupted: bool = Field(

@@ -82,6 +82,7 @@ class BroadcastWorker:
         self.limiter = ChannelLimiter(settings.rates)
         self.sent_total = 0  # successful sends by this worker (bench, CLI)
         self._recovered_at: dict[int, float] = {}
+        self._activated_at: float | None = None
         self._content: dict[int, tuple[str, list[dict[str, Any]]]] = {}
         self._stopping = False
         self._wake = asyncio.Event()
@@ -150,7 +151,12 @@ class BroadcastWorker:
         return handled
 
     async def _activate_due(self) -> None:
+        """Start scheduled broadcasts that are due (at most once per poll interval, or when notified)."""
         now = self.clock()
+        if (self._activated_at is not None and not self._wake.is_set()
+                and now.timestamp() - self._activated_at < self.settings.poll_seconds):
+            return
+        self._activated_at = now.timestamp()
         async with self.db.session() as session:
             await session.execute(update(Broadcast).where(
                 Broadcast.status == "scheduled",
@@ -173,9 +179,28 @@ class BroadcastWorker:
             body, attachments = await self._content_of(session, broadcast_id)
             targets, skipped = await self._targets(session, claimed)
             await self._skip(session, skipped)
-        results = await asyncio.gather(*(self._send(t, body, attachments) for t in targets))
-        await self._record(list(zip(targets, results)))
+        await self._send_all(targets, body, attachments)
         return len(claimed)
+
+    async def _send_all(self, targets: list[Target], body: str, attachments: list[dict[str, Any]]) -> None:
+        """Send concurrently and record the results in small groups as they complete, so that few finished
+        sends are ever unrecorded (after a hard kill those would be ambiguous)."""
+        async def one(target: Target) -> tuple[Target, SendResult]:
+            return target, await self._send(target, body, attachments)
+
+        futures = [asyncio.ensure_future(one(t)) for t in targets]
+        finished: list[tuple[Target, SendResult]] = []
+        try:
+            for next_done in asyncio.as_completed(futures):
+                finished.append(await next_done)
+                if len(finished) >= self.settings.record_every:
+                    await self._record(finished)
+                    finished = []
+        finally:
+            for future in futures:
+                future.cancel()
+            if finished:
+                await self._record(finished)
 
     # claiming -----------------------------------------------------------------------------------
     async def _claim(self, session: AsyncSession, broadcast_id: int) -> list[Claimed]:

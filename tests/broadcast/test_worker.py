@@ -67,6 +67,7 @@ async def test_approval_by_second_officer(db, clock):
         assert err.value.key == "error_self_approval"
         approved = await service.approve(s, bid, "cli:b")
         assert approved.status == "scheduled" and approved.approved_by == "cli:b"
+    worker.notify()  # the back office and the CLI wake the worker (else it looks again after poll_seconds)
     await drain(worker, clock, 3)
     assert len(tg.sends) == 2
 
@@ -141,6 +142,7 @@ async def test_permanent_failure_blocks_and_is_skipped_next_time(db, clock):
         csv_text = "".join([c async for c in service.failed_csv_chunks(s, bid)])
     assert "u2" in csv_text and "blocked" in csv_text
     second = await start_broadcast(db)
+    worker.notify()
     await drain(worker, clock, 5)
     assert (await states(db, second)) == {"sent": 2}
     assert [u for u, _ in tg.sends].count("u2") == 0
