@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from dialogues import actions
 from dialogues.context import DOC_DONE, Ctx
-from dialogues.documents import Inspection, inspect
+from dialogues.documents import Inspection, inspect, to_jpeg
 from dialogues.parsing import contains_phrase, normalize, parse_yes_no
 from dialogues.replies import Reply
 from dialogues.schema import Checklist, ChecklistItem, Flow, Step
@@ -68,6 +68,9 @@ class Collection:
             if not result.ok:
                 problems.append(result.problem or "doc_unreadable")
                 continue
+            if f.content_type == "image/heic":  # keep a JPEG copy that every browser can show
+                jpeg = await asyncio.to_thread(to_jpeg, await ctx.files.read(f.sha256))
+                f = await ctx.files.put(jpeg, f.filename)
             doc = CaseDocument(case_id=case_id, conversation_id=ctx.conv.id, item_key=item_key, sha256=f.sha256,
                                content_type=f.content_type, size=f.size, page_count=result.page_count,
                                status="received", created_at=ctx.now)

@@ -41,6 +41,25 @@ def sharpness(img: Image.Image, grid: int = 6) -> float:
     return float(max(t.var() for t in tiles if t.size))
 
 
+def _heif_ready() -> bool:
+    """Teach Pillow to open HEIC/HEIF (iPhone photos) when pillow-heif is installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def to_jpeg(data: bytes) -> bytes:
+    """Re-encode an image (e.g. HEIC) as JPEG so every browser can show it to staff."""
+    _heif_ready()
+    with Image.open(io.BytesIO(data)) as img:
+        out = io.BytesIO()
+        img.convert("RGB").save(out, "JPEG", quality=90)
+        return out.getvalue()
+
+
 def inspect(data: bytes, content_type: str, rules: DocumentRules, max_bytes: int) -> Inspection:
     """Decide whether a file is acceptable as a scan or photo of a document."""
     if not data:
@@ -51,6 +70,8 @@ def inspect(data: bytes, content_type: str, rules: DocumentRules, max_bytes: int
         return Inspection(False, "doc_too_large")
     if content_type == "application/pdf":
         return _inspect_pdf(data, rules)
+    if content_type == "image/heic" and not _heif_ready():
+        return Inspection(False, "doc_bad_type")
     return _inspect_image(data, rules)
 
 

@@ -59,3 +59,33 @@ def test_pdf_pages() -> None:
     assert result.ok and result.page_count == 3
     assert inspect(make_pdf(31), "application/pdf", RULES, MB).problem == "doc_too_many_pages"
     assert inspect(b"%PDF-1.4 broken", "application/pdf", RULES, MB).problem == "doc_unreadable"
+
+
+def heic_page() -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    img = Image.open(io.BytesIO(page(20)))
+    buf = io.BytesIO()
+    img.save(buf, format="HEIF", quality=90)
+    return buf.getvalue()
+
+
+def test_heic_is_checked_like_other_photos() -> None:
+    rules = RULES.model_copy(update={"accepted_types": [*RULES.accepted_types, "image/heic"]})
+    assert inspect(heic_page(), "image/heic", rules, MB).ok
+
+
+async def test_heic_is_stored_as_jpeg(chat, db) -> None:
+    from sqlalchemy import select
+
+    from storage.models import CaseDocument
+    from tests.dialogues.test_pembatalan import run_deceased_until_documents
+
+    await run_deceased_until_documents(chat)
+    out = await chat.say(files=[heic_page()])
+    assert "Diterima" in out
+    async with db.session() as s:
+        doc = (await s.execute(select(CaseDocument))).scalar_one()
+    assert doc.content_type == "image/jpeg"
+    assert (await chat.store.read(doc.sha256))[:3] == b"\xff\xd8\xff"
