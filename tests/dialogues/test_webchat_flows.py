@@ -278,3 +278,20 @@ async def test_subscribe_and_handoff(webchat: WebChat, demo_services: Any) -> No
     assert "petugas" in out
     [conv] = await rows(demo_services, Conversation)
     assert conv.mode == "waiting_staff" and conv.handoff_since is not None
+
+
+async def test_info_questions_and_requirements(webchat: WebChat) -> None:
+    assert "Rp25.000.000" in await webchat.say_text("berapa biaya haji?")
+    assert "Alamat" in await webchat.say_text("alamat kantor dimana?")
+    out = await webchat.say_text("apa saja syarat pelimpahan?")
+    assert "Akta kematian" in out and "Ingin mulai" in out
+    out = await webchat.say_text("tidak")
+    assert "Silakan pilih layanan" in out
+
+
+async def test_after_handoff_the_bot_stays_quiet(webchat: WebChat, demo_services: Any) -> None:
+    await webchat.say_text("cek porsi")
+    await webchat.say_text("saya mau bicara dengan petugas")
+    assert await webchat.say("halo, ada orang?") == []
+    [conv] = await rows(demo_services, Conversation)
+    assert conv.mode == "waiting_staff" and conv.state.get("flow") == "cek_porsi"
