@@ -11,6 +11,8 @@ Public interface (used by bot/pipeline.py and, later, the back office):
 - `await engine.request_document_resend(session, conversation, case, item_key, reason) -> list[Reply]`
   asks the pilgrim for a new file for one checklist item of a case; the next file(s) they send become new
   CaseDocument rows (status `received`) of that case and item, and older ones are marked `replaced`.
+  The caller stores the returned replies as outbound messages and commits; the conversation must be in
+  mode "bot" (the pipeline only calls the engine then). Text without a file ends the resend state.
 
 State (conversation.state, JSON): flow, step (the step waiting for input), slots, fails (per step),
 pending (a yes/no or pick question of the engine itself), docs (per checklist item: status + document ids),
