@@ -73,11 +73,13 @@
     });
   }
 
+  var SENDERS = { user: "Jemaah", bot: "Bot", staff: "Petugas", broadcast: "Siaran" };
+
   function addMessage(box, m) {
     if (box.querySelector('[data-id="' + m.id + '"]')) return;
     var div = el("div", "msg " + m.direction + " " + m.sender);
     div.dataset.id = m.id;
-    div.appendChild(el("span", "meta", (m.staff || m.sender) + " · " + fmt(m.at)));
+    div.appendChild(el("span", "meta", (m.staff || SENDERS[m.sender] || m.sender) + " · " + fmt(m.at)));
     div.appendChild(document.createTextNode(m.text));
     (m.attachments || []).forEach(function (a) {
       var span = el("span", "att");
