@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from nlu.backend import FALLBACK_INTENT, ParseResult
-from nlu.model import BuiltinModel
+from nlu.model import BuiltinModel, ParseTuning
 from nlu.settings import NluSettings
 from nlu.training import load_or_train
 
@@ -26,6 +26,8 @@ class BuiltinNLU:
     def __init__(self, model: BuiltinModel, settings: NluSettings) -> None:
         self.model = model
         self.settings = settings
+        self.tuning = ParseTuning(temperature=settings.builtin_temperature, off_domain_factor=settings.off_domain_factor,
+                                  faq_boost=settings.faq_boost)
         self._closed = False
 
     @classmethod
@@ -39,7 +41,7 @@ class BuiltinNLU:
             return empty_result(text)
         try:
             s = self.settings
-            return self.model.parse(text, s.max_chars, s.fallback_threshold, s.off_domain_factor)
+            return self.model.parse(text, s.max_chars, s.fallback_threshold, self.tuning)
         except Exception:
             log.exception("built-in NLU failed on a message of %d chars", len(text))
             return empty_result(text)

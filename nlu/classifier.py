@@ -26,10 +26,16 @@ class IntentClassifier:
         self.bias = model.intercept_.astype(np.float32)
         return self
 
-    def predict(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        """Probabilities over self.labels for one sparse feature vector."""
+    def predict(self, idx: np.ndarray, vals: np.ndarray, temperature: float | None = None,
+                boost: dict[int, float] | None = None) -> np.ndarray:
+        """Probabilities over self.labels for one sparse feature vector.
+
+        `temperature` < 1 sharpens the softmax; `boost` adds to the logits of some classes.
+        """
         scores = self.bias + vals @ self.coef_t[idx] if len(idx) else self.bias.copy()
-        scores = scores / self.temperature
+        scores = scores / (temperature or self.temperature)
+        for i, b in (boost or {}).items():
+            scores[i] += b
         scores -= scores.max()
         p = np.exp(scores)
         return p / p.sum()

@@ -116,15 +116,15 @@ class FaqRetriever:
         e = np.exp((scores - scores.max()) / self.TEMPERATURE)
         return e / e.sum() * min(1.0, float(scores.max()) / self.REFERENCE)
 
-    def select(self, idx: np.ndarray, vals: np.ndarray, top: int = 10) -> dict[str, Any]:
-        """Rasa `response_selector` payload for the retrieval intent `faq`."""
+    def select(self, scores: np.ndarray, top: int = 10) -> dict[str, Any]:
+        """Rasa `response_selector` payload for the retrieval intent `faq`, from `scores(idx, vals)`."""
         payload: dict[str, Any] = {"all_retrieval_intents": ["faq"]}
         if not self.entries:
             payload["faq"] = {"response": {"id": None, "responses": None, "response_templates": None,
                                            "confidence": 0.0, "intent_response_key": None,
                                            "utter_action": None}, "ranking": []}
             return payload
-        sims = self.confidences(self.scores(idx, vals))
+        sims = self.confidences(scores)
         order = np.argsort(-sims)[:top]
         ranking = [{"id": int(i), "confidence": round(float(sims[i]), 4),
                     "intent_response_key": f"faq/{self.entries[i].key}"} for i in order]

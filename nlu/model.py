@@ -1,7 +1,6 @@
 """The trained built-in model: normaliser + featuriser + intent classifier + FAQ retriever."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,20 +39,27 @@ class BuiltinModel:
             self.__dict__["_dmask"] = mask
         return mask
 
-    def parse(self, text: str, max_chars: int, threshold: float, off_domain_factor: float = 1.0) -> dict[str, Any]:
+    def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None) -> dict[str, Any]:
         """Rasa /model/parse shaped result; `text` is returned unchanged."""
+        t = tuning or ParseTuning()
         norm, entities = self.prepare(text, max_chars)
         idx, vals = self.featurizer.transform_one(norm)
+        faq_scores = self.faq.scores(idx, vals)
+        labels = self.classifier.labels
         if not norm.strip() or not len(idx):
-            probs = np.full(len(self.classifier.labels), 1.0 / max(len(self.classifier.labels), 1))
+            probs = np.full(len(labels), 1.0 / max(len(labels), 1))
         else:
-            probs = self.classifier.predict(idx, vals)
+            boost = None
+            if t.faq_boost and "faq" in labels and len(faq_scores):
+                # a close match in the FAQ knowledge base is evidence for the faq intent
+                boost = {labels.index("faq"): t.faq_boost * (float(faq_scores.max()) - t.faq_pivot)}
+            probs = self.classifier.predict(idx, vals, t.temperature, boost)
             if self.featurizer.word_coverage(norm) == 0.0:
                 probs = probs * 0.5  # no known word at all: likely gibberish or another language
-            if off_domain_factor < 1.0 and not self.normalizer.lex.is_domain_text(norm):
-                probs = np.where(self._domain_mask(), probs * off_domain_factor, probs)
+            if t.off_domain_factor < 1.0 and not self.normalizer.lex.is_domain_text(norm):
+                probs = np.where(self._domain_mask(), probs * t.off_domain_factor, probs)
         order = np.argsort(-probs)[:10]
-        ranking = [(self.classifier.labels[i], float(probs[i])) for i in order]
+        ranking = [(labels[i], float(probs[i])) for i in order]
         forced = override(norm, entities, ranking) if ranking else None
         if forced:
             ranking = [forced] + [r for r in ranking if r[0] != forced[0]][:9]
@@ -66,5 +72,15 @@ class BuiltinModel:
             "intent": {"name": name, "confidence": round(conf, 4)},
             "entities": entities,
             "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],
-            "response_selector": self.faq.select(idx, vals),
+            "response_selector": self.faq.select(faq_scores),
         }
+
+
+@dataclass(frozen=True)
+class ParseTuning:
+    """Run-time knobs (from NluSettings); defaults were chosen by 5-fold cross-validation on nlu/data."""
+
+    temperature: float = 0.8
+    off_domain_factor: float = 0.4
+    faq_boost: float = 5.0
+    faq_pivot: float = 0.4

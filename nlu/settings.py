@@ -15,8 +15,10 @@ class NluSettings(BaseModel):
     fallback_threshold: float = Field(0.45, ge=0.0, le=1.0)
     max_chars: int = Field(1000, ge=10, description="Longer input is truncated for classification only")
     builtin_c: float = Field(20.0, gt=0, description="Inverse regularisation of the built-in intent classifier")
-    off_domain_factor: float = Field(0.5, ge=0.0, le=1.0, description="Confidence factor for Hajj-service intents "
+    off_domain_factor: float = Field(0.4, ge=0.0, le=1.0, description="Confidence factor for Hajj-service intents "
                                      "when the message has no Hajj word (lexicons/domain_words.txt)")
+    builtin_temperature: float = Field(0.8, gt=0, description="Softmax temperature of the built-in classifier")
+    faq_boost: float = Field(5.0, ge=0, description="Logit bonus for `faq` per unit of FAQ similarity above 0.4")
     spelling_correction: bool = Field(True, description="Correct 1-letter typos against the training vocabulary")
     train_in_subprocess: bool = Field(True, description="Train the built-in model in a child process (keeps RSS low)")
     rasa_url: str = "http://127.0.0.1:5005"
