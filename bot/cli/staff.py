@@ -3,19 +3,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
 
 from bot.cli import CliContext, pass_cli
 from bot.config import Settings
 
+T = TypeVar("T")
+
 
 def _fail(message: str) -> None:
+    """Print an error and exit 1."""
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
 
-async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-def]
+async def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` on the configured database."""
     from storage.db import Database
 
     db = Database(settings.database_url)
