@@ -110,6 +110,12 @@ class Collection:
                 ctx.say("doc_received", name=item.name, count=len(entry["ids"]))
             return
         words = normalize(ctx.text).split()
+        if contains_phrase(ctx.text, lex.skip_all) and len(words) <= 6:
+            skipped = self._skip_optional(ctx, checklist, item)
+            if skipped:
+                ctx.say("doc_skipped", name=", ".join(skipped))
+            await self._run(ctx, flow, idx)
+            return
         if contains_phrase(ctx.text, lex.skip) and len(words) <= 5:
             entry["status"] = "skipped" if item.optional else "missing"
             if entry.get("ids"):
@@ -138,6 +144,20 @@ class Collection:
         if self._count_fail(ctx, step.id):
             return
         ctx.say("doc_expected", name=item.name)
+
+    def _skip_optional(self, ctx: Ctx, checklist: Checklist, current: ChecklistItem) -> list[str]:
+        """'lewati semua': skip this and the following optional items, up to the next required one."""
+        docs = ctx.state.setdefault("docs", {})
+        names: list[str] = []
+        for item in checklist.items[checklist.items.index(current):]:
+            entry = docs.setdefault(item.key, {"status": "open", "ids": []})
+            if entry.get("status") in DOC_DONE:
+                continue
+            if not item.optional:
+                break
+            entry["status"] = "sent" if entry.get("ids") else "skipped"
+            names.append(item.name)
+        return names
 
     async def _resend_files(self, ctx: Ctx) -> None:
         resend = ctx.state["resend"]

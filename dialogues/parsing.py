@@ -25,6 +25,7 @@ class Lexicon(BaseModel):
     no_words: list[str]
     stop: list[str]
     skip: list[str]
+    skip_all: list[str]
     done: list[str]
     correction: list[str]
     replace: list[str]

@@ -225,3 +225,8 @@ async def test_notification_templates(engine) -> None:
                          status_label="sedang diperiksa petugas", note=None)
     assert "PLH-2026-00003" in text and "-\n" not in text  # a missing note leaves no empty line
     assert "Kota Bukittinggi" in engine.render("notify_case_approved", ticket="X", service_label="Pembatalan")
+
+
+async def test_menu_words_with_affixes(chat: Chat) -> None:
+    out = await chat.say("batalkan", parse=intent("nlu_fallback", 0.3))
+    assert "keadaan jemaah" in out

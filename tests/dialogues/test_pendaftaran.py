@@ -142,3 +142,12 @@ async def test_nik_already_on_the_waiting_list(chat: Chat) -> None:
     out = await chat.say("1375014305600002")
     assert "sudah tercatat dalam daftar tunggu" in out
     assert (await chat.conversation()).state.get("flow") is None
+
+
+async def test_skip_all_optional_documents(chat: Chat) -> None:
+    await chat.say("daftar haji", parse=REGISTER)
+    for answer in ("1 Januari 1980", "ya", "tidak", "tidak", "sudah", "Dewi Sartika", "1375014303850001", "ya"):
+        out = await chat.say(answer)
+    assert "Dokumen 1 dari 5" in out
+    out = await chat.say("lewati semua")
+    assert "Pilih jadwal" in out and "Kartu Keluarga" in out
