@@ -24,7 +24,7 @@ from nlu.model import BuiltinModel
 from nlu.normalize import Normalizer
 from nlu.spelling import SpellCorrector
 from nlu.backend import INTENTS
-from nlu.rasa_yaml import NluDataError, load_nlu
+from nlu.rasa_yaml import Example, NluData, NluDataError, load_nlu
 from nlu.settings import NluSettings
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,10 @@ def model_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / f"{MODEL_PREFIX}{key}.pkl"
 
 
-def build_model(data_dir: Path, settings: NluSettings, key: str = "") -> tuple[BuiltinModel, int]:
-    data = load_nlu(data_dir)
+def build_model(data_dir: Path, settings: NluSettings, key: str = "",
+                examples: list[Example] | None = None) -> tuple[BuiltinModel, int]:
+    """Fit a model from data_dir (or from `examples`, with data_dir's lexicons and FAQ)."""
+    data = load_nlu(data_dir) if examples is None else NluData(examples=list(examples))
     if not data.examples:
         raise NluDataError(f"{data_dir}: no NLU training examples found")
     unknown = sorted({ex.intent for ex in data.examples} - set(INTENTS))

@@ -55,3 +55,13 @@ def test_train(config: Path, tmp_path: Path) -> None:
     result = run(config, "train")
     assert "trained on" in result.output
     assert list((tmp_path / "fresh-cache").glob("builtin-*.pkl"))
+
+
+def test_crossval(config: Path, tmp_path: Path) -> None:
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["nlu"]["data_dir"] = str(tiny_data(tmp_path))
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    result = run(config, "crossval", "--folds", "2", "--report", str(tmp_path / "cv"))
+    assert "accuracy" in result.output
+    report = json.loads((tmp_path / "cv" / "crossval.json").read_text(encoding="utf-8"))
+    assert report["folds"] == 2 and report["examples"] == 9
