@@ -16,16 +16,23 @@ is the cross-process lock: it is taken while inserting an inbound row (so ids wi
 commit order) and while processing, and each pass processes the OLDEST unprocessed inbound row. So a
 message received by process B while A is busy with the conversation is handled by whichever process gets
 the lock next, in id order, exactly once. Messages left unprocessed (crash, database outage) are picked up
-by `recover()` at start-up and by the periodic sweep (bot/ops_worker.py).
+by `recover()` at start-up and by the periodic sweep (bot/ops.py).
+
+SQLite has one writer at a time; its own busy-wait sleeps in coarse steps, so on SQLite (one process) the
+pipeline's write transactions queue on an asyncio lock instead. The NLU parse of a message happens before
+the conversation is locked (it depends only on the text), so the lock is held for the dialogue step only.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -77,23 +84,27 @@ class Pipeline:
         self.nlu_max_chars = nlu_max_chars
         self.on_outbound = on_outbound
         self.locks = ConversationLocks()
+        self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
+        self._parsed: dict[int, dict[str, Any]] = {}  # NLU results computed before the lock, by message id
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        """On SQLite: one write transaction at a time in this process (see the module docstring)."""
+        if self._sqlite_write is None:
+            yield
+            return
+        async with self._sqlite_write:
+            yield
 
     # 1. durable inbox -------------------------------------------------------------------------
     async def receive(self, msg: InboundMessage) -> ReceiveResult:
         """Store the inbound message (deduplicated). After this returns the message is safe.
 
         Attachments are saved first (content-addressed: a redelivered file is not written twice), then one
-        transaction checks for a duplicate, finds/creates the conversation (row-locked on PostgreSQL, so ids
-        within a conversation follow commit order) and inserts the row."""
+        transaction finds/creates the conversation (row-locked on PostgreSQL, so ids within a conversation
+        follow commit order) and inserts the row; a redelivery violates the unique channel message id."""
         attachments = await self._store_attachments(msg)
-        async with self.db.session() as session:
-            if msg.channel_message_id is not None:
-                existing = (await session.execute(select(Message.id, Message.conversation_id).where(
-                    Message.channel == msg.channel, Message.direction == "in",
-                    Message.channel_message_id == msg.channel_message_id))).first()
-                if existing is not None:
-                    metrics.DUPLICATES.labels(msg.channel).inc()
-                    return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
+        async with self._writer(), self.db.session() as session:
             conversation = await self._conversation_for(session, msg)
             row = Message(
                 conversation_id=conversation.id, channel=msg.channel, direction="in",
@@ -101,7 +112,6 @@ class Pipeline:
                 attachments=attachments, status="received", sender="user", created_at=msg.at,
             )
             session.add(row)
-            conversation.last_inbound_at = msg.at
             try:
                 await session.commit()
             except IntegrityError:
@@ -117,7 +127,15 @@ class Pipeline:
     async def handle(self, msg: InboundMessage) -> HandleResult:
         """Receive and process one message; return the replies to it (for pull channels)."""
         received = await self.receive(msg)
-        replies = (await self._process_all(received.conversation_id)).get(received.message_id)
+        if not received.duplicate and len(self._parsed) < 10_000:
+            try:
+                self._parsed[received.message_id] = await self.nlu.parse(msg.text[: self.nlu_max_chars])
+            except Exception:  # parsed again under the lock (and handled there)
+                pass
+        try:
+            replies = (await self._process_all(received.conversation_id)).get(received.message_id)
+        finally:
+            self._parsed.pop(received.message_id, None)
         if replies is None:  # processed earlier, by another request or process (or it failed)
             async with self.db.session() as session:
                 replies = list((await session.execute(
@@ -129,7 +147,7 @@ class Pipeline:
         """Pull channels (web chat, console) call this once replies were handed to the user."""
         if not message_ids:
             return
-        async with self.db.session() as session:
+        async with self._writer(), self.db.session() as session:
             await session.execute(update(Message).where(Message.id.in_(message_ids), Message.status == "pending")
                                   .values(status="sent", sent_at=datetime.now(timezone.utc)))
             await session.commit()
@@ -167,7 +185,7 @@ class Pipeline:
     async def _process_next(self, conversation_id: int, done: dict[int, list[Message]]) -> bool:
         """Process the oldest waiting inbound message under the conversation lock. Returns True when
         another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
-        async with self.db.session() as session:
+        async with self._writer(), self.db.session() as session:
             conversation = await self._lock_conversation(session, conversation_id)
             waiting = (await session.execute(
                 select(Message).where(Message.conversation_id == conversation_id, Message.direction == "in",
@@ -189,6 +207,8 @@ class Pipeline:
                 await self._mark_failed(conversation_id, inbound_id)
                 return more
             rows = self._add_replies(session, conversation, inbound, replies)
+            if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
+                conversation.last_inbound_at = inbound.created_at
             inbound.status = "processed"
             inbound.processed_at = datetime.now(timezone.utc)
             await session.commit()
@@ -207,7 +227,7 @@ class Pipeline:
         if conversation.mode != "bot":
             return replies  # a person handles this conversation; the message waits in the inbox
         text = inbound.text or ""
-        parse = await self.nlu.parse(text[: self.nlu_max_chars])
+        parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         inbound.intent = parse.get("intent", {}).get("name")
         inbound.intent_confidence = parse.get("intent", {}).get("confidence")
         metrics.observe_nlu(inbound.intent)
@@ -228,11 +248,13 @@ class Pipeline:
         return rows
 
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
+        """Called inside _process_next (which holds the SQLite writer lock)."""
         async with self.db.session() as session:
             conversation = await session.get(Conversation, conversation_id)
             await session.execute(update(Message).where(Message.id == message_id)
                                   .values(status="failed", error="processing_error"))
             assert conversation is not None
+            conversation.last_inbound_at = datetime.now(timezone.utc)
             session.add(Message(conversation_id=conversation_id, channel=conversation.channel, direction="out",
                                 text=system_text("internal_error"), status="pending", reply_to_id=message_id,
                                 sender="bot"))

@@ -1,0 +1,437 @@
+"""Load benchmark (not a test): realistic mixed conversations through the real web chat endpoint.
+
+Starts 1..P `hajibot serve` processes on a fresh database (SQLite file or a new PostgreSQL database),
+imports a generated registry, then drives N concurrent virtual pilgrims from this process over loopback.
+Each pilgrim runs sessions one after another, waiting for each reply like a person would:
+  status check (40%)  greet, "cek porsi X", birth date, thanks
+  FAQ (25%)           two or three questions from nlu/data/faq.yml, thanks
+  chit-chat (30%)     hello, how are you, menu, thanks
+  pembatalan (5%)     a full deceased-pilgrim cancellation: answers, 13 documents (photo uploads), confirm
+Requests go round-robin over the processes (like a load balancer). Reported: messages/s, latency
+p50/p95/p99/max, errors (non-200 or no reply), messages lost (acknowledged but not processed in the
+database), server RSS (start/end/max). Results are merged into bench/results/load.json and load.md.
+
+Usage:
+  .venv/bin/python bench/load.py --db sqlite --procs 1 --users 64 --duration 60
+  .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --duration 60
+  .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --soak 600     # memory over 10 minutes
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import itertools
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+HAJIBOT = str(REPO / ".venv" / "bin" / "hajibot")
+RESULTS = REPO / "bench" / "results"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REGISTRY_ROWS = 20_000
+HEADER = "nomor_porsi,nama,nik,tanggal_lahir,jenis_kelamin,kab_kota,provinsi,status,estimasi_tahun,bank,tanggal_daftar\n"
+
+
+# data -------------------------------------------------------------------------------------------
+def porsi(i: int) -> str:
+    return f"{1300000000 + i:010d}"
+
+
+def born(i: int) -> date:
+    return date(1945, 1, 1) + timedelta(days=(i * 37) % 20000)
+
+
+def registry_csv(rows: int) -> str:
+    lines = [HEADER]
+    for i in range(rows):
+        lines.append(f"{porsi(i)},JEMAAH UJI {i},{1375010000000000 + i:016d},{born(i).isoformat()},{'LP'[i % 2]},"
+                     f"Kota Bukittinggi,Sumatera Barat,menunggu,{2030 + i % 20},Bank Syariah Indonesia,2012-03-14\n")
+    return "".join(lines)
+
+
+def photos(count: int = 48) -> list[str]:
+    """Document-like JPEG photos (640x480: black strokes on white), base64, all different."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        a = np.full((480, 640), 235, dtype=np.uint8)
+        for _ in range(200):
+            y, x = rng.integers(0, 468), rng.integers(0, 580)
+            a[y:y + 4, x:x + rng.integers(10, 60)] = 20
+        buf = io.BytesIO()
+        Image.fromarray(a).convert("RGB").save(buf, "JPEG", quality=70)
+        out.append(base64.b64encode(buf.getvalue()).decode())
+    return out
+
+
+def faq_questions() -> list[str]:
+    data = yaml.safe_load((REPO / "nlu" / "data" / "faq.yml").read_text(encoding="utf-8"))
+    return [q for entry in data.get("faq", []) for q in entry.get("questions", [])[:2]]
+
+
+# servers ----------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(base: Path) -> Path:
+    config: dict[str, Any] = yaml.safe_load((REPO / "config.yml").read_text(encoding="utf-8"))
+    config["nlu"]["data_dir"] = str(REPO / "nlu" / "data")
+    config["nlu"]["cache_dir"] = str(REPO / "var" / "nlu-cache")
+    config.setdefault("dialogue", {})
+    for key in ("flows_dir", "responses_dir", "rules_dir"):
+        config["dialogue"][key] = str(REPO / "dialogues" / key.split("_")[0])
+    config.setdefault("server", {})["log_level"] = "WARNING"
+    config.setdefault("storage", {})["files_dir"] = str(base / "files")
+    config["storage"]["pool_size"] = 20
+    path = base / "config.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def create_pg_database(base_url: str, name: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def run_cli(config: Path, env: dict[str, str], *args: str) -> None:
+    subprocess.run([HAJIBOT, "--config", str(config), *args], env=env, check=True, cwd=str(REPO),
+                   stdout=subprocess.DEVNULL)
+
+
+@dataclass
+class ServerProc:
+    proc: subprocess.Popen[bytes]
+    url: str
+    ps: psutil.Process
+    rss: list[int] = field(default_factory=list)
+
+
+def start_servers(config: Path, env: dict[str, str], count: int, logdir: Path) -> list[ServerProc]:
+    import urllib.request
+
+    servers = []
+    for i in range(count):
+        port = free_port()
+        log = open(logdir / f"server{i}.log", "ab")
+        proc = subprocess.Popen([HAJIBOT, "--config", str(config), "serve", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200:
+                    break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"server {i} did not start; see {logdir}/server{i}.log")
+                time.sleep(0.2)
+        servers.append(ServerProc(proc, url, psutil.Process(proc.pid)))
+    return servers
+
+
+# virtual pilgrims ---------------------------------------------------------------------------------
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    acked: int = 0
+    sessions: dict[str, int] = field(default_factory=dict)
+    uploads: int = 0
+
+
+class Pilgrim:
+    def __init__(self, uid: int, http: aiohttp.ClientSession, urls: itertools.cycle, stats: Stats,
+                 photos: list[str], faqs: list[str], rng: random.Random) -> None:
+        self.uid, self.http, self.urls, self.stats, self.photos, self.faqs, self.rng = uid, http, urls, stats, photos, faqs, rng
+        self.seq = 0
+        self.session_no = 0
+
+    async def say(self, text: str = "", photo: str | None = None) -> str:
+        self.seq += 1
+        body: dict[str, Any] = {"user_id": f"load-{self.uid}", "text": text, "message_id": f"load-{self.uid}-{self.seq}"}
+        if photo is not None:
+            body["attachments"] = [{"filename": "dokumen.jpg", "content_type": "image/jpeg", "data_base64": photo}]
+            self.stats.uploads += 1
+        started = time.perf_counter()
+        try:
+            async with self.http.post(f"{next(self.urls)}/webchat/messages", json=body) as response:
+                payload = await response.json(content_type=None)
+                status = response.status
+        except Exception as exc:  # noqa: BLE001 - counted as an error
+            self.stats.errors += 1
+            if len(self.stats.error_samples) < 5:
+                self.stats.error_samples.append(type(exc).__name__)
+            return ""
+        self.stats.latencies.append(time.perf_counter() - started)
+        replies = payload.get("messages") if isinstance(payload, dict) else None
+        if status != 200 or not replies:
+            self.stats.errors += 1
+            if len(self.stats.error_samples) < 5:
+                self.stats.error_samples.append(f"{status}: {str(payload)[:120]}")
+            return ""
+        self.stats.acked += 1
+        return "\n".join(m["text"] for m in replies)
+
+    async def run(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            kind = self.rng.choices(["status", "faq", "chitchat", "pembatalan"], [40, 25, 30, 5])[0]
+            self.session_no += 1
+            await getattr(self, kind)()
+            self.stats.sessions[kind] = self.stats.sessions.get(kind, 0) + 1
+
+    def _pilgrim_index(self) -> int:
+        return (self.uid * 7919 + self.session_no * 104729) % REGISTRY_ROWS
+
+    async def status(self) -> None:
+        i = self._pilgrim_index()
+        await self.say(self.rng.choice(["assalamualaikum", "halo", "selamat pagi"]))
+        await self.say(f"cek porsi {porsi(i)}")
+        await self.say(f"lahir {born(i):%d/%m/%Y}")
+        await self.say("terima kasih")
+
+    async def faq(self) -> None:
+        for question in self.rng.sample(self.faqs, self.rng.randint(2, 3)):
+            await self.say(question)
+        await self.say("terima kasih")
+
+    async def chitchat(self) -> None:
+        for text in ("halo", self.rng.choice(["apa kabar?", "siapa kamu?", "kamu bot ya?"]), "menu", "makasih ya"):
+            await self.say(text)
+
+    async def pembatalan(self) -> None:
+        i = self._pilgrim_index()
+        for text in ("bapak saya sudah meninggal, mau batal haji", "tidak", f"porsi {porsi(i)} lahir {born(i):%d/%m/%Y}",
+                     "tgl 14 agst 25", "Ahmad Fauzi", "anak kandung", "BSI", "Ahmad Fauzi", "7123 4567 89"):
+            out = await self.say(text)
+        for _ in range(16):
+            if "Ringkasan" in out or not out:
+                break
+            if 'ketik "lewati"' in out:
+                out = await self.say("lewati")
+                continue
+            await self.say(photo=self.rng.choice(self.photos))
+            out = await self.say("selesai")
+        if "Ringkasan" in out:
+            await self.say("ya")
+        else:
+            await self.say("stop")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float) -> tuple[Stats, float, list[dict[str, Any]]]:
+    stats = Stats()
+    pics, faqs = photos(), faq_questions()
+    connector = aiohttp.TCPConnector(limit=0)
+    timeline: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+        cycle = itertools.cycle(urls)
+        pilgrims = [Pilgrim(u, http, cycle, stats, pics, faqs, random.Random(u)) for u in range(users)]
+        started = time.monotonic()
+        deadline = started + seconds
+
+        async def sample() -> None:
+            last = 0
+            while time.monotonic() < deadline:
+                await asyncio.sleep(sample_every)
+                rss = [s.ps.memory_info().rss for s in servers]
+                for s, r in zip(servers, rss):
+                    s.rss.append(r)
+                done = len(stats.latencies)
+                timeline.append({"t": round(time.monotonic() - started), "rss_mb": [round(r / 2**20, 1) for r in rss],
+                                 "msgs_per_s": round((done - last) / sample_every, 1)})
+                last = done
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.gather(*(p.run(deadline) for p in pilgrims))
+        elapsed = time.monotonic() - started
+        sampler.cancel()
+    return stats, elapsed, timeline
+
+
+async def check_lost(database_url: str, acked: int) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from storage.db import Database
+    from storage.models import Message
+
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            rows = dict((await session.execute(select(Message.status, func.count(Message.id)).where(
+                Message.direction == "in", Message.channel_message_id.like("load-%")).group_by(Message.status))).all())
+    finally:
+        await db.dispose()
+    return {"inbound_processed": rows.get("processed", 0), "inbound_other": sum(v for k, v in rows.items() if k != "processed"),
+            "lost": max(0, acked - rows.get("processed", 0))}
+
+
+# main -------------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "os": platform.platform(terse=True)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--pg-url", default=os.environ.get("HAJIBOT_BENCH_PG_URL", PG_DEFAULT))
+    parser.add_argument("--procs", type=int, default=1)
+    parser.add_argument("--users", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--soak", type=float, default=0, help="soak for this many seconds instead (memory trend)")
+    parser.add_argument("--name", default=None, help="result key (default: <db>-<procs>proc[-soak])")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="hajibot-load-"))
+    config = write_config(base)
+    env = {**os.environ}
+    env.pop("HAJIBOT_CONFIG", None)
+    if args.db == "sqlite":
+        database_url = f"sqlite+aiosqlite:///{base / 'load.db'}"
+    else:
+        database_url = await create_pg_database(args.pg_url, f"hajibot_load_{os.getpid()}")
+    env["HAJIBOT_DATABASE_URL"] = database_url
+    (base / "registry.csv").write_text(registry_csv(REGISTRY_ROWS), encoding="utf-8")
+    run_cli(config, env, "init", "--demo")
+    run_cli(config, env, "import-porsi", str(base / "registry.csv"))
+    servers = start_servers(config, env, args.procs, base)
+    seconds = args.soak or args.duration
+    print(f"{args.db}, {args.procs} process(es), {args.users} users, {seconds:.0f} s ...", flush=True)
+    try:
+        rss_start = [s.ps.memory_info().rss for s in servers]
+        cpu_start = [sum(s.ps.cpu_times()[:2]) for s in servers]
+        me = psutil.Process()
+        client_cpu_start = sum(me.cpu_times()[:2])
+        stats, elapsed, timeline = await drive([s.url for s in servers], args.users, seconds, servers,
+                                               sample_every=30 if args.soak else 5)
+        rss_end = [s.ps.memory_info().rss for s in servers]
+        server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
+        client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
+        await asyncio.sleep(1)
+        lost = await check_lost(database_url, stats.acked)
+    finally:
+        for s in servers:
+            s.proc.terminate()
+        for s in servers:
+            try:
+                s.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                s.proc.kill()
+    lat = stats.latencies
+    result = {
+        "db": args.db, "processes": args.procs, "users": args.users, "seconds": round(elapsed, 1),
+        "messages": len(lat) + stats.errors, "messages_per_s": round(len(lat) / elapsed, 1),
+        "latency_ms": {k: round(percentile(lat, p) * 1000, 1) for k, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
+        "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0,
+        "errors": stats.errors, "error_samples": stats.error_samples, "uploads": stats.uploads,
+        "sessions": stats.sessions, **lost,
+        "server_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(lat)), 2),
+        "client_cpu_ms_per_message": round(1000 * client_cpu / max(1, len(lat)), 2),
+        "machine_load_avg": [round(x, 1) for x in os.getloadavg()],
+        "rss_mb": {"start": [round(r / 2**20, 1) for r in rss_start], "end": [round(r / 2**20, 1) for r in rss_end],
+                   "max": [round(max(s.rss or [0]) / 2**20, 1) for s in servers]},
+        "timeline": timeline if args.soak else [],
+        "machine": machine(), "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
+    if not args.no_save:
+        save(args.name or f"{args.db}-{args.procs}proc{'-soak' if args.soak else ''}", result)
+    if args.db == "postgres":
+        from sqlalchemy.engine import make_url
+
+        await drop_pg_database(args.pg_url, make_url(database_url).database or "")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        print(f"kept {base}")
+
+
+async def drop_pg_database(base_url: str, name: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+def save(name: str, result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "load.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = result
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    (RESULTS / "load.md").write_text(markdown(data))
+
+
+def markdown(data: dict[str, Any]) -> str:
+    any_result = next(iter(data.values()))
+    m = any_result["machine"]
+    lines = ["# Load benchmark (`bench/load.py`)", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}, {m['os']}.",
+             "Load generator on the same machine (loopback), sharing the cores with the servers and the database.",
+             "", "| run | db | procs | users | msg/s | p50 ms | p95 ms | p99 ms | errors | lost | uploads | RSS MB start→end (max) | at |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in data.items():
+        rss = ", ".join(f"{a:.0f}→{b:.0f} ({c:.0f})" for a, b, c in zip(r["rss_mb"]["start"], r["rss_mb"]["end"], r["rss_mb"]["max"]))
+        lines.append(f"| {name} | {r['db']} | {r['processes']} | {r['users']} | {r['messages_per_s']} | "
+                     f"{r['latency_ms']['p50']} | {r['latency_ms']['p95']} | {r['latency_ms']['p99']} | {r['errors']} | "
+                     f"{r['lost']} | {r['uploads']} | {rss} | {r['at']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
