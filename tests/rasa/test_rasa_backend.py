@@ -59,7 +59,7 @@ async def test_server_down_gives_fallback(rasa_venv) -> None:
 
 
 async def test_stopped_server_gives_fallback(rasa_server) -> None:
-    """Runs last in this module: it stops the shared server (saves a second ~20 s start)."""
+    """The last test using `rasa_server`: it stops the shared server (saves a second start)."""
     nlu = RasaNLU(rasa_server.url, timeout=10)
     try:
         assert (await nlu.parse("halo"))["intent"]["name"] in CONTRACT
@@ -71,3 +71,42 @@ async def test_stopped_server_gives_fallback(rasa_server) -> None:
         assert not nlu.is_ready()
     finally:
         await nlu.close()
+
+
+OFFLINE_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from nlu.rasa.client import RasaNLU
+from nlu.rasa.server import start_server
+
+async def ask(url):
+    nlu = RasaNLU(url, timeout=30, health_interval=None)
+    try:
+        return await nlu.parse("cek porsi 0300551122")
+    finally:
+        await nlu.close()
+
+with start_server(Path(sys.argv[1]), Path(sys.argv[2]), timeout=600) as server:
+    result = asyncio.run(ask(server.url))
+print("intent=" + result["intent"]["name"])
+"""
+
+
+def test_serves_without_network(rasa_venv, rasa_model, tmp_path) -> None:
+    """Rasa loads and answers inside a network namespace that has only loopback (no telemetry, no hubs)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.rasa.conftest import REPO
+
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here (unshare -n)")
+    script = tmp_path / "offline.py"
+    script.write_text(OFFLINE_SCRIPT, encoding="utf-8")
+    shell = f'ip link set lo up 2>/dev/null; exec "{sys.executable}" "{script}" "{rasa_venv}" "{rasa_model}"'
+    proc = subprocess.run([unshare, "-n", "sh", "-c", shell], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "intent=check_porsi" in proc.stdout
