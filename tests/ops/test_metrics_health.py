@@ -59,3 +59,17 @@ async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo
     assert "hajibot_broadcast_deliveries" in body and "hajibot_broadcasts" in body
     assert 'hajibot_http_requests_total{route="/webchat/messages",status="2xx"}' in body
     assert response.headers.get("X-Request-Id")
+
+
+async def test_readiness_fails_when_the_schema_is_not_current(client: Any, demo_services: Any, tmp_path: Any) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    original = demo_services.db.engine
+    demo_services.db.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        response = await client.get("/readyz")
+        assert response.status == 503
+        assert (await response.json())["checks"] == {"database": True, "migrations": False, "nlu": True}
+    finally:
+        await demo_services.db.engine.dispose()
+        demo_services.db.engine = original
