@@ -45,8 +45,9 @@ async def queue_page(request: web.Request) -> web.Response:
         cases = await list_cases(session, f, staff.id, now, size, (f.page - 1) * size)
         counts = await status_counts(session, f, staff.id, now)
         names = await staff_names(session)
+        doc_counts = await document_counts(session, [c.id for c in cases])
     rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
-             "assigned": names.get(c.assigned_staff_id or 0, "")} for c in cases]
+             "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {})} for c in cases]
     pages = max(1, (total + size - 1) // size)
     return render(request, "queue.jinja2", {
         "rows": rows, "f": f, "counts": counts, "statuses": STATUSES, "services": services, "staff_names": names,
@@ -54,6 +55,19 @@ async def queue_page(request: web.Request) -> web.Response:
         "sla_hours": context.settings.sla_hours,
         "overdue_count": sum(1 for r in rows if r["overdue"]),
     })
+
+
+async def document_counts(session: AsyncSession, case_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per case: how many current documents are waiting for review, accepted, rejected."""
+    if not case_ids:
+        return {}
+    rows = (await session.execute(select(CaseDocument.case_id, CaseDocument.status, func.count(CaseDocument.id))
+                                  .where(CaseDocument.case_id.in_(case_ids), CaseDocument.status != "replaced")
+                                  .group_by(CaseDocument.case_id, CaseDocument.status))).all()
+    out: dict[int, dict[str, int]] = {}
+    for case_id, status, n in rows:
+        out.setdefault(case_id, {})[status] = int(n)
+    return out
 
 
 async def queue_csv(request: web.Request) -> web.StreamResponse:

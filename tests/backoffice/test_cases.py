@@ -198,3 +198,9 @@ async def test_replaced_document_and_closed_case_cannot_be_reviewed(client, admi
     assert "err=invalid_input" in r.headers["Location"]
     async with demo_services.db.session() as s:
         assert (await s.get(CaseDocument, seeded.document_ids[1])).status == "received"
+
+
+async def test_queue_shows_document_counts(client, admin_id, seeded):
+    await login(client, "admin", ADMIN_PASSWORD)
+    page = await (await client.get("/backoffice/cases")).text()
+    assert "2 baru · 0 ✓" in page

@@ -40,6 +40,7 @@
       getJSON(badge.dataset.poll).then(function (data) {
         var waiting = data.conversations.filter(function (c) { return c.mode === "waiting_staff"; }).length;
         badge.textContent = waiting ? String(waiting) : "";
+        document.title = (waiting ? "(" + waiting + ") " : "") + document.title.replace(/^\(\d+\) /, "");
       }).catch(function () {});
     });
   }
