@@ -138,7 +138,8 @@ def train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> TrainResult
 def _train_in_subprocess(data_dir: Path, cache_dir: Path, settings: NluSettings) -> TrainResult:
     """Train in a child interpreter so scikit-learn's memory is given back (the service stays lean)."""
     cmd = [sys.executable, "-m", "nlu.training", str(data_dir), str(cache_dir), settings.model_dump_json()]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one core, no oversubscription
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "training failed")
