@@ -193,8 +193,8 @@ def write_config(workdir: Path, fake_url: str, per_second: float | None, db_url:
         "whatsapp": {"enabled": True, "from_number": "whatsapp:+14155238886", "api_base_url": fake_url,
                      "messages_per_second": lifted,
                      "templates": {"broadcast": {"content_sid": TEMPLATE_SID, "variables": {"1": "{text}"}}}}}
-    config["broadcast"] = {"rates": {"telegram": {"per_second": rate / 2, "burst": max(1, int(rate / 20))},
-                                     "whatsapp": {"per_second": rate / 2, "burst": max(1, int(rate / 20))}},
+    config["broadcast"] = {"rates": {"telegram": {"per_second": rate / 2, "burst": max(1, int(rate / 4))},
+                                     "whatsapp": {"per_second": rate / 2, "burst": max(1, int(rate / 4))}},
                            "max_in_flight": 64, "max_in_flight_per_channel": 32, "batch_size": 2000, "lease_seconds": 5, "poll_seconds": 0.2}
     path = workdir / "config.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
