@@ -44,11 +44,27 @@ def classification_text(text: str, entities: list[dict[str, Any]], normalizer: N
     return normalizer(masked)
 
 
+_PREFIX = re.compile(r"^(meng|meny|mem|men|me|peng|peny|pem|pen|pe|di|ber|be|ter|ke|se)")
+_SUFFIX = re.compile(r"(nya|lah|kah|kan|an|i)$")
+
+
+def stem(word: str) -> str:
+    """Rough Indonesian stem for long words: dibatalkan → batal, pelimpahan → limpah, porsinya → porsi."""
+    if len(word) < 6:
+        return word
+    cut = _SUFFIX.sub("", word)
+    word = cut if len(cut) >= 4 else word
+    cut = _PREFIX.sub("", word)
+    return cut if len(cut) >= 4 else word
+
+
 def word_ngrams(text: str) -> list[str]:
+    """Word 1–2-grams plus `~stem` features for long words (helps unseen inflections)."""
     tokens = _TOKEN.findall(text)
     grams = list(tokens)
     for n in range(2, WORD_NGRAMS[1] + 1):
         grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    grams.extend("~" + stem(t) for t in tokens if len(t) >= 6)
     return grams
 
 
