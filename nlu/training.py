@@ -12,20 +12,19 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from importlib.metadata import version
-
+from nlu.backend import INTENTS
 from nlu.classifier import IntentClassifier
 from nlu.faq import FaqRetriever, load_faq
 from nlu.features import Featurizer
 from nlu.lexicon import lexicon_files, load_lexicons
 from nlu.model import BuiltinModel
 from nlu.normalize import Normalizer
-from nlu.spelling import SpellCorrector
-from nlu.backend import INTENTS
 from nlu.rasa_yaml import Example, NluData, NluDataError, load_nlu
 from nlu.settings import NluSettings
+from nlu.spelling import SpellCorrector
 
 log = logging.getLogger(__name__)
 _ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +42,6 @@ class TrainResult:
     examples: int
     intents: int
     faq_entries: int
-    cached: bool = False
 
 
 def data_files(data_dir: Path) -> list[Path]:
