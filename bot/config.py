@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,9 @@ from bot.ops_settings import OpsSettings
 from dialogues.settings import DialogueSettings, OfficeSettings
 from nlu.settings import NluSettings
 from storage.settings import StorageSettings
+
+if TYPE_CHECKING:
+    from storage.files import FileStore
 
 DEFAULT_CONFIG_PATH = "config.yml"
 
@@ -82,6 +85,12 @@ class Settings:
         """Resolve a configured path against the config file's directory."""
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    def file_store(self) -> FileStore:
+        """The document store: the configured directory, encrypted when HAJIBOT_FILES_KEY is set."""
+        from storage.files import FileStore
+
+        return FileStore(self.path(self.config.storage.files_dir), self.secrets.files_key)
 
 
 class ConfigError(Exception):

@@ -116,16 +116,8 @@ def setup_routes(app: web.Application, services: Any) -> None:
     app.middlewares.append(request_middleware)
     worker = OpsWorker(services)
     app[WORKER_KEY] = worker
-    try:
-        build_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        build_loop = None
 
     async def start(_app: web.Application) -> None:
-        if build_loop is not None and build_loop is not asyncio.get_running_loop():
-            # `hajibot serve` builds the services in one event loop and serves in another; asyncpg
-            # connections pooled during start-up belong to the first loop: start with a fresh pool.
-            await services.db.engine.dispose(close=False)
         worker.start()
 
     async def stop(_app: web.Application) -> None:

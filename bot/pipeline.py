@@ -38,6 +38,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.broadcast import optout
 from bot.conversation_lock import ConversationLocks
 from bot.inbound import InboundMessage
 from bot.ops_http import is_database_down
@@ -224,9 +225,13 @@ class Pipeline:
                    for a in inbound.attachments if a.get("rejected") == "too_large"]
         replies += [Reply(system_text("attachment_storage_full", filename=a.get("filename") or "-"))
                     for a in inbound.attachments if a.get("rejected") == "storage_full"]
-        if conversation.mode != "bot":
-            return replies  # a person handles this conversation; the message waits in the inbox
         text = inbound.text or ""
+        if await optout.handle_inbound(session, conversation.id, text):  # STOP / BERHENTI: no more broadcasts
+            replies.append(Reply(self.engine.text("unsubscribed")))
+            if conversation.mode == "bot" and not self.engine.in_progress(conversation):
+                return replies
+        if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
+            return replies + self._staff_waiting_notice(conversation)
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         inbound.intent = parse.get("intent", {}).get("name")
         inbound.intent_confidence = parse.get("intent", {}).get("confidence")
@@ -236,6 +241,19 @@ class Pipeline:
                     files=files, now=inbound.created_at)
         replies += await self.engine.step(session, self.files, turn)
         return replies
+
+    @staticmethod
+    def _staff_waiting_notice(conversation: Conversation) -> list[Reply]:
+        """While waiting for staff, the first message after the hand-off is acknowledged (once)."""
+        if conversation.mode != "waiting_staff":
+            return []
+        since = (conversation.handoff_since or conversation.updated_at or datetime.now(timezone.utc)).isoformat()
+        state = dict(conversation.state or {})
+        if state.get("staff_waiting_ack") == since:
+            return []
+        state["staff_waiting_ack"] = since
+        conversation.state = state
+        return [Reply(system_text("staff_waiting"))]
 
     def _add_replies(self, session: AsyncSession, conversation: Conversation, inbound: Message,
                      replies: list[Reply]) -> list[Message]:

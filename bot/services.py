@@ -65,7 +65,7 @@ async def build_services(settings: Settings, channel_names: tuple[str, ...] = ()
     try:
         await check_database(db)
         try:
-            files = FileStore(settings.path(settings.config.storage.files_dir), settings.secrets.files_key)
+            files = settings.file_store()
         except ValueError as exc:  # HAJIBOT_FILES_KEY malformed
             raise StartupError(str(exc)) from None
         try:

@@ -80,6 +80,11 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         turn.conversation.state = ctx.state
         return ctx.replies
 
+    def in_progress(self, conversation: Conversation) -> bool:
+        """True while the conversation is inside a flow or waits for an answer to a question of the bot."""
+        state = conversation.state or {}
+        return bool(state.get("flow") or state.get("pending") or state.get("resend"))
+
     async def request_document_resend(self, session: AsyncSession, conversation: Conversation, case: Case,
                                       item_key: str, reason: str) -> list[Reply]:
         """Ask for a new file for `item_key` of `case`; the next file(s) received are attached to it."""

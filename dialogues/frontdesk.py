@@ -8,6 +8,7 @@ from dialogues.replies import Reply
 from dialogues.schema import Flow
 from dialogues.validators import ValidationContext, looks_like_question, validate
 from storage.models import AuditLog
+from storage.optouts import record_optout
 
 
 class FrontDesk:
@@ -99,6 +100,7 @@ class FrontDesk:
             ctx.conv.subscribed_at = ctx.now
             ctx.say("subscribed")
         elif intent == "unsubscribe":
+            await record_optout(ctx.session, ctx.conv.id, "unsubscribe", ctx.now)
             ctx.conv.subscribed = False
             ctx.say("unsubscribed")
         elif intent == "human_handoff":

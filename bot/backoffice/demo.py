@@ -12,7 +12,6 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from bot.backoffice.staff_accounts import create_staff
-from storage.files import FileStore
 from storage.models import Case, CaseDocument, Conversation, Pilgrim, StaffUser
 
 DEMO_TICKET = "PBT-DEMO-00001"
@@ -32,7 +31,7 @@ def _sample_image(title: str) -> bytes:
 
 async def seed_demo_backoffice(settings: Any, db: Any) -> None:
     """Idempotent: skips what already exists."""
-    files = FileStore(settings.path(settings.config.storage.files_dir))
+    files = settings.file_store()
     async with db.session() as session:
         if (await session.execute(select(StaffUser.id).where(StaffUser.username == "admin"))).first() is None:
             password = secrets.token_urlsafe(12)

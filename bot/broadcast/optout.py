@@ -1,8 +1,7 @@
 """Opt-out keywords (STOP, BERHENTI, BERHENTI LANGGANAN) and recording an opt-out.
 
 Two ways they take effect, both immediate:
-- the pipeline may call `handle_inbound(session, conversation_id, text)` on each inbound message (one line in
-  bot/pipeline.py, owned by the lead), and
+- the pipeline calls `handle_inbound(session, conversation_id, text)` on each inbound message, and
 - independently, the broadcast worker looks at each recipient's recent inbound messages right before sending
   (`keyword_optouts`), so a STOP sent while a broadcast runs stops the rest of it even without that line.
 """
@@ -11,13 +10,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.broadcast_models import BroadcastOptout
 from storage.models import Conversation, Message
+from storage.optouts import record_optout
+
+__all__ = ["KEYWORDS", "handle_inbound", "is_optout_keyword", "keyword_optouts", "record_optout"]
 
 KEYWORDS = ("STOP", "BERHENTI", "BERHENTI LANGGANAN")
 MAX_KEYWORD_CHARS = 40
@@ -35,18 +36,6 @@ def is_optout_keyword(text: str) -> str | None:
         return None
     word = normalize(text)
     return word if word in KEYWORDS else None
-
-
-async def record_optout(session: AsyncSession, conversation_id: int, source: str,
-                        at: datetime | None = None) -> None:
-    """Mark the conversation opted out (not committed): subscribed off and an opt-out row."""
-    at = at or datetime.now(timezone.utc)
-    existing = await session.get(BroadcastOptout, conversation_id)
-    if existing is None:
-        session.add(BroadcastOptout(conversation_id=conversation_id, at=at, source=source[:40]))
-    else:
-        existing.at, existing.source = at, source[:40]
-    await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(subscribed=False))
 
 
 async def handle_inbound(session: AsyncSession, conversation_id: int, text: str) -> bool:

@@ -228,12 +228,11 @@ def create_cmd(cli: CliContext, title: str | None, text: str | None, text_file: 
 
 def _store_attachment(settings: Any, path: str) -> dict[str, Any]:
     from bot.broadcast.web import ATTACHMENT_TYPES
-    from storage.files import FileStore
 
     data = Path(path).read_bytes()
     if len(data) > settings.config.broadcast.max_attachment_bytes:
         _fail("attachment too large")
-    stored = FileStore(settings.path(settings.config.storage.files_dir)).put_sync(data, Path(path).name)
+    stored = settings.file_store().put_sync(data, Path(path).name)
     if stored.content_type not in ATTACHMENT_TYPES:
         _fail(f"attachment must be JPG/PNG or PDF, not {stored.content_type}")
     return stored.to_json()

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import func, select
 
 from bot.cli import CliContext, pass_cli
+from storage.files import FileStore
 
 
 @click.group("cases")
@@ -33,8 +34,7 @@ def list_cmd(cli: CliContext, status: str | None, service: str | None, limit: in
 @pass_cli
 def show_cmd(cli: CliContext, ticket: str, as_json: bool) -> None:
     """Semua jawaban dan dokumen satu pengajuan."""
-    found = asyncio.run(_show(cli.settings.database_url, ticket.strip().upper(), as_json,
-                              str(cli.settings.path(cli.settings.config.storage.files_dir))))
+    found = asyncio.run(_show(cli.settings.database_url, ticket.strip().upper(), as_json, cli.settings.file_store()))
     if not found:
         click.echo(f"error: case {ticket} not found", err=True)
         sys.exit(1)
@@ -76,9 +76,8 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-async def _show(url: str, ticket: str, as_json: bool, files_dir: str) -> bool:
+async def _show(url: str, ticket: str, as_json: bool, store: FileStore) -> bool:
     from storage.db import Database
-    from storage.files import FileStore
     from storage.models import Appointment, AuditLog, Case, CaseDocument, Message
 
     db = Database(url)
@@ -98,7 +97,6 @@ async def _show(url: str, ticket: str, as_json: bool, files_dir: str) -> bool:
                     Message.conversation_id == case.conversation_id))).scalar_one()
     finally:
         await db.dispose()
-    store = FileStore(files_dir)
     answers = dict(case.answers or {})
     labels: dict[str, str] = answers.pop("_labels", {}) or {}
     documents: dict[str, Any] = answers.pop("_documents", {}) or {}

@@ -5,13 +5,18 @@ import asyncio
 import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli import CliContext, pass_cli
 from bot.config import Settings
 from bot.privacy_log import setup_logging
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("hajibot")
 
@@ -56,9 +61,11 @@ async def _init(settings: Settings, demo: bool) -> None:
         click.echo(f"demo data loaded: {report.imported} pilgrims")
 
 
-def _demo_seeders() -> list:  # type: ignore[type-arg]
-    """Other rooms' demo data (e.g. a demo staff account), each `async (settings, db) -> None`."""
-    return []
+def _demo_seeders() -> list[Callable[[Settings, Any], Awaitable[None]]]:
+    """Other rooms' demo data, each `async (settings, db) -> None`: a back-office admin and a sample case."""
+    from bot.backoffice.demo import seed_demo_backoffice
+
+    return [seed_demo_backoffice]
 
 
 @click.command("serve")
@@ -72,16 +79,14 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
     setup_logging(settings.config.server.log_level, settings.config.server.log_json)
     from aiohttp import web
 
-    from bot.app import create_app
-
-    app = asyncio.run(_build_app(settings, telegram_polling))
     host = host or settings.config.server.host
     port = port or settings.config.server.port
-    web.run_app(app, host=host, port=port, print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"),
+    # The app is built inside run_app's event loop, so pools and workers belong to the loop that serves.
+    web.run_app(_build_app(settings, telegram_polling), host=host, port=port, print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"),
                 access_log=None)
 
 
-async def _build_app(settings: Settings, telegram_polling: bool = False):  # type: ignore[no-untyped-def]
+async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.Application:
     from bot.app import create_app
     from bot.services import StartupError, build_services
 

@@ -25,12 +25,11 @@ def _fail(message: str, code: int = 1) -> None:
 async def _open(settings: Settings) -> tuple[Any, Any]:
     from bot.services import StartupError, check_database
     from storage.db import Database
-    from storage.files import FileStore
 
     db = Database(settings.database_url)
     try:
         await check_database(db)
-        files = FileStore(settings.path(settings.config.storage.files_dir), settings.secrets.files_key)
+        files = settings.file_store()
     except (StartupError, ValueError) as exc:
         await db.dispose()
         _fail(str(exc), code=2)
@@ -150,13 +149,12 @@ def keygen_cmd() -> None:
 @pass_cli
 def encrypt_files_cmd(cli: CliContext) -> None:
     """Enkripsi dokumen lama yang tersimpan tanpa enkripsi (perlu HAJIBOT_FILES_KEY)."""
-    from storage.files import FileStore
 
     settings = cli.settings
     if not settings.secrets.files_key:
         _fail("HAJIBOT_FILES_KEY is not set", code=2)
     try:
-        store = FileStore(settings.path(settings.config.storage.files_dir), settings.secrets.files_key)
+        store = settings.file_store()
     except ValueError as exc:
         _fail(str(exc), code=2)
     click.echo(f"encrypted {store.encrypt_existing_sync()} files")

@@ -26,7 +26,8 @@ def attach(data: bytes, name: str = "foto.jpg", content_type: str = "image/jpeg"
 
 async def rows(services: Any, model: Any, *where: Any) -> list[Any]:
     async with services.db.session() as s:
-        return list((await s.execute(select(model).where(*where).order_by(model.id))).scalars().all())
+        order = model.id if hasattr(model, "id") else model.conversation_id
+        return list((await s.execute(select(model).where(*where).order_by(order))).scalars().all())
 
 
 async def send_documents(chat: WebChat, out: str, max_items: int = 20) -> str:
@@ -289,9 +290,64 @@ async def test_info_questions_and_requirements(webchat: WebChat) -> None:
     assert "Silakan pilih layanan" in out
 
 
-async def test_after_handoff_the_bot_stays_quiet(webchat: WebChat, demo_services: Any) -> None:
+async def test_after_handoff_the_bot_acknowledges_once_then_stays_quiet(webchat: WebChat,
+                                                                        demo_services: Any) -> None:
     await webchat.say_text("cek porsi")
     await webchat.say_text("saya mau bicara dengan petugas")
-    assert await webchat.say("halo, ada orang?") == []
+    [ack] = await webchat.say("halo, ada orang?")
+    assert "akan dibalas oleh petugas" in ack["text"]
+    assert await webchat.say("tolong dibantu") == []
     [conv] = await rows(demo_services, Conversation)
     assert conv.mode == "waiting_staff" and conv.state.get("flow") == "cek_porsi"
+
+
+async def test_stop_keyword_opts_out_of_broadcasts_at_top_level(webchat: WebChat, demo_services: Any) -> None:
+    from bot.broadcast.audience import Segment, count
+    from storage.broadcast_models import BroadcastOptout
+
+    assert "menerima pengumuman" in await webchat.say_text("langganan pengumuman")
+    async with demo_services.db.session() as s:
+        assert (await count(s, Segment(audience="subscribers")))["total"] == 1
+    out = await webchat.say_text("STOP")
+    assert "tidak akan menerima pengumuman lagi" in out and "yakin" not in out
+    [conv] = await rows(demo_services, Conversation)
+    [optout] = await rows(demo_services, BroadcastOptout)
+    assert conv.subscribed is False and optout.source == "keyword:STOP"
+    async with demo_services.db.session() as s:
+        assert (await count(s, Segment()))["total"] == 0
+
+
+async def test_stop_keyword_in_a_flow_opts_out_and_offers_to_abort(webchat: WebChat, demo_services: Any) -> None:
+    from storage.broadcast_models import BroadcastOptout
+
+    await webchat.say_text("cek porsi")
+    out = await webchat.say_text("berhenti")
+    assert "tidak akan menerima pengumuman lagi" in out and "yakin" in out
+    assert len(await rows(demo_services, BroadcastOptout)) == 1
+
+
+async def test_unsubscribe_sentence_excludes_a_linked_pilgrim(webchat: WebChat, demo_services: Any) -> None:
+    from bot.broadcast.audience import Segment, count
+    from storage.broadcast_models import BroadcastOptout
+
+    await webchat.say_text("halo")
+    [conv] = await rows(demo_services, Conversation)
+    async with demo_services.db.session() as s:
+        row = await s.get(Conversation, conv.id)
+        row.pilgrim_id = 1  # linked to a registry pilgrim, never subscribed
+        await s.commit()
+        assert (await count(s, Segment(audience="linked")))["total"] == 1
+    assert "tidak akan menerima pengumuman" in await webchat.say_text("tolong berhenti langganan pengumuman ya")
+    assert [o.source for o in await rows(demo_services, BroadcastOptout)] == ["unsubscribe"]
+    async with demo_services.db.session() as s:
+        assert (await count(s, Segment(audience="linked")))["total"] == 0
+
+
+async def test_stop_keyword_while_waiting_for_staff(webchat: WebChat, demo_services: Any) -> None:
+    from storage.broadcast_models import BroadcastOptout
+
+    await webchat.say_text("saya mau bicara dengan petugas")
+    out = await webchat.say_text("stop")
+    assert "tidak akan menerima pengumuman lagi" in out
+    [conv] = await rows(demo_services, Conversation)
+    assert conv.mode == "waiting_staff" and len(await rows(demo_services, BroadcastOptout)) == 1
