@@ -8,11 +8,12 @@ from bot.config import Settings
 
 
 async def create_nlu(settings: Settings) -> NluBackend:
+    """The NLU backend named by `nlu.backend`; the built-in one is trained (or loaded from cache) here."""
     nlu: NluSettings = settings.config.nlu
     if nlu.backend == "rasa":
         from nlu.rasa.client import RasaNLU
 
-        return RasaNLU(nlu.rasa_url, nlu.rasa_timeout_seconds)
+        return RasaNLU.from_settings(nlu)
     from nlu.builtin import BuiltinNLU
 
     return BuiltinNLU.load(settings.path(nlu.data_dir), settings.path(nlu.cache_dir), nlu)

@@ -10,6 +10,7 @@ import aiohttp
 from nlu.backend import ParseResult
 from nlu.rasa.entities import EntityMode, merge_entities
 from nlu.rasa.normalize import fallback_result, normalize_parse
+from nlu.settings import NluSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,10 @@ class RasaNLU:
                 self.start_health_checks()
 
     @classmethod
-    def from_settings(cls, nlu_settings: object) -> "RasaNLU":
-        """Build from NluSettings (rasa_url, rasa_timeout_seconds, max_chars)."""
-        return cls(url=getattr(nlu_settings, "rasa_url"),
-                   timeout=getattr(nlu_settings, "rasa_timeout_seconds"),
-                   max_chars=getattr(nlu_settings, "max_chars", 1000),
-                   entities=getattr(nlu_settings, "rasa_entities", "hybrid"))
+    def from_settings(cls, nlu_settings: NluSettings) -> RasaNLU:
+        """Build from the `nlu:` section of config.yml."""
+        return cls(url=nlu_settings.rasa_url, timeout=nlu_settings.rasa_timeout_seconds,
+                   max_chars=nlu_settings.max_chars, entities=nlu_settings.rasa_entities)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
