@@ -95,7 +95,7 @@ class TelegramSender:
             except Exception as exc:  # noqa: BLE001 - mapped or re-raised by error_result
                 self._progress[message.id] = index
                 return error_result(exc)
-            last_id = str(sent.message_id)
+            last_id = f"{chat_id}:{sent.message_id}"  # Telegram numbers messages per chat
         self._progress.pop(message.id, None)
         return SendResult(ok=True, provider_message_id=last_id)
 

@@ -31,7 +31,7 @@ class FakeTelegram:
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
-        self._ids = itertools.count(5000)
+        self._ids: dict[int, itertools.count[int]] = {}  # message ids count per chat, as on Telegram
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self._api)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._file)
@@ -100,7 +100,8 @@ class FakeTelegram:
     # methods ------------------------------------------------------------------------------------
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        message = {"message_id": next(self._ids), "from": BOT_USER, "date": int(time.time()),
+        ids = self._ids.setdefault(chat_id, itertools.count(5000))
+        message = {"message_id": next(ids), "from": BOT_USER, "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "private", "first_name": "Jamaah"}}
         return {**message, **extra}
 

@@ -48,7 +48,17 @@ async def test_text_with_choices_is_sent_with_inline_keyboard(services, fake_tel
     assert call.params["reply_markup"] == {"inline_keyboard": [
         [{"text": "Cek porsi", "callback_data": "1"}], [{"text": "Pembatalan", "callback_data": "2"}]]}
     row = await message(services, mid)
-    assert row.status == "sent" and row.channel_message_id == "5000"  # the fake numbers messages from 5000
+    assert row.status == "sent" and row.channel_message_id == f"{CHAT}:5000"  # the fake numbers from 5000 per chat
+
+
+async def test_same_message_number_in_two_chats_is_stored_for_both(services, fake_telegram):
+    clock = FakeClock()
+    [first] = await queue(services, "telegram", CHAT, "Pesan untuk jemaah pertama")
+    [second] = await queue(services, "telegram", "555000333", "Pesan untuk jemaah kedua")
+    assert await outbox(services, clock).send_due() == 2
+    assert [c.params["chat_id"] for c in fake_telegram.sent()] == [CHAT, "555000333"]
+    rows = [await message(services, mid) for mid in (first, second)]
+    assert [(r.status, r.channel_message_id) for r in rows] == [("sent", f"{CHAT}:5000"), ("sent", "555000333:5000")]
 
 
 async def test_files_go_as_photo_and_document_then_text(services, fake_telegram):
