@@ -10,6 +10,7 @@ mixes two recipients). The delivery row is the durable record. Exceptions:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot.channels.base import ChannelPlugin, SendResult
@@ -47,19 +48,10 @@ def _outside_window(channel: Any, conversation: Conversation) -> bool:
 
 
 async def _whatsapp_template(channel: Any, conversation: Conversation, message: Message) -> SendResult:
-    sender = channel.sender
-    template = sender.config.templates.get(BROADCAST_TEMPLATE)
-    if template is None:
-        return SendResult(ok=False, undeliverable=True,
-                          error="outside the 24-hour window and no 'broadcast' WhatsApp template configured")
-    from bot.channels.whatsapp_twilio import error_result
-
-    part = sender._template_part(conversation, message, template)  # the channel's own template rendering
-    try:
-        created = await part()
-    except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by the channel's error mapping
-        return error_result(exc)
-    return SendResult(ok=True, provider_message_id=created.sid)
+    result: SendResult = await channel.sender.send_template(conversation, message, BROADCAST_TEMPLATE)
+    if result.undeliverable:
+        return replace(result, error="outside the 24-hour window and no 'broadcast' WhatsApp template configured")
+    return result
 
 
 async def _store_for_pull(db: Database, conversation: Conversation, message: Message) -> SendResult:

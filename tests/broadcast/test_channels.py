@@ -86,6 +86,9 @@ async def test_whatsapp_outside_window_without_template_fails(channel_settings, 
         await add_chats(services.db, 1, channel="whatsapp")
         _, states = await run(services)
         assert states == {"failed": 1} and fake_twilio.created == []
+        async with services.db.session() as s:
+            [row] = (await s.execute(select(BroadcastDelivery))).scalars().all()
+        assert row.attempts == 1 and "no 'broadcast' WhatsApp template configured" in row.error
     finally:
         await services.close()
 
