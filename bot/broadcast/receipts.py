@@ -1,13 +1,13 @@
 """Delivery reports for broadcast messages: WhatsApp status callbacks (delivered, read, failed/undelivered)
 move a delivery row past `sent`. Telegram has no receipts, so its rows stay `sent`.
 
-The WhatsApp channel records reports on outbox messages only; `watch_whatsapp_receipts` wraps its public
-`apply_status` so reports for broadcast sends (which have no outbox row) land here too. A one-line call from
-the channel's own `apply_status` would replace the wrapper."""
+The WhatsApp channel records reports on its outbox messages and offers every report to its `status_listeners`;
+`whatsapp_receipt_listener` is the broadcast's listener (broadcast sends have no outbox row)."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -46,24 +46,21 @@ async def apply_receipt(db: Database, channel: str, provider_message_id: str, st
         return True
 
 
-def watch_whatsapp_receipts(channel: Any, db: Database) -> None:
-    """Also route the WhatsApp channel's status reports to broadcast deliveries."""
-    original = getattr(channel, "apply_status", None)
-    if original is None or getattr(original, "_broadcast_receipts", False):
-        return
-    try:
-        from bot.channels.whatsapp_twilio import UNREACHABLE_CODES
+def whatsapp_receipt_listener(db: Database) -> Callable[[str, str, str], Awaitable[bool]]:
+    """A WhatsApp `status_listeners` entry that records reports on broadcast deliveries."""
+    from bot.channels.whatsapp_twilio import UNREACHABLE_CODES
 
-        unreachable = frozenset(UNREACHABLE_CODES)
-    except ImportError:  # pragma: no cover
-        unreachable = frozenset()
+    unreachable = frozenset(UNREACHABLE_CODES)
 
-    async def apply_status(sid: str, status: str, code: str = "") -> None:
-        await original(sid, status, code)
-        try:
-            await apply_receipt(db, "whatsapp", sid, status, code, unreachable)
-        except Exception:  # a report must never break the webhook
-            log.exception("broadcast receipt failed")
+    async def on_status(sid: str, status: str, code: str = "") -> bool:
+        return await apply_receipt(db, "whatsapp", sid, status, code, unreachable)
 
-    apply_status._broadcast_receipts = True  # type: ignore[attr-defined]
-    channel.apply_status = apply_status
+    on_status.broadcast_receipts = True  # type: ignore[attr-defined]  # marks it, so it is added once
+    return on_status
+
+
+def listen_to_whatsapp_receipts(channel: Any, db: Database) -> None:
+    """Add the broadcast listener to the WhatsApp channel (once)."""
+    listeners = channel.status_listeners
+    if not any(getattr(listener, "broadcast_receipts", False) for listener in listeners):
+        listeners.append(whatsapp_receipt_listener(db))

@@ -31,9 +31,9 @@ def setup_routes(app: web.Application, services: Any) -> None:
     worker = BroadcastWorker(services.db, services.channels, config)
     app[WORKER_KEY] = worker
     if "whatsapp" in services.channels:
-        from bot.broadcast.receipts import watch_whatsapp_receipts
+        from bot.broadcast.receipts import listen_to_whatsapp_receipts
 
-        watch_whatsapp_receipts(services.channels["whatsapp"], services.db)
+        listen_to_whatsapp_receipts(services.channels["whatsapp"], services.db)
 
     async def start(_: web.Application) -> None:
         if config.worker_enabled:
