@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from bot import metrics
+from bot.loop_errors import PassErrors
 from bot.ops_http import request_middleware
 from storage.db import Database
 from storage.models import AuditLog
@@ -102,11 +103,13 @@ class OpsWorker:
 
     async def _retention_loop(self) -> None:
         await asyncio.sleep(30)  # not during start-up bursts
+        errors = PassErrors("retention job", log)
         while True:
             try:
                 await run_retention_once(self.services)
-            except Exception:
-                log.exception("retention job failed")
+                errors.succeeded()
+            except Exception as exc:
+                errors.failed(exc)
             await asyncio.sleep(min(self.ops.retention.run_every_minutes * 60, 3600) / 4)
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, func, or_, select, update
 
 from bot.channels.base import ChannelPlugin, SendResult
+from bot.loop_errors import PassErrors
 from storage.db import Database
 from storage.models import Conversation, Message
 
@@ -109,6 +110,7 @@ class Outbox:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), batch: int = 200) -> None:
         self.db = db
         self.channels = {name: c for name, c in channels.items() if c.push}
+        self._errors = PassErrors("outbox", log)
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch = batch
@@ -143,8 +145,9 @@ class Outbox:
         while not self._stopping:
             try:
                 sent = await self.send_due()
-            except Exception:
-                log.exception("outbox pass failed")
+                self._errors.succeeded()
+            except Exception as exc:
+                self._errors.failed(exc)
                 sent = 0
             if sent == 0:
                 timeout = IDLE_WAIT_SECONDS if self.next_wake is None else min(IDLE_WAIT_SECONDS, self.next_wake)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.serialize import case_json
 from bot.backoffice.settings import BackofficeSettings
+from bot.loop_errors import PassErrors
 from storage.db import Database
 from storage.models import Case, WebhookDelivery
 
@@ -62,6 +63,7 @@ class Webhooks:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
         self.settings = settings
+        self._errors = PassErrors("webhook deliveries", log)
         self.key = key
         self.clock = clock
         self._wake = asyncio.Event()
@@ -169,8 +171,9 @@ class Webhooks:
                 try:
                     await self.enqueue_new_submissions()
                     await self.deliver_due(http)
-                except Exception:
-                    log.exception("webhook pass failed")
+                    self._errors.succeeded()
+                except Exception as exc:
+                    self._errors.failed(exc)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
                 except asyncio.TimeoutError:

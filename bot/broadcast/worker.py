@@ -38,6 +38,7 @@ from bot.broadcast.optout import keyword_optouts, record_optout
 from bot.broadcast.render import Recipient, render
 from bot.broadcast.settings import BroadcastSettings
 from bot.channels.base import ChannelPlugin, SendResult
+from bot.loop_errors import PassErrors
 from bot.outbox import BLOCKED_PREFIX, is_blocking
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
 from storage.db import Database
@@ -75,6 +76,7 @@ class BroadcastWorker:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  worker_id: str | None = None) -> None:
         self.db = db
+        self._errors = PassErrors("broadcast worker", log)
         self.channels = dict(channels)
         self.settings = settings
         self.clock = clock
@@ -111,8 +113,9 @@ class BroadcastWorker:
         while not self._stopping:
             try:
                 attempted = await self.step()
-            except Exception:
-                log.exception("broadcast worker pass failed")
+                self._errors.succeeded()
+            except Exception as exc:
+                self._errors.failed(exc)
                 attempted = 0
             if attempted:
                 continue
