@@ -1,12 +1,20 @@
 """Database engine and session factory (SQLite embedded default, PostgreSQL in production)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+# A pooled server connection is checked with a round-trip before use only when it sat idle this long; one
+# in steady use is not (a ping per checkout was ~3 round-trips per message). A connection that breaks while
+# in use (database restart) fails that statement as before, and SQLAlchemy then replaces the whole pool.
+PING_IF_IDLE_SECONDS = 5.0
 
 
 class Database:
@@ -15,17 +23,23 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             database = make_url(url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            if make_url(url).get_driver_name() == "aiosqlite":
+                from storage.sqlite_driver import one_hop_dbapi
+
+                kwargs["module"] = one_hop_dbapi()
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
+        if self.is_sqlite:  # a local file: nothing to ping
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            _ping_idle_connections(self.engine)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -44,3 +58,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Like pool_pre_ping, but only for a connection that was idle for PING_IF_IDLE_SECONDS or more."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IF_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # the pool discards this connection and checks out another (or connects anew)
+            raise DisconnectionError(f"idle connection failed a ping: {type(exc).__name__}") from exc
