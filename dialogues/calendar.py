@@ -67,3 +67,24 @@ def candidate_slots(now: datetime, rules: AppointmentRules, holidays: list[date]
             if start >= earliest:
                 out.append(start)
     return sorted(out)
+
+
+def hours_label(hours: dict[str, tuple[str, str]], day_names: list[str], tz: ZoneInfo) -> str:
+    """Opening hours as pilgrims read them: 'Senin-Kamis 08.00-16.00 WIB, Jumat 08.00-16.30 WIB'.
+    Consecutive days with the same hours are grouped; `day_names` are Monday..Sunday."""
+    zone = datetime.now(tz).tzname() or ""
+    groups: list[tuple[int, int, tuple[str, str]]] = []  # first day, last day, span
+    for index, day in enumerate(WEEKDAYS):
+        span = hours.get(day)
+        if span is None:
+            continue
+        if groups and groups[-1][1] == index - 1 and groups[-1][2] == tuple(span):
+            groups[-1] = (groups[-1][0], index, groups[-1][2])
+        else:
+            groups.append((index, index, (span[0], span[1])))
+    parts = []
+    for first, last, (start, end) in groups:
+        days = day_names[first] if first == last else f"{day_names[first]}-{day_names[last]}"
+        times = f"{start.replace(':', '.')}-{end.replace(':', '.')}"
+        parts.append(f"{days} {times} {zone}".strip())
+    return ", ".join(parts)

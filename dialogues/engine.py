@@ -42,6 +42,7 @@ from dialogues.replies import Reply
 from dialogues.schema import Flow, Outcome, Step
 from dialogues.settings import DialogueSettings, OfficeSettings
 from dialogues.turn import Turn
+from dialogues.calendar import hours_label
 from dialogues.validators import Choice, ValidationContext, looks_like_question, validate
 from storage.files import FileStore
 from storage.models import Case, Conversation
@@ -56,6 +57,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         self.settings = settings
         self.tz = ZoneInfo(office.timezone)
         self.flows = bundle.flows
+        self.office_hours = office.hours or hours_label(self.rules.office_hours, self.lexicon.weekday_names, self.tz)
 
     # ------------------------------------------------------------------ public API
 
@@ -123,7 +125,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         allowed = [x.label for x in r.pelimpahan.relationships if x.allowed]
         return {
             "office_name": self.office.name, "office_address": self.office.address, "office_phone": self.office.phone,
-            "office_hours": self.office.hours, "kab_kota": self.office.kab_kota, "provinsi": self.office.provinsi,
+            "office_hours": self.office_hours, "kab_kota": self.office.kab_kota, "provinsi": self.office.provinsi,
             "death_date_cutoff": format_date(r.pelimpahan.death_date_cutoff, self.lexicon),
             "death_date_basis": r.pelimpahan.death_date_basis, "min_recipient_age": r.pelimpahan.min_recipient_age,
             "min_recipient_age_basis": r.pelimpahan.min_recipient_age_basis,

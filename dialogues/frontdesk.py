@@ -183,6 +183,6 @@ class FrontDesk:
             ctx.say("handoff_open")
         else:
             nxt = next_opening(ctx.now, hours, holidays, self.tz)
-            ctx.say("handoff_closed", next_open=self.when_label(nxt, "next_open_label") if nxt else self.office.hours)
+            ctx.say("handoff_closed", next_open=self.when_label(nxt, "next_open_label") if nxt else self.office_hours)
         ctx.session.add(AuditLog(at=ctx.now, actor="bot", action="handoff_requested", conversation_id=ctx.conv.id,
                                  detail={"flow": ctx.state.get("flow"), "step": ctx.state.get("step")}))

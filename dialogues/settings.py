@@ -14,7 +14,8 @@ class OfficeSettings(BaseModel):
     provinsi: str
     address: str
     phone: str
-    hours: str = Field(..., description="Human-readable opening hours, e.g. 'Senin-Jumat 08.00-16.00 WIB'")
+    hours: str | None = Field(None, description="Opening hours as shown to pilgrims; by default written from "
+                              "office_hours in dialogues/rules/office.yml (e.g. 'Senin-Kamis 08.00-16.00 WIB')")
     timezone: str = "Asia/Jakarta"
 
 

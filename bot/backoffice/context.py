@@ -33,7 +33,7 @@ class Backoffice:
         if not key:
             log.warning("HAJIBOT_SESSION_KEY is not set: using a random key; staff sessions end at restart")
             key = secrets.token_hex(32)
-        rules = OfficeRules.load(services.settings.path(config.dialogue.rules_dir), config.office.timezone)
+        rules = OfficeRules(services.engine.rules, services.engine.tz)
         webhook_key = secrets_.webhook_signing_key.encode() if secrets_.webhook_signing_key else None
         if config.backoffice.webhook_url and webhook_key is None:
             log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")

@@ -81,3 +81,17 @@ def test_compact_date() -> None:
 
 def test_wordy_date() -> None:
     assert find_dates("wafatnya tanggal 12 bulan 3 tahun 2024", LEX, TODAY)[0].value == date(2024, 3, 12)
+
+
+def test_office_hours_text_is_written_from_the_rules() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dialogues.calendar import hours_label
+
+    days = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+    hours = {"monday": ("08:00", "16:00"), "tuesday": ("08:00", "16:00"), "wednesday": ("08:00", "16:00"),
+             "thursday": ("08:00", "16:00"), "friday": ("08:00", "16:30"), "saturday": ("08:00", "12:00")}
+    assert hours_label(hours, days, ZoneInfo("Asia/Jakarta")) == \
+        "Senin-Kamis 08.00-16.00 WIB, Jumat 08.00-16.30 WIB, Sabtu 08.00-12.00 WIB"
+    assert hours_label({"monday": ("07:30", "15:00"), "wednesday": ("07:30", "15:00")}, days,
+                       ZoneInfo("Asia/Jayapura")) == "Senin 07.30-15.00 WIT, Rabu 07.30-15.00 WIT"

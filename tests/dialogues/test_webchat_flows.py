@@ -351,3 +351,8 @@ async def test_stop_keyword_while_waiting_for_staff(webchat: WebChat, demo_servi
     assert "tidak akan menerima pengumuman lagi" in out
     [conv] = await rows(demo_services, Conversation)
     assert conv.mode == "waiting_staff" and len(await rows(demo_services, BroadcastOptout)) == 1
+
+
+async def test_office_question_shows_hours_from_the_rules_file(webchat: WebChat) -> None:
+    out = await webchat.say_text("jam buka kantor kapan?")
+    assert "Senin-Kamis 08.00-16.00 WIB, Jumat 08.00-16.30 WIB" in out
