@@ -125,8 +125,11 @@ class Pipeline:
             metrics.MESSAGES_IN.labels(msg.channel).inc()
             return ReceiveResult(row.id, conversation.id, duplicate=False)
 
-    async def handle(self, msg: InboundMessage) -> HandleResult:
-        """Receive and process one message; return the replies to it (for pull channels)."""
+    async def handle(self, msg: InboundMessage, deliver: bool = False) -> HandleResult:
+        """Receive and process one message; return the replies to it (for pull channels).
+
+        `deliver=True` (a pull channel hands the replies to the user right away): the replies are stored as
+        sent, in the transaction that creates them, instead of pending plus a mark_delivered() afterwards."""
         received = await self.receive(msg)
         if not received.duplicate and len(self._parsed) < 10_000:
             try:
@@ -134,7 +137,8 @@ class Pipeline:
             except Exception:  # parsed again under the lock (and handled there)
                 pass
         try:
-            replies = (await self._process_all(received.conversation_id)).get(received.message_id)
+            replies = (await self._process_all(received.conversation_id,
+                                               received.message_id if deliver else None)).get(received.message_id)
         finally:
             self._parsed.pop(received.message_id, None)
         if replies is None:  # processed earlier, by another request or process (or it failed)
@@ -142,6 +146,8 @@ class Pipeline:
                 replies = list((await session.execute(
                     select(Message).where(Message.reply_to_id == received.message_id).order_by(Message.id)
                 )).scalars().all())
+            if deliver:
+                await self.mark_delivered([m.id for m in replies if m.status == "pending"])
         return HandleResult(received.message_id, received.conversation_id, received.duplicate, replies)
 
     async def mark_delivered(self, message_ids: list[int]) -> None:
@@ -158,12 +164,13 @@ class Pipeline:
         """Process every stored, unprocessed inbound message of a conversation, oldest first."""
         return len(await self._process_all(conversation_id))
 
-    async def _process_all(self, conversation_id: int) -> dict[int, list[Message]]:
-        """Like process(); returns the reply rows per inbound message id processed in this call."""
+    async def _process_all(self, conversation_id: int, deliver_for: int | None = None) -> dict[int, list[Message]]:
+        """Like process(); returns the reply rows per inbound message id processed in this call. The replies
+        to inbound message `deliver_for` are stored as sent (the caller hands them over)."""
         done: dict[int, list[Message]] = {}
         with conversation_context(conversation_id):
             async with self.locks.hold(conversation_id):
-                while await self._process_next(conversation_id, done):
+                while await self._process_next(conversation_id, done, deliver_for):
                     pass
         return done
 
@@ -183,7 +190,8 @@ class Pipeline:
             log.info("recovered %d unprocessed inbound messages", total)
         return total
 
-    async def _process_next(self, conversation_id: int, done: dict[int, list[Message]]) -> bool:
+    async def _process_next(self, conversation_id: int, done: dict[int, list[Message]],
+                            deliver_for: int | None = None) -> bool:
         """Process the oldest waiting inbound message under the conversation lock. Returns True when
         another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
         async with self._writer(), self.db.session() as session:
@@ -212,6 +220,9 @@ class Pipeline:
                 conversation.last_inbound_at = inbound.created_at
             inbound.status = "processed"
             inbound.processed_at = datetime.now(timezone.utc)
+            if inbound_id == deliver_for:  # what mark_delivered() would do, in this transaction
+                for row in rows:
+                    row.status, row.sent_at = "sent", inbound.processed_at
             await session.commit()
             metrics.PROCESSING_SECONDS.labels(channel).observe(time.perf_counter() - started)
         done[inbound_id] = rows
@@ -233,13 +244,14 @@ class Pipeline:
         if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
             return replies + self._staff_waiting_notice(conversation)
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
-        inbound.intent = parse.get("intent", {}).get("name")
-        inbound.intent_confidence = parse.get("intent", {}).get("confidence")
-        metrics.observe_nlu(inbound.intent)
+        metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = [StoredFile.from_json(a) for a in inbound.attachments if not a.get("rejected")]
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
                     files=files, now=inbound.created_at)
         replies += await self.engine.step(session, self.files, turn)
+        # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
+        inbound.intent = parse.get("intent", {}).get("name")
+        inbound.intent_confidence = parse.get("intent", {}).get("confidence")
         return replies
 
     @staticmethod

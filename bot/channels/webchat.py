@@ -102,8 +102,7 @@ class WebChatChannel:
             inbound = parse_request(payload)
         except BadRequest as exc:
             return _error(400, str(exc))
-        result = await self.pipeline.handle(inbound)
-        await self.pipeline.mark_delivered([m.id for m in result.replies])
+        result = await self.pipeline.handle(inbound, deliver=True)  # replies stored as sent (returned here)
         return web.json_response({"messages": [render_message(m) for m in result.replies],
                                   "duplicate": result.duplicate})
 
