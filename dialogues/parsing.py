@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,15 +46,43 @@ class Lexicon(BaseModel):
     weekday_names: list[str] = Field(min_length=7, max_length=7)
 
 
+_NOT_KEPT = re.compile(r"[^0-9a-z/\-.\s]")
+_SPACES = re.compile(r"\s+")
+_REPEATS = re.compile(r"(.)\1+")
+_WORD_JOINERS = re.compile(r"[/\-.]")
+_CACHED_MAX_CHARS = 500  # the parsers see the same short texts and lexicon phrases many times per message
+
+
 def normalize(text: str) -> str:
     """Lower-case, strip accents and punctuation (except digits/letters/spaces), collapse spaces."""
-    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
-    text = re.sub(r"[^0-9a-z/\-.\s]", " ", text.lower())
-    return re.sub(r"\s+", " ", text).strip()
+    text = text or ""
+    return _normalize_cached(text) if len(text) <= _CACHED_MAX_CHARS else _normalize(text)
+
+
+def _normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = _NOT_KEPT.sub(" ", text.lower())
+    return _SPACES.sub(" ", text).strip()
+
+
+_normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
 def _squeeze(word: str) -> str:
-    return re.sub(r"(.)\1+", r"\1", word)
+    return _REPEATS.sub(r"\1", word)
+
+
+@lru_cache(maxsize=8192)
+def _phrase_forms(phrase: str) -> tuple[str, str]:
+    """A lexicon phrase as matched by contains_phrase: normalised, and with repeated letters squeezed."""
+    p = normalize(phrase)
+    return f" {p} ", f" {' '.join(_squeeze(w) for w in p.split())} "
+
+
+@lru_cache(maxsize=8192)
+def _squeezed_words(phrase: str) -> tuple[str, ...]:
+    """A lexicon phrase as matched by is_only / _first_position."""
+    return tuple(_squeeze(w) for w in normalize(phrase).split())
 
 
 def _strip_suffix(word: str) -> str:
@@ -66,28 +95,34 @@ def _strip_suffix(word: str) -> str:
 def contains_phrase(text: str, phrases: list[str]) -> str | None:
     """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
     letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
-    words = re.sub(r"[/\-.]", " ", normalize(text)).split()
-    variants = {" " + " ".join(words) + " ", " " + " ".join(_squeeze(w) for w in words) + " ",
-                " " + " ".join(_strip_suffix(w) for w in words) + " "}
+    variants = _text_variants(text) if len(text or "") <= _CACHED_MAX_CHARS else _variants(text)
     for phrase in sorted(phrases, key=len, reverse=True):
-        p = normalize(phrase)
-        forms = (f" {p} ", f" {' '.join(_squeeze(w) for w in p.split())} ")
+        forms = _phrase_forms(phrase)
         if any(form in v for form in forms for v in variants):
             return phrase
     return None
 
 
+def _variants(text: str) -> frozenset[str]:
+    words = _WORD_JOINERS.sub(" ", normalize(text)).split()
+    return frozenset({" " + " ".join(words) + " ", " " + " ".join(_squeeze(w) for w in words) + " ",
+                      " " + " ".join(_strip_suffix(w) for w in words) + " "})
+
+
+_text_variants = lru_cache(maxsize=2048)(_variants)
+
+
 def is_only(text: str, phrases: list[str]) -> bool:
     """True when the whole message is one of `phrases` (ignoring punctuation and repeated letters)."""
-    norm = " ".join(_squeeze(w) for w in re.sub(r"[/\-.]", " ", normalize(text)).split())
-    return any(norm == " ".join(_squeeze(w) for w in normalize(p).split()) for p in phrases)
+    norm = tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
+    return any(norm == _squeezed_words(p) for p in phrases)
 
 
 def _first_position(text: str, phrases: list[str]) -> int | None:
-    words = [_squeeze(w) for w in re.sub(r"[/\-.]", " ", normalize(text)).split()]
+    words = tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
     best: int | None = None
     for phrase in phrases:
-        p = [_squeeze(w) for w in normalize(phrase).split()]
+        p = _squeezed_words(phrase)
         for i in range(len(words) - len(p) + 1):
             if p and words[i:i + len(p)] == p:
                 best = i if best is None else min(best, i)
