@@ -257,10 +257,19 @@ async def find_registered(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", st
     return "registered" if found else "ok"
 
 
+async def recipient_not_owner(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """Pelimpahan goes to another person: the recipient's NIK must not be the porsi owner's."""
+    pilgrim_id = (ctx.state.get("pilgrim") or {}).get("id")
+    if not pilgrim_id:
+        return "ok"
+    owner_nik = (await ctx.session.execute(select(Pilgrim.nik).where(Pilgrim.id == pilgrim_id))).scalar()
+    return "same_person" if owner_nik and owner_nik == ctx.slots.get("recipient_nik") else "ok"
+
+
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
     "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
-    "find_registered": find_registered,
+    "find_registered": find_registered, "recipient_not_owner": recipient_not_owner,
 }
 
 

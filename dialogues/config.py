@@ -19,11 +19,12 @@ KNOWN_INTENTS = (
     "human_handoff", "subscribe", "unsubscribe", "stop", "faq", "out_of_scope", "nlu_fallback", "info_menu",
 )
 ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case",
-           "find_registered")
+           "find_registered", "recipient_not_owner")
 ACTION_RESULTS = {
     "lookup_porsi": ("ok", "not_found", "locked"), "verify_identity": ("ok", "failed", "locked"),
     "show_porsi": ("ok",), "create_case": ("ok", "slot_full"), "offer_slots": ("ok", "none"),
     "find_cases": ("shown", "none"), "show_case": ("ok", "not_found"), "find_registered": ("ok", "registered"),
+    "recipient_not_owner": ("ok", "same_person"),
 }
 # Response keys the engine itself uses (flows reference the rest).
 ENGINE_KEYS = (

@@ -138,3 +138,15 @@ async def test_keyword_date_wins_over_first_date(chat: Chat) -> None:
     assert "nama lengkap penerima" in out
     conv = await chat.conversation()
     assert conv.state["slots"]["death_date"] == "2024-02-02"
+
+
+async def test_recipient_nik_must_not_be_the_owners(chat: Chat, db) -> None:
+    await start_deceased(chat)
+    await chat.say("1 Juni 2024")
+    await chat.say("Rina Marlina")
+    out = await chat.say("1375014305600002")  # the porsi owner's own NIK
+    assert "NIK pemilik nomor porsi" in out and "NIK penerima" in out
+    conv = await chat.conversation()
+    assert "recipient_nik" not in conv.state["slots"]
+    out = await chat.say("1375014508900001")
+    assert "tanggal lahir penerima" in out.lower()
