@@ -110,8 +110,24 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """Also skips the hand-off for a commit or rollback outside a transaction: sqlite3 does nothing then
+    (it checks sqlite3_get_autocommit, as `in_transaction` does). SQLAlchemy rolls back every connection
+    it returns to the pool, also right after a commit, so this saves a hand-off per session."""
+
     __slots__ = ()
     _cursor_cls = OneHopCursor
+
+    def _idle(self) -> bool:
+        conn = self._connection._connection  # the sqlite3 connection, None once closed
+        return conn is not None and not conn.in_transaction
+
+    def rollback(self) -> None:
+        if not self._idle():
+            super().rollback()
+
+    def commit(self) -> None:
+        if not self._idle():
+            super().commit()
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):

@@ -40,3 +40,22 @@ async def test_statements_rows_rowcount_and_errors(tmp_path: Path) -> None:
             assert (await session.execute(select(func.count(Conversation.id)))).scalar_one() == 3
     finally:
         await db.dispose()
+
+
+async def test_uncommitted_work_is_rolled_back_when_the_session_closes(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        async with db.session() as session:
+            session.add(Conversation(channel="webchat", channel_user_id="gone", state={}))
+            await session.flush()  # inside a transaction now; closed without commit
+        async with db.session() as session:
+            assert (await session.execute(select(func.count(Conversation.id)))).scalar_one() == 0
+            session.add(Conversation(channel="webchat", channel_user_id="kept", state={}))
+            await session.commit()
+            await session.commit()  # nothing open: a no-op, as in sqlite3
+        async with db.session() as session:
+            assert (await session.execute(select(Conversation.channel_user_id))).scalars().all() == ["kept"]
+    finally:
+        await db.dispose()
