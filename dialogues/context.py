@@ -62,6 +62,13 @@ class Ctx:
         return (self.turn.text or "").strip()
 
     @property
+    def normalized_text(self) -> str | None:
+        """The NLU's standard-Indonesian reading of the message (slang and Minang mapped: 'amak alah maningga'
+        -> 'ibu sudah meninggal'), when the backend gives one; numbers and dates are placeholders there."""
+        value = (self.turn.parse or {}).get("text_normalized")
+        return value if isinstance(value, str) and value.strip() else None
+
+    @property
     def intent(self) -> str | None:
         return ((self.turn.parse or {}).get("intent") or {}).get("name")
 

@@ -48,6 +48,9 @@ from storage.files import FileStore
 from storage.models import Case, Conversation
 
 
+WORD_VALIDATORS = ("choice", "yesno")  # answers in words: retried on the NLU's normalised text
+
+
 class DialogueEngine(FrontDesk, Corrections, Collection):
     def __init__(self, bundle: Bundle, office: OfficeSettings, settings: DialogueSettings) -> None:
         self.bundle = bundle
@@ -487,6 +490,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
     def _validate(self, ctx: Ctx, step: Step, text: str) -> Any:
         vctx = ValidationContext(self.lexicon, ctx.today, self._choices(ctx, step))
         value = validate(step.validator, text, vctx)  # type: ignore[arg-type]
+        if value is None and step.validator in WORD_VALIDATORS and text == ctx.text and ctx.normalized_text:
+            value = validate(step.validator, ctx.normalized_text, vctx)  # type: ignore[arg-type]
         if step.validator == "choice" and value is None and step.options_from == "relationships":
             entity = next((e.get("value") for e in (ctx.turn.parse or {}).get("entities", [])
                            if e.get("entity") == "relationship"), None)
@@ -606,11 +611,23 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             ctx.say("reask_generic", choices=self._shown_choices(ctx, step), prompt=prompt)
 
     def _keyword_values(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> dict[str, Any]:
-        """Values found right after a step's keywords ('lahir 3 Mei 1960', 'wafat 14/8/2025')."""
+        """Values found right after a step's keywords ('lahir 3 Mei 1960', 'wafat 14/8/2025'); for the whole
+        message also in the NLU's normalised text ('lahia 20-01-1955' in Minang), names excepted."""
+        found = self._values_after_keywords(ctx, flow, text, exclude, names=True)
+        if text == ctx.text and ctx.normalized_text and normalize(ctx.normalized_text) != normalize(text):
+            for slot, value in self._values_after_keywords(ctx, flow, ctx.normalized_text, exclude,
+                                                           names=False).items():
+                found.setdefault(slot, value)
+        return found
+
+    def _values_after_keywords(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None,
+                               names: bool) -> dict[str, Any]:
         norm = " " + normalize(text) + " "
         spots: list[tuple[int, int, Step]] = []
         for step in flow.steps:
             if step.type != "ask" or not step.slot or step.slot == exclude or not step.extract:
+                continue
+            if step.validator == "name" and not names:
                 continue
             if step.when and not self._cond(ctx, step.when):
                 continue
@@ -651,5 +668,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
 
     def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
         """The one option whose words occur in a free message (None if none or several do)."""
-        hits = {c.value for c in self._choices(ctx, step) if contains_phrase(text, list(c.words))}
+        choices = self._choices(ctx, step)
+        hits = {c.value for c in choices if contains_phrase(text, list(c.words))}
+        if not hits and text == ctx.text and ctx.normalized_text:
+            hits = {c.value for c in choices if contains_phrase(ctx.normalized_text, list(c.words))}
         return hits.pop() if len(hits) == 1 else None

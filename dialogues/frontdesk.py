@@ -150,16 +150,21 @@ class FrontDesk:
 
     def _requirements_flow(self, ctx: Ctx, current: Flow | None) -> Flow | None:
         """The flow whose requirements a question like 'syarat pelimpahan apa saja?' asks for."""
-        if not ctx.text or not contains_phrase(ctx.text, self.lexicon.requirements):
+        texts = [t for t in (ctx.text, ctx.normalized_text) if t]
+        lex = self.lexicon
+        if not any(contains_phrase(t, lex.requirements) for t in texts):
             return None
-        if not (looks_like_question(ctx.text, self.lexicon) or len(normalize(ctx.text).split()) <= 4):
+        asks = any(looks_like_question(t, lex) or set(normalize(t).split()) & set(lex.question) for t in texts)
+        if not (asks or len(normalize(ctx.text).split()) <= 4):
             return None
         name = self.bundle.intent_flow.get(ctx.intent or "") if ctx.confidence >= 0.5 else None
         if name is None:
             name = self._menu_pick(ctx, numbers_only=False)
             name = self.bundle.intent_flow.get(name or "")
-        flow = self.flows.get(name or "") or current
-        return flow if flow is not None and flow.requirements else None
+        for flow in (self.flows.get(name or ""), current):  # a word like "cek" may name a flow without a checklist
+            if flow is not None and flow.requirements:
+                return flow
+        return None
 
     def _say_requirements(self, ctx: Ctx, flow: Flow) -> None:
         lines: list[str] = []

@@ -69,6 +69,7 @@ class BuiltinModel:
             ranking = [(name, conf)] + ranking[:9]
         return {
             "text": text,
+            "text_normalized": self.normalizer(text[:max_chars]),
             "intent": {"name": name, "confidence": round(conf, 4)},
             "entities": entities,
             "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],

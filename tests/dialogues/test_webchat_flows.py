@@ -356,3 +356,17 @@ async def test_stop_keyword_while_waiting_for_staff(webchat: WebChat, demo_servi
 async def test_office_question_shows_hours_from_the_rules_file(webchat: WebChat) -> None:
     out = await webchat.say_text("jam buka kantor kapan?")
     assert "Senin-Kamis 08.00-16.00 WIB, Jumat 08.00-16.30 WIB" in out
+
+
+async def test_minang_answers_are_understood_through_the_nlu_normalisation(webchat: WebChat) -> None:
+    # 'amak alah maningga' = ibu sudah meninggal: the pembatalan variant is taken from the first message
+    out = await webchat.say_text("ambo nio batal haji, amak alah maningga")
+    assert "beralih ke pelimpahan" in out
+    # 'syaratnyo apo se' = syaratnya apa saja: the checklist is shown mid-flow, then the question again
+    out = await webchat.say_text("bia ambo cek dulu syaratnyo apo se")
+    assert "Syarat Pembatalan" in out and "beralih ke pelimpahan" in out
+    out = await webchat.say_text("indak, batal se")
+    assert "nomor porsi" in out
+    # 'lahia' = lahir: the birth date after the porsi number is taken as the verification answer
+    out = await webchat.say_text("0312345678 lahia 05-06-1960")
+    assert "wafat" in out.lower()
