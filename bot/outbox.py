@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, func, or_, select, update
 
 from bot.channels.base import ChannelPlugin, SendResult
-from bot.loop_errors import PassErrors
+from bot.background import BackgroundLoop
 from storage.db import Database
 from storage.models import Conversation, Message
 
@@ -110,7 +110,6 @@ class Outbox:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), batch: int = 200) -> None:
         self.db = db
         self.channels = {name: c for name, c in channels.items() if c.push}
-        self._errors = PassErrors("outbox", log)
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch = batch
@@ -120,42 +119,25 @@ class Outbox:
         self.limits: dict[str, tuple[RateLimit, ...]] = {
             name: tuple(getattr(c, "rate_limits", ())) for name, c in self.channels.items()}
         self.next_wake: float | None = None  # seconds until a rate-limited message may go (last pass)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = BackgroundLoop("outbox", log, self._pass, self._idle_seconds)
         self._passes = 0
 
     def notify(self, channel: str) -> None:
         if channel in self.channels:
-            self._wake.set()
+            self._loop.wake()
 
     def start(self) -> None:
-        if self.channels and self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="outbox")
+        if self.channels:
+            self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                sent = await self.send_due()
-                self._errors.succeeded()
-            except Exception as exc:
-                self._errors.failed(exc)
-                sent = 0
-            if sent == 0:
-                timeout = IDLE_WAIT_SECONDS if self.next_wake is None else min(IDLE_WAIT_SECONDS, self.next_wake)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.01))
-                except asyncio.TimeoutError:
-                    pass
-                self._wake.clear()
+    async def _pass(self) -> bool:
+        return await self.send_due() > 0
+
+    def _idle_seconds(self) -> float:
+        return IDLE_WAIT_SECONDS if self.next_wake is None else max(min(IDLE_WAIT_SECONDS, self.next_wake), 0.01)
 
     async def send_due(self) -> int:
         """One pass: claim the next due message of each conversation (within the rate limits) and send

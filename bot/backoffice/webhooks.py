@@ -20,9 +20,9 @@ import aiohttp
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.background import BackgroundLoop
 from bot.backoffice.serialize import case_json
 from bot.backoffice.settings import BackofficeSettings
-from bot.loop_errors import PassErrors
 from storage.db import Database
 from storage.models import Case, WebhookDelivery
 
@@ -36,6 +36,7 @@ BASE_BACKOFF_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 3600.0
 NEW_CASE_LOOKBACK = timedelta(hours=24)
 LEASE_SECONDS = 120  # a claimed delivery is left alone this long by other processes
+IDLE_SECONDS = 2.0  # between passes over due deliveries
 
 
 def sign(key: bytes, timestamp: int, body: bytes) -> str:
@@ -63,12 +64,10 @@ class Webhooks:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
         self.settings = settings
-        self._errors = PassErrors("webhook deliveries", log)
         self.key = key
         self.clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = BackgroundLoop("webhook deliveries", log, self._pass, lambda: IDLE_SECONDS)
+        self._http: aiohttp.ClientSession | None = None
 
     @property
     def enabled(self) -> bool:
@@ -82,7 +81,7 @@ class Webhooks:
                           ensure_ascii=False, sort_keys=True)
         session.add(WebhookDelivery(event=event, case_id=case.id, url=self.settings.webhook_url, body=body,
                                     status="pending", next_attempt_at=self.clock()))
-        self._wake.set()
+        self._loop.wake()
 
     async def enqueue_new_submissions(self) -> int:
         """Cases the bot submitted recently that have no `case.submitted` delivery yet."""
@@ -152,30 +151,21 @@ class Webhooks:
 
     # background task -------------------------------------------------------------------------
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhooks")
+        if self.enabled:
+            self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._loop.stop()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
-    async def _run(self) -> None:
-        async with aiohttp.ClientSession() as http:
-            while not self._stopping:
-                try:
-                    await self.enqueue_new_submissions()
-                    await self.deliver_due(http)
-                    self._errors.succeeded()
-                except Exception as exc:
-                    self._errors.failed(exc)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-                except asyncio.TimeoutError:
-                    pass
-                self._wake.clear()
+    async def _pass(self) -> bool:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        await self.enqueue_new_submissions()
+        await self.deliver_due(self._http)
+        return False  # deliveries wait for their back-off: the next pass comes after the idle wait

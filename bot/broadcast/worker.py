@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.background import BackgroundLoop
 from bot.broadcast.audience import Segment, materialize_batch
 from bot.broadcast.delivery import send_one, transient_message
 from bot.broadcast.limiter import ChannelLimiter
@@ -38,7 +39,6 @@ from bot.broadcast.optout import keyword_optouts, record_optout
 from bot.broadcast.render import Recipient, render
 from bot.broadcast.settings import BroadcastSettings
 from bot.channels.base import ChannelPlugin, SendResult
-from bot.loop_errors import PassErrors
 from bot.outbox import BLOCKED_PREFIX, is_blocking
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
 from storage.db import Database
@@ -76,7 +76,6 @@ class BroadcastWorker:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  worker_id: str | None = None) -> None:
         self.db = db
-        self._errors = PassErrors("broadcast worker", log)
         self.channels = dict(channels)
         self.settings = settings
         self.clock = clock
@@ -86,46 +85,26 @@ class BroadcastWorker:
         self._recovered_at: dict[int, float] = {}
         self._activated_at: float | None = None
         self._content: dict[int, tuple[str, list[dict[str, Any]]]] = {}
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("broadcast worker", log, self._pass, self._idle_seconds)
 
     # lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self.run(), name="broadcast-worker")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Finish the sends in flight, record them, and stop."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._loop.stop()
 
     def notify(self) -> None:
         """Something changed (a broadcast was scheduled or resumed): look now."""
-        self._wake.set()
+        self._loop.wake()
 
     async def run(self, until_idle: bool = False) -> None:
         """Loop until stopped (or, with `until_idle`, until no broadcast is running or scheduled)."""
-        while not self._stopping:
-            try:
-                attempted = await self.step()
-                self._errors.succeeded()
-            except Exception as exc:
-                self._errors.failed(exc)
-                attempted = 0
-            if attempted:
-                continue
-            if until_idle and not await self.has_work():
-                return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_seconds())
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
+        await self._loop.run(self.has_work if until_idle else None)
+
+    async def _pass(self) -> bool:
+        return bool(await self.step())
 
     def _idle_seconds(self) -> float:
         now = self.clock().timestamp()
@@ -148,7 +127,7 @@ class BroadcastWorker:
                                              .order_by(Broadcast.id))).scalars().all()
         handled = 0
         for broadcast_id in running:
-            if self._stopping:
+            if self._loop.stopping:
                 break
             handled += await self.step_broadcast(broadcast_id)
         return handled
@@ -156,7 +135,7 @@ class BroadcastWorker:
     async def _activate_due(self) -> None:
         """Start scheduled broadcasts that are due (at most once per poll interval, or when notified)."""
         now = self.clock()
-        if (self._activated_at is not None and not self._wake.is_set()
+        if (self._activated_at is not None and not self._loop.woken
                 and now.timestamp() - self._activated_at < self.settings.poll_seconds):
             return
         self._activated_at = now.timestamp()
