@@ -2,8 +2,9 @@
 and an output side (`send`, used by the outbox for push channels)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -33,3 +34,30 @@ class ChannelPlugin(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, conversation: Conversation, message: Message) -> SendResult: ...
+
+
+Part = Callable[[], Awaitable[Any]]
+
+
+class PartProgress:
+    """Sends one stored message that the platform needs as several calls (files, then text chunks). Parts sent
+    in an earlier attempt of the same message are skipped on retry (remembered in memory, per message id)."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, int] = {}
+
+    async def send(self, message_id: int, parts: list[Part], error_result: Callable[[Exception], SendResult],
+                   provider_id: Callable[[Any], str]) -> SendResult:
+        """Run the parts not sent yet; the result carries the provider id of the last part."""
+        last_id: str | None = None
+        for index, part in enumerate(parts):
+            if index < self._done.get(message_id, 0):
+                continue
+            try:
+                sent = await part()
+            except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by the channel's error_result
+                self._done[message_id] = index
+                return error_result(exc)
+            last_id = provider_id(sent)
+        self._done.pop(message_id, None)
+        return SendResult(ok=True, provider_message_id=last_id)

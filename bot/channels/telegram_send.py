@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from telegram.error import (
     BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut,
 )
 
-from bot.channels.base import SendResult
+from bot.channels.base import Part, PartProgress, SendResult
 from bot.outbox import BLOCKED_PREFIX
 from storage.files import FileStore
 from storage.models import Message
@@ -81,26 +80,16 @@ class TelegramSender:
     def __init__(self, bot: Bot, files: FileStore) -> None:
         self.bot = bot
         self.files = files
-        self._progress: dict[int, int] = {}
+        self._progress = PartProgress()
 
     async def send(self, chat_id: int | str, message: Message) -> SendResult:
         parts = self._parts(chat_id, message)
-        done = self._progress.get(message.id, 0)
-        last_id: str | None = None
-        for index, part in enumerate(parts):
-            if index < done:
-                continue
-            try:
-                sent = await part()
-            except Exception as exc:  # noqa: BLE001 - mapped or re-raised by error_result
-                self._progress[message.id] = index
-                return error_result(exc)
-            last_id = f"{chat_id}:{sent.message_id}"  # Telegram numbers messages per chat
-        self._progress.pop(message.id, None)
-        return SendResult(ok=True, provider_message_id=last_id)
+        # Telegram numbers messages per chat: the stored id is chat-qualified
+        return await self._progress.send(message.id, parts, error_result,
+                                         lambda sent: f"{chat_id}:{sent.message_id}")
 
-    def _parts(self, chat_id: int | str, message: Message) -> list[Callable[[], Awaitable[Any]]]:
-        parts: list[Callable[[], Awaitable[Any]]] = []
+    def _parts(self, chat_id: int | str, message: Message) -> list[Part]:
+        parts: list[Part] = []
         for attachment in message.attachments or []:
             parts.append(self._file_part(chat_id, attachment))
         chunks = split_text(message.text or "")
@@ -113,7 +102,7 @@ class TelegramSender:
                 chat_id=chat_id, text=chunk, reply_markup=reply_markup))
         return parts
 
-    def _file_part(self, chat_id: int | str, attachment: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+    def _file_part(self, chat_id: int | str, attachment: dict[str, Any]) -> Part:
         async def send_file() -> Any:
             data = await self.files.read(attachment["sha256"])
             name = attachment.get("filename") or attachment["sha256"][:12]

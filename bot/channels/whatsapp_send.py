@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from twilio.rest import Client
 
-from bot.channels.base import SendResult
+from bot.channels.base import Part, PartProgress, SendResult
 from bot.channels.settings import WhatsAppSettings, WhatsAppTemplate
 from bot.channels.whatsapp_twilio import error_result
 from bot.texts import system_text
@@ -66,7 +66,6 @@ def template_variables(template: WhatsAppTemplate, values: dict[str, str]) -> st
     return json.dumps(rendered, ensure_ascii=False)
 
 
-Part = Callable[[], Awaitable[Any]]
 
 
 class WhatsAppSender:
@@ -79,7 +78,7 @@ class WhatsAppSender:
         self.media_url = media_url
         self.status_callback = status_callback
         self.clock = clock
-        self._progress: dict[int, int] = {}
+        self._progress = PartProgress()
 
     def in_window(self, conversation: Conversation) -> bool:
         last = conversation.last_inbound_at
@@ -94,19 +93,7 @@ class WhatsAppSender:
                 return SendResult(ok=False, undeliverable=True,
                                   error="outside the 24-hour window and no 'notification' template configured")
             parts = [self._template_part(conversation, message, template)]
-        done = self._progress.get(message.id, 0)
-        last_sid: str | None = None
-        for index, part in enumerate(parts):
-            if index < done:
-                continue
-            try:
-                created = await part()
-            except Exception as exc:  # noqa: BLE001 - mapped or re-raised by error_result
-                self._progress[message.id] = index
-                return error_result(exc)
-            last_sid = created.sid
-        self._progress.pop(message.id, None)
-        return SendResult(ok=True, provider_message_id=last_sid)
+        return await self._progress.send(message.id, parts, error_result, lambda created: created.sid)
 
     # message shapes -----------------------------------------------------------------------------
     def _free_form(self, conversation: Conversation, message: Message) -> list[Part]:
