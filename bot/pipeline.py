@@ -19,8 +19,9 @@ the lock next, in id order, exactly once. Messages left unprocessed (crash, data
 by `recover()` at start-up and by the periodic sweep (bot/ops.py).
 
 SQLite has one writer at a time; its own busy-wait sleeps in coarse steps, so on SQLite (one process) the
-pipeline's write transactions queue on an asyncio lock instead. The NLU parse of a message happens before
-the conversation is locked (it depends only on the text), so the lock is held for the dialogue step only.
+pipeline's write transactions queue on an asyncio lock instead. The NLU parse of a message and the checks of
+its document files happen before the conversation is locked (they depend only on the text and the files), so
+the lock is held for the dialogue step only.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -64,6 +65,7 @@ class ReceiveResult:
     message_id: int
     conversation_id: int
     duplicate: bool
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # as stored on the inbound row
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Pipeline:
         self.locks = ConversationLocks()
         self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
         self._parsed: dict[int, dict[str, Any]] = {}  # NLU results computed before the lock, by message id
+        self._checked: dict[int, dict[tuple[str, str], Any]] = {}  # document checks done before the lock
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
@@ -123,7 +126,7 @@ class Pipeline:
                 metrics.DUPLICATES.labels(msg.channel).inc()
                 return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
             metrics.MESSAGES_IN.labels(msg.channel).inc()
-            return ReceiveResult(row.id, conversation.id, duplicate=False)
+            return ReceiveResult(row.id, conversation.id, duplicate=False, attachments=attachments)
 
     async def handle(self, msg: InboundMessage, deliver: bool = False) -> HandleResult:
         """Receive and process one message; return the replies to it (for pull channels).
@@ -136,11 +139,18 @@ class Pipeline:
                 self._parsed[received.message_id] = await self.nlu.parse(msg.text[: self.nlu_max_chars])
             except Exception:  # parsed again under the lock (and handled there)
                 pass
+        stored = [StoredFile.from_json(a) for a in received.attachments if not a.get("rejected")]
+        if stored and len(self._checked) < 10_000:
+            try:
+                self._checked[received.message_id] = await self.engine.check_files(self.files, stored)
+            except Exception:  # checked again in the dialogue step (and handled there)
+                pass
         try:
             replies = (await self._process_all(received.conversation_id,
                                                received.message_id if deliver else None)).get(received.message_id)
         finally:
             self._parsed.pop(received.message_id, None)
+            self._checked.pop(received.message_id, None)
         if replies is None:  # processed earlier, by another request or process (or it failed)
             async with self.db.session() as session:
                 replies = list((await session.execute(
@@ -247,7 +257,7 @@ class Pipeline:
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = [StoredFile.from_json(a) for a in inbound.attachments if not a.get("rejected")]
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
-                    files=files, now=inbound.created_at)
+                    files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}))
         replies += await self.engine.step(session, self.files, turn)
         # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
         inbound.intent = parse.get("intent", {}).get("name")

@@ -12,7 +12,7 @@ from dialogues.documents import Inspection, inspect, to_jpeg
 from dialogues.parsing import contains_phrase, normalize, parse_yes_no
 from dialogues.replies import Reply
 from dialogues.schema import Checklist, ChecklistItem, Flow, Step
-from storage.files import StoredFile
+from storage.files import FileStore, StoredFile
 from storage.models import AuditLog, Case, CaseDocument
 
 
@@ -80,16 +80,26 @@ class Collection:
         return ids, problems
 
     async def _inspect(self, ctx: Ctx, f: StoredFile) -> Inspection:
+        checked = ctx.turn.inspections.get((f.sha256, f.content_type))
+        return checked if checked is not None else await self.inspect_file(ctx.files, f)
+
+    async def inspect_file(self, files: FileStore, f: StoredFile) -> Inspection:
+        """Whether a stored file is acceptable as a document; depends only on the file and the rules."""
         if f.content_type not in self.rules.documents.accepted_types:
             return Inspection(False, "doc_bad_type")
         if f.size > self.settings.max_upload_bytes:
             return Inspection(False, "doc_too_large")
         try:
-            data = await ctx.files.read(f.sha256)
+            data = await files.read(f.sha256)
         except (OSError, ValueError):
             return Inspection(False, "doc_unreadable")
         return await asyncio.to_thread(inspect, data, f.content_type, self.rules.documents,
                                        self.settings.max_upload_bytes)
+
+    async def check_files(self, files: FileStore, stored: list[StoredFile]) -> dict[tuple[str, str], Inspection]:
+        """The document checks of `stored`, for Turn.inspections: the pipeline runs them before it locks the
+        conversation (photo checks take milliseconds; on SQLite every write waits while the lock is held)."""
+        return {(f.sha256, f.content_type): await self.inspect_file(files, f) for f in stored}
 
     async def _doc_input(self, ctx: Ctx, flow: Flow, idx: int, step: Step) -> None:
         checklist = self._checklist(ctx, step)

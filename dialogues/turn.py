@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dialogues.documents import Inspection
 from storage.files import StoredFile
 from storage.models import Conversation
 
@@ -23,3 +24,6 @@ class Turn:
     parse: dict[str, Any]
     files: list[StoredFile] = field(default_factory=list)
     now: datetime | None = None
+    # document checks of `files` done before the conversation was locked (DialogueEngine.check_files),
+    # by (sha256, content_type); a file missing here is checked during the step
+    inspections: dict[tuple[str, str], Inspection] = field(default_factory=dict)
