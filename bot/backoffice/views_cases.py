@@ -119,6 +119,15 @@ async def case_documents(session: AsyncSession, case_id: int) -> list[CaseDocume
                                        .order_by(CaseDocument.id))).scalars().all())
 
 
+async def case_pilgrim(session: AsyncSession, case: Case) -> Pilgrim | None:
+    """The registry record of the case's pilgrim (by link, else by nomor porsi)."""
+    pilgrim = await session.get(Pilgrim, case.pilgrim_id) if case.pilgrim_id else None
+    if pilgrim is None and case.nomor_porsi:
+        pilgrim = (await session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == case.nomor_porsi))
+                   ).scalar_one_or_none()
+    return pilgrim
+
+
 def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -> list[dict[str, Any]]:
     """Checklist items with their documents; documents of unknown items are listed at the end."""
     by_item: dict[str, list[CaseDocument]] = {}
@@ -153,10 +162,7 @@ async def case_page(request: web.Request) -> web.Response:
     async with context.services.db.session() as session:
         case = await load_case(session, case_id)
         documents = await case_documents(session, case.id)
-        pilgrim = await session.get(Pilgrim, case.pilgrim_id) if case.pilgrim_id else None
-        if pilgrim is None and case.nomor_porsi:
-            pilgrim = (await session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == case.nomor_porsi))
-                       ).scalar_one_or_none()
+        pilgrim = await case_pilgrim(session, case)
         conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
         messages: list[Message] = []
         if conversation is not None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.backoffice import audit
 from bot.backoffice.answers import answer_rows, checklist_key
 from bot.backoffice.pdf_export import CaseSummary, ExportDocument, build_case_pdf
 from bot.backoffice.texts import staff_text as t
-from bot.backoffice.views_cases import case_documents, checklist_view, load_case
+from bot.backoffice.views_cases import case_documents, case_pilgrim, checklist_view, load_case
 from bot.backoffice.web_common import bo, current_staff, now_utc, path_int
-from storage.models import Pilgrim
 
 REGISTRY_FIELDS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kecamatan", "kab_kota",
                    "provinsi", "status", "estimasi_tahun", "bank", "tanggal_daftar")
@@ -36,10 +34,7 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
     async with context.services.db.session() as session:
         case = await load_case(session, case_id)
         documents = await case_documents(session, case.id)
-        pilgrim = await session.get(Pilgrim, case.pilgrim_id) if case.pilgrim_id else None
-        if pilgrim is None and case.nomor_porsi:
-            pilgrim = (await session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == case.nomor_porsi))
-                       ).scalar_one_or_none()
+        pilgrim = await case_pilgrim(session, case)
         audit.record(session, f"staff:{staff.username}", "export.case_pdf", case_id=case.id)
         await session.commit()
     items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
