@@ -15,6 +15,28 @@ from bot.backoffice.staff_accounts import create_staff
 from storage.models import Case, CaseDocument, Conversation, Pilgrim, StaffUser
 
 DEMO_TICKET = "PBT-DEMO-00001"
+# the answers as the pembatalan flow stores them: slot -> (value, response key of its label, of the value's label)
+DEMO_ANSWERS = {
+    "variant": ("sendiri", "label_cancel_variant", "opt_cancel_self"),
+    "reason": ("ekonomi", "label_reason", "opt_reason_money"),
+    "bank_name": ("Bank Syariah Indonesia", "label_bank_name", None),
+    "account_holder": ("SITI AMINAH", "label_account_holder", None),
+    "account_number": ("7000000001", "label_account_number", None),  # fictitious
+}
+
+
+def _demo_answers(settings: Any) -> dict[str, Any]:
+    from dialogues.engine import DialogueEngine
+
+    config = settings.config
+    engine = DialogueEngine.load(config.dialogue, config.office, settings.base_dir)
+    answers: dict[str, Any] = {"_checklist": "pembatalan_sendiri", "_labels": {}}
+    for slot, (value, label_key, value_key) in DEMO_ANSWERS.items():
+        answers[slot] = value
+        answers["_labels"][slot] = engine.render(label_key)
+        if value_key:
+            answers[f"{slot}_label"] = engine.render(value_key)
+    return answers
 
 
 def _sample_image(title: str) -> bytes:
@@ -50,7 +72,7 @@ async def seed_demo_backoffice(settings: Any, db: Any) -> None:
                     conversation_id=conversation.id, pilgrim_id=pilgrim.id if pilgrim else None,
                     nomor_porsi=pilgrim.nomor_porsi if pilgrim else None,
                     applicant_name=pilgrim.nama if pilgrim else None, submitted_at=now - timedelta(hours=50),
-                    created_at=now - timedelta(hours=50), answers={"_checklist": "pembatalan_sendiri"})
+                    created_at=now - timedelta(hours=50), answers=_demo_answers(settings))
         session.add(case)
         await session.flush()
         for key, title in (("ktp_jemaah", "KTP"), ("sph", "SPH")):
