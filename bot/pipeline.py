@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,12 +58,13 @@ log = logging.getLogger(__name__)
 
 # The per-message queries, built once: building a statement and its cache key costs ~0.1 ms each time.
 _CONVERSATION = select(Conversation).where(Conversation.id == bindparam("conversation_id"))
-_CONVERSATION_OF_USER = select(Conversation).where(Conversation.channel == bindparam("channel"),
-                                                   Conversation.channel_user_id == bindparam("user_id"))
+_CONVERSATION_ID_OF_USER = select(Conversation.id).where(Conversation.channel == bindparam("channel"),
+                                                         Conversation.channel_user_id == bindparam("user_id"))
 _WAITING = (select(Message).where(Message.conversation_id == bindparam("conversation_id"), Message.direction == "in",
                                   Message.status == "received").order_by(Message.id).limit(2))
 _CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
-_CONVERSATION_OF_USER_LOCKED = _CONVERSATION_OF_USER.with_for_update()
+_CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
+_INSERT_INBOUND = insert(Message.__table__).returning(Message.__table__.c.id)  # Core: column defaults apply
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -118,14 +119,14 @@ class Pipeline:
         follow commit order) and inserts the row; a redelivery violates the unique channel message id."""
         attachments = await self._store_attachments(msg)
         async with self._writer(), self.db.session() as session:
-            conversation = await self._conversation_for(session, msg)
-            row = Message(
-                conversation_id=conversation.id, channel=msg.channel, direction="in",
-                channel_message_id=msg.channel_message_id, text=_storable(msg.text),
-                attachments=attachments, status="received", sender="user", created_at=msg.at,
-            )
-            session.add(row)
-            try:
+            conversation_id = await self._conversation_for(session, msg)
+            try:  # a Core INSERT: the row is not needed as an object (the ORM unit of work cost ~0.35 ms)
+                connection = await session.connection()
+                row_id = (await connection.execute(_INSERT_INBOUND, dict(
+                    conversation_id=conversation_id, channel=msg.channel, direction="in",
+                    channel_message_id=msg.channel_message_id, text=_storable(msg.text),
+                    attachments=attachments, status="received", sender="user", created_at=msg.at,
+                ))).scalar_one()
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
@@ -135,7 +136,7 @@ class Pipeline:
                 metrics.DUPLICATES.labels(msg.channel).inc()
                 return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
             metrics.MESSAGES_IN.labels(msg.channel).inc()
-            return ReceiveResult(row.id, conversation.id, duplicate=False, attachments=attachments)
+            return ReceiveResult(row_id, conversation_id, duplicate=False, attachments=attachments)
 
     async def handle(self, msg: InboundMessage, deliver: bool = False) -> HandleResult:
         """Receive and process one message; return the replies to it (for pull channels).
@@ -319,13 +320,13 @@ class Pipeline:
                 Message.channel == channel, Message.direction == "in",
                 Message.channel_message_id == channel_message_id))).scalar_one_or_none()
 
-    async def _conversation_for(self, session: AsyncSession, msg: InboundMessage) -> Conversation:
-        """The user's conversation, created on first contact; row-locked on PostgreSQL."""
-        query = _CONVERSATION_OF_USER if self.db.is_sqlite else _CONVERSATION_OF_USER_LOCKED
+    async def _conversation_for(self, session: AsyncSession, msg: InboundMessage) -> int:
+        """The id of the user's conversation, created on first contact; row-locked on PostgreSQL."""
+        query = _CONVERSATION_ID_OF_USER if self.db.is_sqlite else _CONVERSATION_ID_OF_USER_LOCKED
         params = {"channel": msg.channel, "user_id": msg.user_id}
-        conversation = (await session.execute(query, params)).scalar_one_or_none()
-        if conversation is not None:
-            return conversation
+        conversation_id = (await session.execute(query, params)).scalar_one_or_none()
+        if conversation_id is not None:
+            return int(conversation_id)
         conversation = Conversation(channel=msg.channel, channel_user_id=msg.user_id,
                                     display_name=msg.display_name, state={})
         session.add(conversation)
@@ -333,11 +334,11 @@ class Pipeline:
             await session.commit()
         except IntegrityError:  # created concurrently by another request
             await session.rollback()
-            return (await session.execute(query, params)).scalar_one()
+            return int((await session.execute(query, params)).scalar_one())
         log.info("new conversation channel=%s user=%s", msg.channel, mask_user_id(msg.user_id))
         if not self.db.is_sqlite:
             await self._lock_conversation(session, conversation.id)
-        return conversation
+        return conversation.id
 
     async def _store_attachments(self, msg: InboundMessage) -> list[dict[str, object]]:
         """Save attachments in the file store; over-size ones are recorded as rejected, not stored."""
