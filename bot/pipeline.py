@@ -149,7 +149,7 @@ class Pipeline:
                 self._parsed[received.message_id] = await self.nlu.parse(msg.text[: self.nlu_max_chars])
             except Exception:  # parsed again under the lock (and handled there)
                 pass
-        stored = [StoredFile.from_json(a) for a in received.attachments if not a.get("rejected")]
+        stored = _stored_files(received.attachments)
         if stored and len(self._checked) < 10_000:
             try:
                 self._checked[received.message_id] = await self.engine.check_files(self.files, stored)
@@ -262,7 +262,7 @@ class Pipeline:
             return replies + self._staff_waiting_notice(conversation)
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
-        files = [StoredFile.from_json(a) for a in inbound.attachments if not a.get("rejected")]
+        files = _stored_files(inbound.attachments)
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
                     files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}))
         replies += await self.engine.step(session, self.files, turn)
@@ -367,3 +367,8 @@ def _storable(text: str) -> str:
     """PostgreSQL text cannot hold NUL characters; lone surrogates cannot be encoded."""
     text = text.replace("\x00", "")[:MAX_STORED_TEXT]
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _stored_files(attachments: list[dict[str, Any]]) -> list[StoredFile]:
+    """The attachments of an inbound row that were stored (not rejected as too large or for a full disk)."""
+    return [StoredFile.from_json(a) for a in attachments if not a.get("rejected")]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialogues.parsing import normalize
 from dialogues.replies import Reply
 from dialogues.turn import Turn
 from storage.files import FileStore
@@ -62,11 +63,14 @@ class Ctx:
         return (self.turn.text or "").strip()
 
     @property
-    def normalized_text(self) -> str | None:
-        """The NLU's standard-Indonesian reading of the message (slang and Minang mapped: 'amak alah maningga'
-        -> 'ibu sudah meninggal'), when the backend gives one; numbers and dates are placeholders there."""
+    def readings(self) -> list[str]:
+        """The message as written, then the NLU's standard-Indonesian reading of it when the backend gives one
+        that differs (slang and Minang mapped, digits kept: 'amak alah maningga' -> 'ibu sudah meninggal')."""
+        out = [self.text] if self.text else []
         value = (self.turn.parse or {}).get("text_normalized")
-        return value if isinstance(value, str) and value.strip() else None
+        if isinstance(value, str) and value.strip() and normalize(value) != normalize(self.text):
+            out.append(value)
+        return out
 
     @property
     def intent(self) -> str | None:

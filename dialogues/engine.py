@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogues import actions
+from dialogues.calendar import hours_label
 from dialogues.collect import Collection
 from dialogues.conditions import MISSING, evaluate
 from dialogues.config import Bundle, load_bundle
@@ -42,7 +43,6 @@ from dialogues.replies import Reply
 from dialogues.schema import Flow, Outcome, Step
 from dialogues.settings import DialogueSettings, OfficeSettings
 from dialogues.turn import Turn
-from dialogues.calendar import hours_label
 from dialogues.validators import Choice, ValidationContext, looks_like_question, validate
 from storage.files import FileStore
 from storage.models import Case, Conversation
@@ -489,9 +489,12 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
 
     def _validate(self, ctx: Ctx, step: Step, text: str) -> Any:
         vctx = ValidationContext(self.lexicon, ctx.today, self._choices(ctx, step))
-        value = validate(step.validator, text, vctx)  # type: ignore[arg-type]
-        if value is None and step.validator in WORD_VALIDATORS and text == ctx.text and ctx.normalized_text:
-            value = validate(step.validator, ctx.normalized_text, vctx)  # type: ignore[arg-type]
+        # the whole message is also tried as the NLU reads it when the answer is in words
+        value = None
+        for reading in ctx.readings if text == ctx.text and step.validator in WORD_VALIDATORS else [text]:
+            value = validate(step.validator, reading, vctx)  # type: ignore[arg-type]
+            if value is not None:
+                break
         if step.validator == "choice" and value is None and step.options_from == "relationships":
             entity = next((e.get("value") for e in (ctx.turn.parse or {}).get("entities", [])
                            if e.get("entity") == "relationship"), None)
@@ -614,9 +617,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         """Values found right after a step's keywords ('lahir 3 Mei 1960', 'wafat 14/8/2025'); for the whole
         message also in the NLU's normalised text ('lahia 20-01-1955' in Minang), names excepted."""
         found = self._values_after_keywords(ctx, flow, text, exclude, names=True)
-        if text == ctx.text and ctx.normalized_text and normalize(ctx.normalized_text) != normalize(text):
-            for slot, value in self._values_after_keywords(ctx, flow, ctx.normalized_text, exclude,
-                                                           names=False).items():
+        for reading in ctx.readings[1:] if text == ctx.text else []:
+            for slot, value in self._values_after_keywords(ctx, flow, reading, exclude, names=False).items():
                 found.setdefault(slot, value)
         return found
 
@@ -669,7 +671,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
     def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
         """The one option whose words occur in a free message (None if none or several do)."""
         choices = self._choices(ctx, step)
-        hits = {c.value for c in choices if contains_phrase(text, list(c.words))}
-        if not hits and text == ctx.text and ctx.normalized_text:
-            hits = {c.value for c in choices if contains_phrase(ctx.normalized_text, list(c.words))}
-        return hits.pop() if len(hits) == 1 else None
+        for reading in ctx.readings if text == ctx.text else [text]:
+            hits = {c.value for c in choices if contains_phrase(reading, list(c.words))}
+            if hits:
+                return hits.pop() if len(hits) == 1 else None
+        return None

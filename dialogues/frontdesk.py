@@ -150,11 +150,10 @@ class FrontDesk:
 
     def _requirements_flow(self, ctx: Ctx, current: Flow | None) -> Flow | None:
         """The flow whose requirements a question like 'syarat pelimpahan apa saja?' asks for."""
-        texts = [t for t in (ctx.text, ctx.normalized_text) if t]
         lex = self.lexicon
-        if not any(contains_phrase(t, lex.requirements) for t in texts):
+        if not any(contains_phrase(t, lex.requirements) for t in ctx.readings):
             return None
-        asks = any(looks_like_question(t, lex) or set(normalize(t).split()) & set(lex.question) for t in texts)
+        asks = any("?" in t or not set(normalize(t).split()).isdisjoint(lex.question) for t in ctx.readings)
         if not (asks or len(normalize(ctx.text).split()) <= 4):
             return None
         name = self.bundle.intent_flow.get(ctx.intent or "") if ctx.confidence >= 0.5 else None

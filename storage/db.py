@@ -22,14 +22,15 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            database = make_url(url).database
+            database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
-            if make_url(url).get_driver_name() == "aiosqlite":
+            if parsed.get_driver_name() == "aiosqlite":
                 from storage.sqlite_driver import one_hop_dbapi
 
                 kwargs["module"] = one_hop_dbapi()

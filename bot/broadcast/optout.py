@@ -3,7 +3,8 @@
 Two ways they take effect, both immediate:
 - the pipeline calls `handle_inbound(session, conversation_id, text)` on each inbound message, and
 - independently, the broadcast worker looks at each recipient's recent inbound messages right before sending
-  (`keyword_optouts`), so a STOP sent while a broadcast runs stops the rest of it even without that line.
+  (`keyword_optouts`), so a STOP that is stored but not processed yet (another process, a database outage)
+  stops the rest of a running broadcast too.
 """
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.broadcast_models import BroadcastOptout
 from storage.models import Conversation, Message
 from storage.optouts import record_optout
-
-__all__ = ["KEYWORDS", "handle_inbound", "is_optout_keyword", "keyword_optouts", "record_optout"]
 
 KEYWORDS = ("STOP", "BERHENTI", "BERHENTI LANGGANAN")
 MAX_KEYWORD_CHARS = 40

@@ -35,7 +35,7 @@ from bot.background import BackgroundLoop
 from bot.broadcast.audience import Segment, materialize_batch
 from bot.broadcast.delivery import send_one, transient_message
 from bot.broadcast.limiter import ChannelLimiter
-from bot.broadcast.optout import keyword_optouts, record_optout
+from bot.broadcast.optout import keyword_optouts
 from bot.broadcast.render import Recipient, render
 from bot.broadcast.settings import BroadcastSettings
 from bot.channels.base import ChannelPlugin, SendResult
@@ -43,6 +43,7 @@ from bot.outbox import BLOCKED_PREFIX, is_blocking
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
 from storage.db import Database
 from storage.models import Conversation, Pilgrim
+from storage.optouts import record_optout
 
 log = logging.getLogger(__name__)
 

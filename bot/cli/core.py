@@ -82,8 +82,8 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
     host = host or settings.config.server.host
     port = port or settings.config.server.port
     # The app is built inside run_app's event loop, so pools and workers belong to the loop that serves.
-    web.run_app(_build_app(settings, telegram_polling), host=host, port=port, print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"),
-                access_log=None)
+    web.run_app(_build_app(settings, telegram_polling), host=host, port=port, access_log=None,
+                print=lambda _: click.echo(f"serving on http://{host}:{port}/webchat"))
 
 
 async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.Application:
