@@ -126,6 +126,7 @@ class Pipeline:
                     conversation_id=conversation_id, channel=msg.channel, direction="in",
                     channel_message_id=msg.channel_message_id, text=_storable(msg.text),
                     attachments=attachments, status="received", sender="user", created_at=msg.at,
+                    requester=msg.requester,
                 ))).scalar_one()
                 await session.commit()
             except IntegrityError:
@@ -264,7 +265,8 @@ class Pipeline:
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = _stored_files(inbound.attachments)
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
-                    files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}))
+                    files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}),
+                    requester=inbound.requester)
         replies += await self.engine.step(session, self.files, turn)
         # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
         inbound.intent = parse.get("intent", {}).get("name")

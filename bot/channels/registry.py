@@ -5,13 +5,15 @@ from bot.channels.base import ChannelPlugin
 from bot.channels.webchat import WebChatChannel
 from bot.config import Settings
 from bot.pipeline import Pipeline
+from bot.requester import RequesterKeys
 from storage.db import Database
 from storage.files import FileStore
 
 
 def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: FileStore,
                    only: tuple[str, ...] = ()) -> dict[str, ChannelPlugin]:
-    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db)}
+    requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
+    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db, requesters)}
     config = settings.config.channels
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel

@@ -92,7 +92,7 @@ class UpdateConverter:
         out.inbound = InboundMessage(
             channel=CHANNEL, user_id=str(msg.chat.id), text=text, attachments=tuple(attachments),
             channel_message_id=str(update.update_id), at=_aware(msg.date),
-            display_name=user.full_name[:200] if user else None)
+            display_name=user.full_name[:200] if user else None, requester=f"tg:{user.id}" if user else None)
         return out
 
     def _callback(self, update: Update) -> Converted:
@@ -105,7 +105,7 @@ class UpdateConverter:
         if label:
             out.inbound = InboundMessage(
                 channel=CHANNEL, user_id=str(chat_id), text=label, channel_message_id=str(update.update_id),
-                display_name=query.from_user.full_name[:200])
+                display_name=query.from_user.full_name[:200], requester=f"tg:{query.from_user.id}")
         return out
 
     async def _attachments(self, msg: TgMessage, out: Converted) -> list[InboundAttachment]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from bot.channels.base import SendResult
 from bot.inbound import InboundAttachment, InboundMessage
 from bot.pipeline import Pipeline
+from bot.requester import RequesterKeys
 from storage.db import Database
 from storage.models import Conversation, Message
 
@@ -72,9 +74,10 @@ class WebChatChannel:
     name = CHANNEL
     push = False
 
-    def __init__(self, pipeline: Pipeline, db: Database) -> None:
+    def __init__(self, pipeline: Pipeline, db: Database, requesters: RequesterKeys | None = None) -> None:
         self.pipeline = pipeline
         self.db = db
+        self.requesters = requesters or RequesterKeys([])
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get("/webchat", self.page)
@@ -102,6 +105,7 @@ class WebChatChannel:
             inbound = parse_request(payload)
         except BadRequest as exc:
             return _error(400, str(exc))
+        inbound = replace(inbound, requester=self.requesters.for_request(request))  # client address, for budgets
         result = await self.pipeline.handle(inbound, deliver=True)  # replies stored as sent (returned here)
         return web.json_response({"messages": [render_message(m) for m in result.replies],
                                   "duplicate": result.duplicate})

@@ -117,5 +117,6 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
             out.notices.append(system_text("channel_unsupported"))
         return out
     out.inbound = InboundMessage(channel=CHANNEL, user_id=user_id, text=text, attachments=tuple(attachments),
-                                 channel_message_id=sid, display_name=(form.get("ProfileName") or None))
+                                 channel_message_id=sid, display_name=(form.get("ProfileName") or None),
+                                 requester=f"wa:{user_id}"[:100])
     return out
