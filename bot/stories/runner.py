@@ -42,6 +42,7 @@ class Turn:
     step: Step
     replies: list[tuple[str, list[str]]] = field(default_factory=list)
     intent: str | None = None
+    sent: str | None = None  # the text actually sent (a button's full label)
 
 
 @dataclass
@@ -57,7 +58,8 @@ class StoryResult:
         lines = []
         for turn in self.turns:
             intent = f"   [intent {turn.intent}]" if turn.intent else ""
-            lines.append(f"  {turn.step.index:>2}. > {turn.step.describe()}{intent}")
+            what = f"click [{turn.sent}]" if turn.step.click is not None else turn.step.describe()
+            lines.append(f"  {turn.step.index:>2}. > {what}{intent}")
             for text, choices in turn.replies:
                 body = text.replace("\n", "\n        ")
                 lines.append(f"        {body}")
@@ -166,6 +168,7 @@ class Player:
             text = step.user or ""
             if step.click is not None:
                 text = self._button(step)
+            turn.sent = text
             attachments = []
             for i, spec in enumerate(step.files, 1):
                 generated = media.generate(spec.kind, spec.name, seed=self.message_counter * 10 + i, pages=spec.pages)
