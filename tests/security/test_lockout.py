@@ -10,6 +10,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from bot.requester import RequesterKeys
 from dialogues.throttle import GLOBAL_CEILING, Requester, record_attempt
+from tests.channels.conftest import (channel_client, channel_services, channel_settings,  # noqa: F401 - fixtures
+                                     fake_telegram, fake_twilio)
 from tests.conftest import WebChat
 from tests.dialogues.conftest import NOW, Chat, db, engine, store  # noqa: F401 - fixtures
 
@@ -159,3 +161,30 @@ def test_bad_trusted_proxy_is_a_config_error(make_settings: Any) -> None:
 
     with pytest.raises(ConfigError, match="security.trusted_proxies"):
         make_settings({"security": {"trusted_proxies": ["not-an-address"]}})
+
+
+async def test_address_reaches_the_engine_only_as_a_hash(proxied: Any) -> None:
+    from sqlalchemy import select
+
+    from bot import health
+    from storage.models import Message, VerificationAttempt
+
+    await FromAddress(proxied, "hash-check", "203.0.113.99").say_text("cek porsi 0312345678 lahir 1/1/1970")
+    db = proxied.server.app[health.SERVICES_KEY].db
+    async with db.session() as s:
+        stored = (await s.execute(select(Message.requester).where(Message.direction == "in"))).scalars().all()
+        attempts = (await s.execute(select(VerificationAttempt.requester))).scalars().all()
+    assert stored and all(r and r.startswith("ip:") and "203.0.113" not in r for r in stored)
+    assert attempts == [stored[0]]
+
+
+async def test_telegram_user_is_the_requester(channel_client: Any, channel_services: Any) -> None:  # noqa: F811
+    from tests.channels import fake_telegram as tg
+    from tests.channels.conftest import TELEGRAM_SECRET
+    from tests.channels.helpers import messages
+
+    response = await channel_client.post("/telegram/webhook", json=tg.text_update(7001, 424242, "cek porsi"),
+                                         headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+    assert response.status == 200
+    [inbound] = await messages(channel_services, "telegram", "in")
+    assert inbound.requester == "tg:424242"
