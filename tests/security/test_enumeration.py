@@ -71,7 +71,7 @@ async def test_same_order_of_magnitude_of_time(db, engine, store) -> None:  # no
             times[porsi].append(time.perf_counter() - started)
             assert "data tidak cocok" in out
     known, unknown = statistics.median(times[KNOWN]), statistics.median(times[UNKNOWN])
-    assert max(known, unknown) / min(known, unknown) < 3, (known, unknown)
+    assert max(known, unknown) / min(known, unknown) < 5, (known, unknown)  # same order of magnitude
 
 
 async def test_pilgrim_with_a_typo_in_her_number_can_fix_it(db, engine, store) -> None:  # noqa: F811
