@@ -19,6 +19,7 @@ from bot.inbound import InboundMessage
 from storage.db import Database
 from storage.models import CaseDocument, Message
 from tests.ops.conftest import needs_postgres
+from tests.conftest import chat_cookies
 
 PDF = b"%PDF-1.4\n" + b"0" * 4000 + b"\n%%EOF\n"
 
@@ -233,10 +234,9 @@ async def test_disk_full_when_saving_a_document(client: Any, demo_services: Any,
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files_module.os, "fdopen", lambda fd, mode: FullFile(real_fdopen(fd, mode)))
-    response = await client.post("/webchat/messages", json={
-        "user_id": "disk-full", "text": "ini akta kematian",
-        "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
-                         "data_base64": base64.b64encode(PDF).decode()}]})
+    response = await client.post("/webchat/messages", cookies=chat_cookies(client, "disk-full"), json={
+        "text": "ini akta kematian", "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
+                                                      "data_base64": base64.b64encode(PDF).decode()}]})
     assert response.status == 200
     texts = "\n".join(m["text"] for m in (await response.json())["messages"])
     assert "belum dapat kami simpan" in texts
@@ -248,9 +248,8 @@ async def test_disk_full_when_saving_a_document(client: Any, demo_services: Any,
         assert inbound.attachments[0]["rejected"] == "storage_full"
         assert (await session.execute(select(func.count(CaseDocument.id)))).scalar_one() == 0
     monkeypatch.undo()
-    again = await client.post("/webchat/messages", json={
-        "user_id": "disk-full", "text": "ini akta kematian",
-        "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
-                         "data_base64": base64.b64encode(PDF).decode()}]})
+    again = await client.post("/webchat/messages", cookies=chat_cookies(client, "disk-full"), json={
+        "text": "ini akta kematian", "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
+                                                      "data_base64": base64.b64encode(PDF).decode()}]})
     assert again.status == 200
     assert [p for p in root.rglob("*") if p.is_file()], "after space is freed the file is stored"
