@@ -30,7 +30,7 @@
 
   function bubble(m) {
     const div = document.createElement("div");
-    div.className = "msg " + m.from;
+    div.className = "msg " + (m.from === "staff" ? "bot staff" : m.from);
     if (m.id) div.dataset.id = m.id;
     if (m.from === "staff") {
       const who = document.createElement("span");
@@ -48,7 +48,7 @@
       const b = document.createElement("button");
       b.type = "button"; b.dataset.choice = label;
       const num = document.createElement("span");
-      num.className = "num"; num.textContent = (i + 1) + ".";
+      num.className = "num"; num.textContent = (i + 1) + ". ";
       b.appendChild(num); b.appendChild(document.createTextNode(label));
       b.onclick = function () {
         b.classList.add("chosen");
@@ -71,7 +71,14 @@
     if (!mine.length) return;
     const latest = mine[mine.length - 1];
     log.querySelectorAll(".choices").forEach(function (row) {
-      if (row.compareDocumentPosition(latest) & Node.DOCUMENT_POSITION_FOLLOWING) disableChoices(row);
+      if (!(row.compareDocumentPosition(latest) & Node.DOCUMENT_POSITION_FOLLOWING)) return;
+      disableChoices(row);
+      let answer = row.nextElementSibling;  // the pilgrim's answer: mark the chosen button (after a reload too)
+      while (answer && !answer.classList.contains("me")) answer = answer.nextElementSibling;
+      const said = answer ? answer.textContent.trim() : "";
+      row.querySelectorAll("button").forEach(function (b, i) {
+        if (said === b.dataset.choice || said === String(i + 1)) b.classList.add("chosen");
+      });
     });
   }
 
