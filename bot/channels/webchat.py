@@ -65,7 +65,7 @@ def parse_request(payload: Any, session_id: str, max_text_chars: int) -> Inbound
         raise BadRequest("text must be a string")
     if len(text) > max_text_chars:
         raise BadRequest(f"text longer than {max_text_chars} characters", "webchat_text_too_long",
-                         max_chars=max_text_chars)
+                         max_chars=f"{max_text_chars:,}".replace(",", "."))  # written the Indonesian way: 4.096
     raw_attachments = payload.get("attachments", [])
     if not isinstance(raw_attachments, list) or len(raw_attachments) > MAX_ATTACHMENTS:
         raise BadRequest(f"attachments must be a list of at most {MAX_ATTACHMENTS} items")

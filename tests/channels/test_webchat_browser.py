@@ -107,4 +107,13 @@ async def test_webchat_session_history_choices_on_a_phone(live_server, browser, 
     await other.wait_for_timeout(500)
     assert await other.locator("#log .msg").count() == 0
     await other_context.close()
+
+    # a pasted text over the limit: the page shows the server's polite answer, nothing is stored
+    await page.fill("#text", "pak tolong, ambo alah lamo manunggu " * 150)
+    await page.press("#text", "Enter")
+    await expect(page.locator("#log .msg.note")).to_contain_text("terlalu panjang", timeout=10_000)
+    await expect(page.locator("#log .msg.me.failed")).to_have_count(1)
+    await page.reload()
+    await expect(page.locator("#log .msg.me").first).to_be_visible()
+    assert await page.locator("#log .msg.me").count() == len(mine)
     await context.close()

@@ -78,7 +78,7 @@ async def test_over_long_text_gets_a_polite_answer_and_nothing_is_stored(client:
     r = await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, "web-long"))
     assert r.status == 400
     body = await r.json()
-    assert "terlalu panjang" in body["error"] and "4096" in body["error"]
+    assert "terlalu panjang" in body["error"] and "4.096 karakter" in body["error"]
     assert await _count(demo_services) == 0
     refusals = [rec for rec in caplog.records if "request refused" in rec.getMessage()]
     assert len(refusals) == 1 and "pak tolong" not in refusals[0].getMessage()
