@@ -37,6 +37,9 @@ BODY_OVERHEAD = 64 * 1024  # JSON keys, file names and the (escaped) text around
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE = STATIC / "webchat.html"
 ASSETS = ("webchat.js", "webchat.css")
+# the page runs only its own script and style (the JSON text block is data, never executed)
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class BadRequest(Exception):
@@ -143,7 +146,7 @@ class WebChatChannel:
     # handlers -----------------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.StreamResponse:
         session_id, _ = self._session(request)
-        response = web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+        response = web.FileResponse(PAGE, headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP})
         self._with_cookie(request, response, session_id)  # new, or refreshed (sliding expiry)
         return response
 

@@ -20,6 +20,7 @@ async def _count(services: Any, *where: Any) -> int:
 async def test_first_visit_issues_an_httponly_samesite_cookie(client: Any) -> None:
     response = await client.get("/webchat")
     assert response.status == 200
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     cookie = response.cookies[COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/webchat"
     # a message without any cookie starts its own session (and gets one)
