@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from bot.channels.base import ChannelPlugin
 from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat_session import ChatSessions
 from bot.config import Settings
 from bot.pipeline import Pipeline
 from bot.requester import RequesterKeys
@@ -12,9 +13,11 @@ from storage.files import FileStore
 
 def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: FileStore,
                    only: tuple[str, ...] = ()) -> dict[str, ChannelPlugin]:
-    requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
-    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db, requesters)}
     config = settings.config.channels
+    sessions = ChatSessions(settings.secrets.session_key, config.webchat.session_days)
+    requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
+    channels: dict[str, ChannelPlugin] = {
+        "webchat": WebChatChannel(pipeline, db, config.webchat, sessions, requesters)}
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel
 

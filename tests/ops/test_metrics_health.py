@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from storage.models import Case, Conversation, Message
+from tests.conftest import chat_cookies
 
 
 async def test_health_and_readiness(client: Any) -> None:
@@ -32,7 +33,7 @@ async def test_readiness_fails_when_the_database_is_gone(client: Any, demo_servi
 
 async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo_services: Any) -> None:
     for text in ("assalamualaikum", "xqzv blorp"):
-        assert (await client.post("/webchat/messages", json={"user_id": "m1", "text": text})).status == 200
+        assert (await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, "m1"))).status == 200
     async with demo_services.db.session() as session:
         conversation = Conversation(channel="telegram", channel_user_id="999", state={})
         session.add(conversation)

@@ -101,14 +101,21 @@ async def proxied(make_settings: Any, aiohttp_client: Any) -> Any:
 
 
 class FromAddress(WebChat):
-    def __init__(self, client: Any, user_id: str, address: str) -> None:
-        super().__init__(client, user_id)
+    """A browser at `address` (as the trusted proxy reports it). `user_id=None`: a client that throws its
+    session cookie away, so every message starts a fresh web-chat session."""
+
+    def __init__(self, client: Any, user_id: str | None, address: str) -> None:
+        super().__init__(client, user_id or "unused")
+        self.fresh = user_id is None
+        if self.fresh:
+            self.cookies = {}
         self.address = address
 
     async def say_text(self, text: str = "", **_: Any) -> str:
-        response = await self.client.post("/webchat/messages", json={"user_id": self.user_id, "text": text},
-                                          headers={"X-Forwarded-For": f"{self.address}, 10.1.1.1"
-                                                   if self.address == "spoof" else self.address})
+        if self.fresh:
+            self.client.session.cookie_jar.clear()  # the test client keeps cookies like a browser would
+        response = await self.client.post("/webchat/messages", json={"text": text}, cookies=self.cookies,
+                                          headers={"X-Forwarded-For": self.address})
         assert response.status == 200, await response.text()
         return "\n".join(m["text"] for m in (await response.json())["messages"])
 
@@ -117,10 +124,10 @@ async def test_fresh_web_chat_sessions_from_one_address_run_out(proxied: Any) ->
     """An attacker inventing a new user_id per guess: the client address budget stops it; a pilgrim on
     another address is unaffected."""
     for i in range(20):
-        out = await FromAddress(proxied, f"fresh-{i}", "203.0.113.7").say_text(
+        out = await FromAddress(proxied, None, "203.0.113.7").say_text(
             f"cek porsi 03999{i:05d} lahir 1/1/1970")
         assert "data tidak cocok" in out
-    out = await FromAddress(proxied, "fresh-20", "203.0.113.7").say_text("cek porsi 0399900020 lahir 1/1/1970")
+    out = await FromAddress(proxied, None, "203.0.113.7").say_text("cek porsi 0399900020 lahir 1/1/1970")
     assert "coba lagi dalam" in out and "data tidak cocok" not in out
     out = await FromAddress(proxied, "siti", "198.51.100.20").say_text("cek porsi 0312345678 lahir 5 Juni 1960")
     assert "SITI A***" in out
