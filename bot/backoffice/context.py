@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.backoffice.auth import SessionKeys
 from bot.backoffice.office_rules import OfficeRules
 from bot.backoffice.settings import BackofficeSettings
+from bot.backoffice.throttle import LoginThrottle
 from bot.backoffice.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class Backoffice:
     rules: OfficeRules
     keys: SessionKeys
     webhooks: Webhooks
+    throttle: LoginThrottle
 
     @classmethod
     def build(cls, services: Any) -> "Backoffice":
@@ -38,7 +40,8 @@ class Backoffice:
         if config.backoffice.webhook_url and webhook_key is None:
             log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")
         webhooks = Webhooks(services.db, config.backoffice, webhook_key)
-        return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks)
+        return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks,
+                   LoginThrottle(config.backoffice))
 
     def format_when(self, moment: datetime) -> str:
         """A pilgrim-facing date and time in the office's time zone, from templates."""
