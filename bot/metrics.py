@@ -80,7 +80,8 @@ async def database_families(db: Database) -> list[Any]:
     async with db.session() as session:
         rows = (await session.execute(
             select(Message.channel, Message.status, func.count(Message.id))
-            .where(Message.direction == "out", Message.status.in_(("pending", "sending", "failed", "undeliverable")))
+            .where(Message.direction == "out",
+                   Message.status.in_(("pending", "sending", "failed", "undeliverable", "maybe_sent")))
             .group_by(Message.channel, Message.status))).all()
         for channel, status, count in rows:
             outbox.add_metric([channel, status], count)
