@@ -25,7 +25,11 @@ class Backoffice:
     rules: OfficeRules
     keys: SessionKeys
     webhooks: Webhooks
-    throttle: LoginThrottle
+    throttle: LoginThrottle = None  # type: ignore[assignment]  # built from `settings` when not given
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:
+            self.throttle = LoginThrottle(self.settings)
 
     @classmethod
     def build(cls, services: Any) -> "Backoffice":
@@ -40,8 +44,7 @@ class Backoffice:
         if config.backoffice.webhook_url and webhook_key is None:
             log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")
         webhooks = Webhooks(services.db, config.backoffice, webhook_key)
-        return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks,
-                   LoginThrottle(config.backoffice))
+        return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks)
 
     def format_when(self, moment: datetime) -> str:
         """A pilgrim-facing date and time in the office's time zone, from templates."""
