@@ -67,6 +67,7 @@ async def test_metrics_on_a_separate_listen_address(make_settings, aiohttp_clien
                               {"ops": {"metrics_listen": f"127.0.0.1:{port}", "metrics_refresh_seconds": 60}})
     closing.append(client)
     assert (await client.get("/metrics")).status == 404  # not on the public port
+    await client.app[GAUGES_KEY].first_reading.wait()
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
             assert response.status == 200

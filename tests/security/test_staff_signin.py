@@ -100,18 +100,17 @@ async def test_wrong_logins_do_not_stall_the_event_loop(client, admin_id):
                                       for n in range(10)))
     stop.set()
     await tick
-    # argon2 runs in the hashing pool: the loop keeps turning (a check on the loop took ~0.5 s)
+    # argon2 runs in the hashing pool: the loop keeps turning (a check on the loop took ~0.5 s, so ten wrong
+    # passwords stalled it for seconds); bounds are loose because the test machine is shared
     assert max(gaps) < 0.25, max(gaps)
-    assert sorted(health)[-1] < 0.25, health
+    assert sorted(health)[len(health) // 2] < 0.1 and max(health) < 0.5, health
 
 
 async def test_stranger_cannot_lock_the_admin_out(quick_client):
     client = quick_client
-    for n in range(8):
-        status, _ = await try_login(client, "admin", f"tebak-sandi-{n}", ATTACKER_IP)
-        assert status in (401, 429)
-    status, html = await try_login(client, "admin", "tebak-sandi-lagi", ATTACKER_IP)
-    assert status == 429 and "Tunggu" in error_line(html)
+    answers = [await try_login(client, "admin", f"tebak-sandi-{n}", ATTACKER_IP) for n in range(4)]
+    assert [status for status, _ in answers] == [401, 401, 401, 429]  # the 4th must wait
+    assert "Tunggu" in error_line(answers[-1][1])
     # the real admin, from the office, after at most the account's short delay, gets in
     await asyncio.sleep(1.1)
     status, _ = await try_login(client, "admin", ADMIN_PASSWORD, OFFICE_IP)
