@@ -17,6 +17,24 @@ class Lexicons:
     vocabulary: set[str] = field(default_factory=set)
     emoji: dict[str, str] = field(default_factory=dict)
     domain: set[str] = field(default_factory=set)
+    off_topic: set[tuple[str, ...]] = field(default_factory=set)
+    weak_domain: set[str] = field(default_factory=set)
+
+    def is_off_topic_text(self, normalized: str) -> bool:
+        """True if the message names another topic (off_topic_words.txt) and has no strong Hajj word
+        (a domain word that is not in weak_domain_words.txt, or shares its first 5 letters with one)."""
+        words = normalized.split()
+        if not self.off_topic or not any(tuple(words[i:i + len(p)]) == p
+                                         for p in self.off_topic for i in range(len(words) - len(p) + 1)):
+            return False
+        strong = self.__dict__.get("_strong")
+        if strong is None:
+            strong = self.domain - self.weak_domain
+            prefixes = {w[:5] for w in strong if len(w) >= 5 and w not in PLACEHOLDER_WORDS}
+            strong = (strong, prefixes)
+            self.__dict__["_strong"] = strong
+        return not any(t in strong[0] or (len(t) >= 5 and t[:5] in strong[1] and t not in self.weak_domain)
+                       for t in words)
 
     def is_domain_text(self, normalized: str) -> bool:
         """True if any word is a Hajj-domain word (or shares its first 5 letters with one)."""
@@ -56,6 +74,8 @@ def load_lexicons(directory: Path) -> Lexicons:
     lex.protected = _words(directory / "protected.txt")
     lex.vocabulary = _words(directory / "indonesian_words.txt")
     lex.domain = _words(directory / "domain_words.txt")
+    lex.off_topic = {tuple(w.split()) for w in _words(directory / "off_topic_words.txt")}
+    lex.weak_domain = _words(directory / "weak_domain_words.txt")
     emoji_file = directory / "emoji.tsv"
     if emoji_file.exists():
         lex.emoji = {r[0].strip(): r[1].strip() for r in _rows(emoji_file) if len(r) >= 2}

@@ -1,6 +1,7 @@
 """The trained built-in model: normaliser + featuriser + intent classifier + FAQ retriever."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,14 @@ class BuiltinModel:
             self.__dict__["_dmask"] = mask
         return mask
 
+    @staticmethod
+    def _to_out_of_scope(probs: np.ndarray, oos: int, factor: float) -> np.ndarray:
+        """Another topic is named and no Hajj word: every other intent keeps `factor` of its probability,
+        the rest moves to out_of_scope."""
+        out = probs * factor
+        out[oos] = probs[oos] + (probs.sum() - probs[oos]) * (1.0 - factor)
+        return out
+
     def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None) -> dict[str, Any]:
         """Rasa /model/parse shaped result; `text` is returned unchanged."""
         t = tuning or ParseTuning()
@@ -58,6 +67,9 @@ class BuiltinModel:
                 probs = probs * 0.5  # no known word at all: likely gibberish or another language
             if t.off_domain_factor < 1.0 and not self.normalizer.lex.is_domain_text(norm):
                 probs = np.where(self._domain_mask(), probs * t.off_domain_factor, probs)
+            if t.off_topic_factor < 1.0 and "out_of_scope" in labels and self.normalizer.lex.is_off_topic_text(
+                    norm + " " + " ".join(re.findall(r"\w+", text[:max_chars].lower()))):
+                probs = self._to_out_of_scope(probs, labels.index("out_of_scope"), t.off_topic_factor)
         order = np.argsort(-probs)[:10]
         ranking = [(labels[i], float(probs[i])) for i in order]
         forced = override(norm, entities, ranking) if ranking else None
@@ -85,3 +97,4 @@ class ParseTuning:
     off_domain_factor: float = 0.4
     faq_boost: float = 5.0
     faq_pivot: float = 0.4
+    off_topic_factor: float = 0.3
