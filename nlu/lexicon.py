@@ -19,6 +19,8 @@ class Lexicons:
     domain: set[str] = field(default_factory=set)
     off_topic: set[tuple[str, ...]] = field(default_factory=set)
     weak_domain: set[str] = field(default_factory=set)
+    joiners: list[tuple[tuple[str, ...], bool]] = field(default_factory=list)  # (words, only before a question word)
+    question_words: set[str] = field(default_factory=set)
 
     def is_off_topic_text(self, normalized: str) -> bool:
         """True if the message names another topic (off_topic_words.txt) and has no strong Hajj word
@@ -76,6 +78,10 @@ def load_lexicons(directory: Path) -> Lexicons:
     lex.domain = _words(directory / "domain_words.txt")
     lex.off_topic = {tuple(w.split()) for w in _words(directory / "off_topic_words.txt")}
     lex.weak_domain = _words(directory / "weak_domain_words.txt")
+    joiners = _words(directory / "question_joiners.txt")
+    lex.joiners = sorted(((tuple(w.lstrip("? ").split()), w.startswith("?")) for w in joiners),
+                         key=lambda j: -len(j[0]))
+    lex.question_words = _words(directory / "question_words.txt")
     emoji_file = directory / "emoji.tsv"
     if emoji_file.exists():
         lex.emoji = {r[0].strip(): r[1].strip() for r in _rows(emoji_file) if len(r) >= 2}

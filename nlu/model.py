@@ -14,6 +14,7 @@ from nlu.faq import FaqRetriever
 from nlu.features import Featurizer, classification_text
 from nlu.normalize import Normalizer
 from nlu.rules import override
+from nlu.split import split_questions
 
 # Intents about Hajj administration: they need some Hajj word in the message to keep full confidence.
 DOMAIN_INTENTS = frozenset({"check_porsi", "check_case_status", "cancel_registration", "transfer_porsi",
@@ -48,8 +49,10 @@ class BuiltinModel:
         out[oos] = probs[oos] + (probs.sum() - probs[oos]) * (1.0 - factor)
         return out
 
-    def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None) -> dict[str, Any]:
-        """Rasa /model/parse shaped result; `text` is returned unchanged."""
+    def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None,
+              split: bool = True) -> dict[str, Any]:
+        """Rasa /model/parse shaped result; `text` is returned unchanged. With `split`, a message that asks
+        several questions also gets `parts`: each question's own text, intent, ranking and FAQ answer."""
         t = tuning or ParseTuning()
         norm, entities = self.prepare(text, max_chars)
         idx, vals = self.featurizer.transform_one(norm)
@@ -79,7 +82,7 @@ class BuiltinModel:
         if conf < threshold:  # as Rasa's FallbackClassifier: fallback on top with the threshold as confidence
             name, conf = FALLBACK_INTENT, threshold
             ranking = [(name, conf)] + ranking[:9]
-        return {
+        result = {
             "text": text,
             "text_normalized": self.normalizer(text[:max_chars]),
             "intent": {"name": name, "confidence": round(conf, 4)},
@@ -87,6 +90,17 @@ class BuiltinModel:
             "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],
             "response_selector": self.faq.select(faq_scores),
         }
+        if split:
+            parts = split_questions(text[:max_chars], self.normalizer.lex)
+            if len(parts) > 1:
+                result["parts"] = [self._part(p, max_chars, threshold, t) for p in parts]
+        return result
+
+    def _part(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning") -> dict[str, Any]:
+        r = self.parse(text, max_chars, threshold, tuning, split=False)
+        return {"text": text, "text_normalized": r["text_normalized"], "intent": r["intent"],
+                "intent_ranking": r["intent_ranking"][:3], "entities": r["entities"],
+                "response_selector": r["response_selector"]}
 
 
 @dataclass(frozen=True)
