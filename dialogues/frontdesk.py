@@ -174,14 +174,14 @@ class FrontDesk:
             return self._requirements_text(flow)
         return self._info_text(intent, part.get("response_selector"))
 
-    def _several_questions(self, ctx: Ctx) -> bool:
-        """Answer each information question of the message, in order (up to MAX_ANSWERS); then offer the
-        service the message also asks for. False when fewer than two questions could be answered."""
+    def _part_answers(self, ctx: Ctx) -> tuple[list[tuple[str, str]], list[str]]:
+        """(question, answer) for each information question of a message with several (identical answers
+        once: "kantor dmn? jam brp buka?"), and the flows its other parts ask for."""
         parts = (ctx.turn.parse or {}).get("parts")
-        if not isinstance(parts, list) or len(parts) < 2:
-            return False
         answers: list[tuple[str, str]] = []
         flows: list[str] = []
+        if not isinstance(parts, list) or len(parts) < 2:
+            return answers, flows
         for part in parts:
             if not isinstance(part, dict):
                 continue
@@ -190,15 +190,25 @@ class FrontDesk:
                 name = self.bundle.intent_flow.get((part.get("intent") or {}).get("name") or "")
                 if name and float((part.get("intent") or {}).get("confidence") or 0) >= 0.8 and name not in flows:
                     flows.append(name)
-            elif all(answer != a for _q, a in answers):  # "kantor dmn? jam brp buka?" share one answer
+            elif all(answer != a for _q, a in answers):
                 answers.append((str(part.get("text") or ""), answer))
-        if len(answers) < 2:
-            return False
+        return answers, flows
+
+    def _say_answers(self, ctx: Ctx, answers: list[tuple[str, str]]) -> None:
+        """Numbered answers, in the order asked, at most MAX_ANSWERS."""
         for number, (question, answer) in enumerate(answers[:MAX_ANSWERS], 1):
             ctx.replies.append(Reply(self.text("multi_answer_header", number=number, question=question) + "\n"
                                      + answer))
         if len(answers) > MAX_ANSWERS:
             ctx.say("multi_more")
+
+    def _several_questions(self, ctx: Ctx) -> bool:
+        """Answer each information question of the message, in order (up to MAX_ANSWERS); then offer the
+        service the message also asks for. False when fewer than two questions could be answered."""
+        answers, flows = self._part_answers(ctx)
+        if len(answers) < 2:
+            return False
+        self._say_answers(ctx, answers)
         if flows:
             ctx.state["pending"] = {"kind": "switch", "flow": flows[0], "text": ""}
             ctx.say("requirements_start", choices=self._yes_no(), other_title=self.text(self.flows[flows[0]].title))
@@ -247,7 +257,12 @@ class FrontDesk:
         return next((m.label for m in self.bundle.menu if m.intent == intent), "menu")
 
     def _info(self, ctx: Ctx, intent: str) -> bool:
-        """Answer an information question; False if there is nothing to say (FAQ without an answer)."""
+        """Answer an information question (each of them when the message asks several); False if there is
+        nothing to say (FAQ without an answer)."""
+        answers, _flows = self._part_answers(ctx)
+        if len(answers) >= 2:  # also inside a flow: "brp biaya haji? kantor dmn?" before the flow resumes
+            self._say_answers(ctx, answers)
+            return True
         if intent == "faq":
             answer = self._faq_answer(ctx)
             if answer:

@@ -127,3 +127,10 @@ async def test_number_outside_the_list(chat: Chat, nlu: BuiltinNLU) -> None:
 ])
 def test_numbered_references(text: str, refs: list[int] | None) -> None:
     assert numbered_references(text) == refs
+
+
+async def test_several_questions_inside_a_flow_then_the_flow_resumes(chat: Chat, nlu: BuiltinNLU) -> None:
+    await ask(chat, nlu, "mau cek porsi")
+    out = await ask(chat, nlu, "eh bntr, brp biaya haji skrg? trs kantor dmn?")
+    assert COST in out and OFFICE in out and "nomor porsi" in out.lower(), transcript(chat)
+    assert (await chat.conversation()).state.get("flow") == "cek_porsi"
