@@ -26,8 +26,7 @@ class Lexicons:
         """True if the message names another topic (off_topic_words.txt) and has no strong Hajj word
         (a domain word that is not in weak_domain_words.txt, or shares its first 5 letters with one)."""
         words = normalized.split()
-        if not self.off_topic or not any(tuple(words[i:i + len(p)]) == p
-                                         for p in self.off_topic for i in range(len(words) - len(p) + 1)):
+        if not self.off_topic or not self._names_off_topic(words):
             return False
         strong = self.__dict__.get("_strong")
         if strong is None:
@@ -37,6 +36,29 @@ class Lexicons:
             self.__dict__["_strong"] = strong
         return not any(t in strong[0] or (len(t) >= 5 and t[:5] in strong[1] and t not in self.weak_domain)
                        for t in words)
+
+    def joiners_starting(self, word: str) -> list[tuple[tuple[str, ...], bool]]:
+        """The joiners (longest first) whose first word is `word`."""
+        index = self.__dict__.get("_joiner_first")
+        if index is None:
+            index = {}
+            for joiner in self.joiners:
+                index.setdefault(joiner[0][0], []).append(joiner)
+            self.__dict__["_joiner_first"] = index
+        return index.get(word, [])
+
+    def _names_off_topic(self, words: list[str]) -> bool:
+        by_first = self.__dict__.get("_off_first")
+        if by_first is None:
+            by_first = {}
+            for phrase in self.off_topic:
+                by_first.setdefault(phrase[0], []).append(phrase)
+            self.__dict__["_off_first"] = by_first
+        for i, word in enumerate(words):
+            for phrase in by_first.get(word, ()):
+                if tuple(words[i:i + len(phrase)]) == phrase:
+                    return True
+        return False
 
     def is_domain_text(self, normalized: str) -> bool:
         """True if any word is a Hajj-domain word (or shares its first 5 letters with one)."""

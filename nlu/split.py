@@ -21,7 +21,7 @@ def _cut_at_joiners(sentence: str, lex: Lexicons) -> list[str]:
     start, i = 0, 0
     while i < len(tokens):
         hit = 0
-        for phrase, conditional in lex.joiners:
+        for phrase, conditional in lex.joiners_starting(words[i]):
             n = len(phrase)
             if tuple(words[i:i + n]) == phrase:
                 following = words[i + n] if i + n < len(words) else ""
