@@ -4,7 +4,7 @@ from __future__ import annotations
 from dialogues.context import INFO_INTENTS, Ctx
 from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
 from dialogues.questions import (FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response,
-                                 numbered_references, reading_is_out_of_scope, topic_key)
+                                 is_choice_number, numbered_references, reading_is_out_of_scope, topic_key)
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow
@@ -80,7 +80,7 @@ class FrontDesk:
             intent = self._menu_pick(ctx, numbers_only=True)
         if intent is None and ctx.intent and ctx.confidence >= 0.5 and ctx.intent not in ("nlu_fallback", "out_of_scope"):
             intent = ctx.intent
-        if intent is None and reading_is_out_of_scope(ctx.turn.parse):
+        if intent is None and reading_is_out_of_scope(ctx.turn.parse) and not is_choice_number(ctx.text):
             self._out_of_scope(ctx)
             return
         intent = intent or self._own_intent(ctx) or self._menu_pick(ctx, numbers_only=False)

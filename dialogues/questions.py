@@ -34,6 +34,11 @@ def numbered_references(text: str) -> list[int] | None:
     return out or None
 
 
+def is_choice_number(text: str) -> bool:
+    """A bare choice number ("3", "3.", "no 3"): a pick from the last list, whatever the NLU thinks of it."""
+    return re.fullmatch(r"\s*(?:no|nomor|pilih|pilihan)?\.?\s*\d{1,2}\s*[.)]?\s*", (text or "").lower()) is not None
+
+
 def reading_is_out_of_scope(parse: dict[str, Any] | None) -> bool:
     """The NLU reads the message as another topic: out_of_scope on top, or a fallback whose best guess is it."""
     parse = parse or {}

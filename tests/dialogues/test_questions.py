@@ -134,3 +134,9 @@ async def test_several_questions_inside_a_flow_then_the_flow_resumes(chat: Chat,
     out = await ask(chat, nlu, "eh bntr, brp biaya haji skrg? trs kantor dmn?")
     assert COST in out and OFFICE in out and "nomor porsi" in out.lower(), transcript(chat)
     assert (await chat.conversation()).state.get("flow") == "cek_porsi"
+
+
+async def test_menu_number_with_a_dot_is_a_pick_not_off_topic(chat: Chat, nlu: BuiltinNLU) -> None:
+    await ask(chat, nlu, "menu")
+    out = await ask(chat, nlu, "3.")
+    assert OUT not in out and (await chat.conversation()).state.get("flow") == "pelimpahan", transcript(chat)
