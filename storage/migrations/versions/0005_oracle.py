@@ -2,7 +2,7 @@
 requester key of inbound messages
 
 Revision ID: 0005_oracle
-Revises: 0004_broadcast
+Revises: 0005_hardening
 Create Date: 2026-12-01 16:50:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_oracle'
-down_revision = '0004_broadcast'
+down_revision = '0005_hardening'
 branch_labels = None
 depends_on = None
 
