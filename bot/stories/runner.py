@@ -296,7 +296,8 @@ def _registry_csv(rows: list[dict[str, Any]]) -> bytes:
 async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
     """Play `story` on a fresh database; the result says which expectation failed first, if any."""
     started = time.perf_counter()
-    services = world.services(await world.fresh_database())
+    url = await world.fresh_database()
+    services = world.services(url)
     result = StoryResult(story, passed=False, seconds=0.0)
     player = Player(world, services, story, number)
     try:
@@ -319,5 +320,6 @@ async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
         result.failure = f"setup: {exc}"
         return result
     finally:
-        result.seconds = time.perf_counter() - started
         await services.db.dispose()
+        world.discard(url)
+        result.seconds = time.perf_counter() - started
