@@ -43,6 +43,7 @@ class Turn:
     replies: list[tuple[str, list[str]]] = field(default_factory=list)
     intent: str | None = None
     sent: str | None = None  # the text actually sent (a button's full label)
+    error: str | None = None  # the pipeline could not process the message
 
 
 @dataclass
@@ -181,6 +182,9 @@ class Player:
             async with self.services.db.session() as session:
                 inbound = await session.get(Message, result.message_id)
                 turn.intent = inbound.intent if inbound else None
+                if inbound is not None and inbound.status != "processed":
+                    turn.error = f"the pipeline did not process this message (status {inbound.status}, " \
+                                 f"error {inbound.error}); see the log above"
         turn.replies = await self._new_messages()
         if turn.replies:
             self.offered.append([c for _, choices in turn.replies for c in choices])
@@ -309,6 +313,9 @@ async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
                 result.failed_step, result.failure = step.index, str(exc)
                 return result
             result.turns.append(turn)
+            if turn.error:
+                result.failed_step, result.failure = step.index, turn.error
+                return result
             observation = Observation(services, player.conversation_id or 0, turn, world.backoffice(services))
             failure = await check_step(step, observation)
             if failure:

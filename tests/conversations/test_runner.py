@@ -200,3 +200,27 @@ def test_generated_files_are_what_they_claim() -> None:
         offset, pages = offset + size, pages + 1
     assert pages == 5  # head, tags, three seconds of audio
     assert sniff_content_type(media.generate("sticker", None, 1).data) == "image/webp"
+
+
+async def test_a_message_the_pipeline_failed_on_fails_the_story(story_world: World, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash in the dialogue step is a failure even when no expectation would notice the apology."""
+    real_step = story_world.engine.step
+
+    async def failing_step(session, files, turn):  # type: ignore[no-untyped-def]
+        if "kacau" in (turn.text or ""):
+            raise RuntimeError("injected fault")
+        return await real_step(session, files, turn)
+
+    monkeypatch.setattr(story_world.engine, "step", failing_step)
+    result = await play(story_world, tmp_path, """
+        stories:
+          - name: pesan yang gagal diproses
+            category: happy_paths
+            steps:
+              - user: assalamualaikum
+              - user: kacau balau
+              - user: cek porsi
+        """)
+    assert not result.passed and result.failed_step == 2
+    assert "did not process this message (status failed" in result.failure
