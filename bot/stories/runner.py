@@ -136,9 +136,9 @@ class Player:
                 await self._seed_case(session, conversation, spec, n)
             await session.commit()
 
-    async def _seed_case(self, session: AsyncSession, conversation: Conversation, spec: dict[str, Any],
-                         n: int) -> None:
-        """A case this conversation submitted earlier, with a photo for each listed checklist item."""
+    async def _seed_case(self, session: Any, conversation: Conversation, spec: dict[str, Any], n: int) -> None:
+        from storage.models import Pilgrim
+
         service = spec["service"]
         variant = spec.get("variant")
         submitted = self.clock - timedelta(days=float(spec.get("submitted_days_ago", 3)))
