@@ -10,7 +10,6 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -26,6 +25,7 @@ from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.services import Services
 from dialogues.engine import DialogueEngine
+from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import upgrade
@@ -39,7 +39,7 @@ STAFF_NAME = "Petugas Layanan Haji"
 class World:
     """Shared by every story of a run; `close()` removes its temporary files and PostgreSQL database."""
 
-    def __init__(self, settings: Settings, nlu: Any, engine: DialogueEngine, workdir: Path,
+    def __init__(self, settings: Settings, nlu: NluBackend, engine: DialogueEngine, workdir: Path,
                  pg_url: str | None, staff_hash: str, pg_base_url: str = "") -> None:
         self.settings = settings
         self.nlu = nlu
@@ -143,6 +143,7 @@ class World:
                           SessionKeys(uuid.uuid4().bytes), Webhooks(services.db, config.backoffice, None))
 
     def close(self) -> None:
+        asyncio.run(self.nlu.close())
         if self.pg_url:
             _admin(self.pg_base_url, f'DROP DATABASE IF EXISTS "{make_url(self.pg_url).database}" WITH (FORCE)')
         shutil.rmtree(self.workdir, ignore_errors=True)

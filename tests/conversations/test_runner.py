@@ -224,3 +224,15 @@ async def test_a_message_the_pipeline_failed_on_fails_the_story(story_world: Wor
         """)
     assert not result.passed and result.failed_step == 2
     assert "did not process this message (status failed" in result.failure
+
+
+def test_the_readme_example_follows_the_format(tmp_path: Path) -> None:
+    """The complete example in tests/conversations/README.md must load, so the documentation stays true."""
+    import re
+
+    readme = (Path(__file__).parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    assert example is not None
+    [story] = load_file(story_file(tmp_path, example.group(1), "readme.yml"))
+    assert story.setup["cases"][0]["service"] == "pelimpahan" and len(story.steps) >= 10
+    assert {s.staff.action for s in story.steps if s.staff} >= {"request_info", "invite", "reject_document"}
