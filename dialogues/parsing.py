@@ -41,6 +41,13 @@ class Lexicon(BaseModel):
     info_office: list[str]
     subscribe: list[str]
     unsubscribe: list[str]
+    negators: list[str] = []
+    statement_words: list[str] = []
+    hedges: list[str] = []
+    ordinals: dict[int, list[str]] = {}
+    last_option: list[str] = []
+    day_parts: dict[str, tuple[str, str]] = {}
+    correction_soft: list[str] = []
     months: dict[int, list[str]]
     month_names: list[str] = Field(min_length=12, max_length=12)
     weekday_names: list[str] = Field(min_length=7, max_length=7)
