@@ -22,6 +22,7 @@ _NUMBER_ONLY = re.compile(r"(?:no|nomor|nmr|pilih|pilihan|yang|yg|ke)?\s*(?:ke\s
 NEGATION_WINDOW = 3  # a negator reaches this many words ahead: "blm pernah", "tidak pernah sama sekali"
 NLU_SURE = 0.8
 NLU_GUESS = 0.5
+_PARTICLES = ("nya", "nyo", "lah", "kah", "pun")  # 'cucunyo', 'kamislah', 'anaknya'
 FREE_TEXT_KINDS = ("name", "text", "account_number", "bank")
 
 
@@ -199,7 +200,7 @@ def _phrase_spans(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
     out = []
     for i in range(len(tokens) - len(phrase) + 1):
         window = tokens[i:i + len(phrase)]
-        if all(w == p or (w.endswith(("nya", "lah", "kah")) and w[:-3] == p) for w, p in zip(window, phrase)):
+        if all(w == p or (w.endswith(_PARTICLES) and w[:-3] == p) for w, p in zip(window, phrase)):
             out.append(i)
     return out
 
@@ -233,8 +234,9 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
                         excluded.add(i)
                         continue
                     best = max(best, len(" ".join(phrase)))
-            if best:
-                scores[i] = best + (100 if _day_part_hits(tokens, c, lex) else 0)
+            part = _day_part_hits(tokens, c, lex)
+            if best or part:
+                scores[i] = best + (100 if part else 0)
         excluded = {i for i in excluded if i not in scores}  # 'bukan kamis pagi, kamis siang'
         if scores:
             top = max(scores.values())
@@ -274,3 +276,17 @@ def interpret(kind: str, readings: Sequence[str], vctx: ValidationContext, inten
         if value is not None:
             return Reading(value)
     return NO_READING
+
+
+def resolve_yes_no_askback(readings: Sequence[str], lex: Lexicon, guess: bool, intent: str | None = None,
+                           confidence: float = 0.0) -> Reading:
+    """The answer to 'Maksudnya belum pernah, ya?': a statement ('belum pernah') answers the first question
+    directly; a bare 'ya'/'bukan' confirms or turns round the guess."""
+    for text in readings:
+        statements = [s for s in yes_no_signals(text, lex) if s.statement]
+        if statements and all(s.value == statements[0].value for s in statements):
+            return Reading(statements[0].value)
+    reading = read_yes_no(readings, lex, intent, confidence)
+    if not reading.answered:
+        return NO_READING
+    return Reading(guess if reading.value else not guess)

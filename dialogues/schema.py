@@ -72,7 +72,8 @@ class Step(Strict):
     words: list[str] = []  # how people name this answer when correcting it
     clears: list[str] = []  # slots that depend on this one
     checks: list[AnswerCheck] = []  # rules checked at answer time (the new value is the slot in the condition)
-    means: dict[Literal["yes", "no"], str] = {}  # yes/no: response keys for the ask-back ("belum pernah berhaji")
+    means_yes: str | None = None  # yes/no: response keys naming each answer for the ask-back
+    means_no: str | None = None   # ("Maksudnya belum pernah berhaji dalam 18 tahun terakhir, ya?")
     # say / end
     say: list[str] = []
     # branch

@@ -66,7 +66,7 @@ def _yesno(text: str, ctx: ValidationContext) -> bool | None:
         idx = pick_option(text, [c.label for c in ctx.choices], [[] for _ in ctx.choices])
         if idx is not None and re.fullmatch(r"\s*\d\s*", text or ""):
             return idx == 0
-    return parse_yes_no(text, ctx.lexicon)
+    return parse_yes_no(text, ctx.lexicon)  # negation scope: dialogues.answers.read_yes_no
 
 
 def _choice(text: str, ctx: ValidationContext) -> str | None:
