@@ -22,6 +22,7 @@ doc_item, pilgrim (registry facts for conditions), verified (porsi verified in t
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -697,6 +698,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             self._prompt(ctx, step)
             return
         value = reading.value if reading.answered else None
+        if value is None and step.validator == "name" and not reading.stale:
+            value = self._leading_name(ctx, flow, step)
         if step.validator in ("text", "name") and "?" in ctx.text:
             value = None  # a question is not a name or a reason
         if value is None and step.other_option and "?" not in ctx.text and len(normalize(ctx.text).split()) >= 2 \
@@ -711,6 +714,23 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             await self._not_an_answer(ctx, flow, step)
             return
         await self._accept(ctx, flow, idx, step, value)
+
+    def _leading_name(self, ctx: Ctx, flow: Flow, step: Step) -> str | None:
+        """A name written before other answers ('Dewi Sartika nik 1375014303850001'): the words up to the first
+        keyword of another question or the first digit."""
+        norm = normalize(ctx.text)
+        cut = next((m.start() for m in re.finditer(r"\d", norm)), len(norm))
+        for other in flow.steps:
+            if other is step or other.type != "ask":
+                continue
+            for kw in other.extract:
+                m = re.search(r"(?:^| )" + re.escape(normalize(kw)) + r"(?: |$)", norm)
+                if m:
+                    cut = min(cut, m.start())
+        prefix = norm[:cut].strip()
+        if not prefix or cut >= len(norm):
+            return None
+        return self._validate(ctx, step, original_span(ctx.text, prefix))
 
     async def _answer_then_resume(self, ctx: Ctx, flow: Flow, intent: str) -> None:
         self._info(ctx, intent)
@@ -800,7 +820,16 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         return found
 
     def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
-        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960')."""
+        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960'); a second
+        pass reads the questions that only apply once the first pass filled something ('wafat tgl 3 maret 2024'
+        after 'almarhumah' chose the reason)."""
+        for _ in range(2):
+            before = dict(ctx.slots)
+            self._prefill_once(ctx, flow, text, exclude)
+            if ctx.slots == before:
+                return
+
+    def _prefill_once(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
         steps = {st.slot: st for st in flow.steps if st.type == "ask" and st.slot}
         for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
             if ctx.slots.get(slot) is None and self._refusal(ctx, steps[slot], value) is None:
