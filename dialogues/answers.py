@@ -128,6 +128,8 @@ def read_yes_no(readings: Sequence[str], lex: Lexicon, intent: str | None = None
                 confidence: float = 0.0) -> Reading:
     """Yes (True) / no (False) to the question asked, with how sure the reading is."""
     nlu = (intent == "affirm") if intent in ("affirm", "deny") else None
+    if readings and re.search(r"\d", readings[0]):
+        readings = readings[:1]  # data ('4 jan 1950'): the normaliser's reading ('4 jangan 1950') would mislead
     for text in readings:
         if re.fullmatch(r"\s*[12]\s*", text or ""):  # the numbered Ya / Tidak buttons
             return Reading(text.strip() == "1")
@@ -185,15 +187,22 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m or 0)
 
 
-def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon) -> bool:
+def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon, neg: set[str]) -> tuple[bool, bool]:
+    """Whether the option's time is in a day part named (pagi/siang/sore), and whether one named negated
+    ('bukan kamis pagi') covers it: (named, refused)."""
     m = _TIME.search(choice.label)
     if not m:
-        return False
+        return False, False
     at = int(m.group(1)) * 60 + int(m.group(2))
-    for part, (start, end) in lex.day_parts.items():
-        if part in tokens and _minutes(start) <= at < _minutes(end):
-            return True
-    return False
+    named = refused = False
+    for i, token in enumerate(tokens):
+        span = lex.day_parts.get(token)
+        if span and _minutes(span[0]) <= at < _minutes(span[1]):
+            if any(w in neg for w in tokens[max(0, i - 2):i]):
+                refused = True
+            else:
+                named = True
+    return named, refused
 
 
 def _phrase_spans(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
@@ -234,8 +243,10 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
                         excluded.add(i)
                         continue
                     best = max(best, len(" ".join(phrase)))
-            part = _day_part_hits(tokens, c, lex)
-            if best or part:
+            part, refused = _day_part_hits(tokens, c, lex, neg)
+            if refused and not part:
+                excluded.add(i)
+            elif best or part:
                 scores[i] = best + (100 if part else 0)
         excluded = {i for i in excluded if i not in scores}  # 'bukan kamis pagi, kamis siang'
         if scores:
