@@ -264,6 +264,20 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
     return NO_READING
 
 
+def named_options(text: str, choices: Sequence[Choice], lex: Lexicon) -> set[Any]:
+    """Options named (not negated) by their words anywhere in a free message: 'ibu belum meninggal, tapi
+    stroke' names only the illness."""
+    neg = {w for p in _phrases(lex.negators) for w in p}
+    tokens = _tokens(text)
+    out = set()
+    for c in choices:
+        for phrase in _phrases(c.words):
+            if any(not any(w in neg for w in tokens[max(0, s - 2):s]) for s in _phrase_spans(tokens, phrase)):
+                out.add(c.value)
+                break
+    return out
+
+
 def is_stale_choice(text: str, labels: Sequence[str], lex: Lexicon) -> bool:
     """A bare yes/no word, menu label or button label: not a name, bank, reason or address."""
     return is_only(text, [*lex.yes_words, *lex.no_words, *lex.resume, *lex.restart, *lex.menu, *labels])

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogues import actions
 from dialogues.calendar import hours_label
-from dialogues.answers import Reading, interpret, read_choice, read_yes_no, resolve_yes_no_askback
+from dialogues.answers import Reading, interpret, named_options, read_choice, read_yes_no, resolve_yes_no_askback
 from dialogues.collect import Collection
 from dialogues.conditions import MISSING, evaluate
 from dialogues.config import Bundle, load_bundle
@@ -847,10 +847,10 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                     ctx.slots[step.slot] = value
 
     def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
-        """The one option whose words occur in a free message (None if none or several do)."""
+        """The one option whose words occur, not negated, in a free message (None if none or several do)."""
         choices = self._choices(ctx, step)
         for reading in ctx.readings if text == ctx.text else [text]:
-            hits = {c.value for c in choices if contains_phrase(reading, list(c.words))}
+            hits = named_options(reading, choices, self.lexicon)
             if hits:
                 return hits.pop() if len(hits) == 1 else None
         return None

@@ -238,3 +238,11 @@ async def test_relationship_not_allowed_is_not_stored(chat: Chat) -> None:
     out = await chat.say("ambo cucunyo pak")
     assert "hanya dapat dilimpahkan kepada" in out, transcript(chat)
     assert "recipient_relationship" not in (await chat.conversation()).state["slots"]
+
+
+async def test_negated_reason_word_is_not_the_reason(chat: Chat) -> None:
+    await chat.say("mau limpahkan porsi", parse=TRANSFER)
+    out = await chat.say("ibu sy belum meninggal pak, tapi sudah stroke 3 tahun, porsinya 0312345678")
+    slots = (await chat.conversation()).state["slots"]
+    assert slots["reason"] == "sakit_permanen" and slots["porsi"] == "0312345678", transcript(chat)
+    assert "wafat" not in out
