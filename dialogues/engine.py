@@ -730,7 +730,14 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         prefix = norm[:cut].strip()
         if not prefix or cut >= len(norm):
             return None
-        return self._validate(ctx, step, original_span(ctx.text, prefix))
+        probe = {k: v for k, v in ctx.slots.items() if k != step.slot}
+        saved, ctx.state["slots"] = ctx.state.get("slots"), probe
+        try:  # only when the rest of the message answers another question ('nik 1375...'), not 'saya lahir 1985'
+            self._prefill(ctx, flow, ctx.text, exclude=step.slot)
+            answers_more = probe != {k: v for k, v in (saved or {}).items() if k != step.slot}
+        finally:
+            ctx.state["slots"] = saved
+        return self._validate(ctx, step, original_span(ctx.text, prefix)) if answers_more else None
 
     async def _answer_then_resume(self, ctx: Ctx, flow: Flow, intent: str) -> None:
         self._info(ctx, intent)

@@ -246,3 +246,13 @@ async def test_negated_reason_word_is_not_the_reason(chat: Chat) -> None:
     slots = (await chat.conversation()).state["slots"]
     assert slots["reason"] == "sakit_permanen" and slots["porsi"] == "0312345678", transcript(chat)
     assert "wafat" not in out
+
+
+async def test_words_before_a_keyword_are_not_a_name(chat: Chat) -> None:
+    await register_until(chat, "name")
+    out = await chat.say("saya lahir thn 1985")
+    assert "applicant_name" not in (await chat.conversation()).state["slots"], transcript(chat)
+    assert "nama lengkap" in out
+    out = await chat.say("Dewi Sartika nik 1375014303850001")
+    slots = (await chat.conversation()).state["slots"]
+    assert slots["applicant_name"] == "Dewi Sartika" and slots["nik"] == "1375014303850001", transcript(chat)
