@@ -37,13 +37,14 @@ def body_limits(services: Services) -> dict[tuple[str, str], int]:
     return limits
 
 
-def create_app(services: Services) -> web.Application:
-    """Wire every room's routes onto one application; start/stop workers with it."""
+def create_app(services: Services, warm_workers: bool = False) -> web.Application:
+    """Wire every room's routes onto one application; start/stop workers with it. `warm_workers`: start
+    the worker processes with the service (`hajibot serve`) instead of at the first document."""
     limits = body_limits(services)
     app = web.Application(client_max_size=max(DEFAULT_BODY_BYTES, *limits.values()),
                           middlewares=[security_headers, body_limit])
     app[BODY_LIMITS_KEY] = limits
-    app[WORKERS_KEY] = WorkerPool()
+    app[WORKERS_KEY] = WorkerPool(warm=warm_workers)
     app[health.SERVICES_KEY] = services
     health.setup_routes(app)
     nlu_api.setup_routes(app)

@@ -48,9 +48,10 @@ def default_size() -> int:
 class WorkerPool:
     """`await pool.run(fn, *args)` runs `fn` (a module-level function) in a worker process."""
 
-    def __init__(self, max_workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, max_workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, warm: bool = False) -> None:
         self.max_workers = max_workers or default_size()
         self.timeout = timeout
+        self.warm = warm
         self._executor: ProcessPoolExecutor | None = None
         self._slots = asyncio.Semaphore(self.max_workers * 4)  # bounded queue: callers wait, memory does not grow
 
@@ -58,6 +59,9 @@ class WorkerPool:
         """Create the processes' executor and make it the runner of `dialogues.offload`."""
         if self._executor is None:
             self._executor = self._new_executor()
+            if self.warm:  # spawn every worker now: the first document is not slowed by ~1 s of start-up
+                for _ in range(self.max_workers):
+                    self._executor.submit(_warm_up)
         offload.install(self.run)
 
     def _new_executor(self) -> ProcessPoolExecutor:

@@ -1,0 +1,109 @@
+"""Hostile documents: a decompression-bomb image, PDFs with JavaScript / launch actions / embedded files.
+
+The bomb is refused from its header before anything is decoded (politely, nothing stored as a case
+document); a scripted PDF is accepted (a pilgrim's scanner app may add such things) but flagged on the
+document, warned about on the case page, and served to staff sandboxed."""
+from __future__ import annotations
+
+import base64
+import time
+import tracemalloc
+from typing import Any
+
+from sqlalchemy import select
+
+from dialogues.documents import inspect
+from dialogues.schema import DocumentRules
+from storage.models import CaseDocument
+from tests.backoffice.conftest import ADMIN_PASSWORD, admin_id, login, seeded  # noqa: F401 - fixtures
+from tests.dialogues.conftest import Chat, chat, db, engine, make_photo, store  # noqa: F401 - fixtures
+from tests.dialogues.test_pembatalan import run_deceased_until_documents
+from tests.security.hostile import bomb_png, javascript_pdf, plain_pdf
+from tests.security.loop_probe import STALL_LIMIT, healthz_probe
+
+RULES = DocumentRules(accepted_types=["image/jpeg", "image/png", "image/webp", "application/pdf"],
+                      min_image_width=600, min_image_height=400, min_sharpness=50, max_pdf_pages=30,
+                      max_image_pixels=50_000_000, form_labels={})
+MB = 10 * 1024 * 1024
+
+
+def test_bomb_is_refused_from_its_header_without_decoding() -> None:
+    bomb = bomb_png()  # ~430 KB of PNG, 400 M pixels
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = inspect(bomb, "image/png", RULES, MB)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert not result.ok and result.problem == "doc_too_many_pixels"
+    assert elapsed < 0.5 and peak < 20 * 1024 * 1024  # decoding would take seconds and 400 MB
+
+
+def test_image_just_over_the_office_limit_is_refused_not_warned() -> None:
+    """Below Pillow's own error threshold Pillow only warns; the office's limit refuses."""
+    rules = RULES.model_copy(update={"max_image_pixels": 1_000_000})
+    result = inspect(make_photo(size=(1200, 900)), "image/jpeg", rules, MB)  # 1.08 M pixels
+    assert not result.ok and result.problem == "doc_too_many_pixels"
+    assert inspect(make_photo(size=(1200, 900)), "image/jpeg", RULES, MB).ok
+
+
+def test_scripted_pdfs_are_flagged() -> None:
+    result = inspect(javascript_pdf(), "application/pdf", RULES, MB)
+    assert result.ok and {"javascript", "open_action"} <= set(result.warnings)
+    loaded = inspect(javascript_pdf(launch=True, embedded=True), "application/pdf", RULES, MB)
+    assert {"javascript", "launch", "automatic_action", "embedded_files"} <= set(loaded.warnings)
+    hidden = inspect(javascript_pdf(escaped_names=True), "application/pdf", RULES, MB)  # /J#61vaScript
+    assert "javascript" in hidden.warnings
+    assert inspect(plain_pdf(2), "application/pdf", RULES, MB).warnings == ()  # "open at page 1" is fine
+
+
+async def test_bomb_during_document_collection_answers_politely(chat: Chat, db) -> None:
+    await run_deceased_until_documents(chat)
+    out = await chat.say(files=[bomb_png()])
+    assert "resolusi foto terlalu besar" in out
+    async with db.session() as s:
+        assert (await s.execute(select(CaseDocument))).scalars().all() == []
+    out = await chat.say(files=[make_photo(seed=3)])  # the pilgrim sends a normal photo: the flow goes on
+    assert "Diterima" in out
+
+
+async def test_scripted_pdf_is_stored_with_its_warning(chat: Chat, db) -> None:
+    await run_deceased_until_documents(chat)
+    out = await chat.say(files=[javascript_pdf()])
+    assert "Diterima" in out
+    async with db.session() as s:
+        doc = (await s.execute(select(CaseDocument))).scalar_one()
+    assert {"javascript", "open_action"} <= set(doc.warnings or [])
+
+
+async def test_bomb_and_scripted_pdf_through_the_web_chat_keep_the_loop_responsive(client: Any) -> None:
+    def attachment(name: str, content_type: str, data: bytes) -> dict[str, str]:
+        return {"filename": name, "content_type": content_type, "data_base64": base64.b64encode(data).decode()}
+
+    async with healthz_probe(client) as probe:
+        r = await client.post("/webchat/messages", json={"user_id": "penyerang-1", "text": "ini ktp", "attachments": [
+            attachment("ktp.png", "image/png", bomb_png()), attachment("surat.pdf", "application/pdf", javascript_pdf())]})
+        assert r.status == 200 and (await r.json())["messages"]
+        other = await client.post("/webchat/messages", json={"user_id": "jemaah-lain", "text": "assalamualaikum"})
+        assert other.status == 200 and (await other.json())["messages"]
+    assert probe.failures == 0 and probe.worst < STALL_LIMIT, probe.worst
+
+
+async def test_case_page_warns_and_pdf_is_served_sandboxed(client: Any, admin_id: int, seeded: Any,  # noqa: F811
+                                                           demo_services: Any) -> None:
+    stored = await demo_services.files.put(javascript_pdf(), "surat.pdf")
+    result = inspect(javascript_pdf(), "application/pdf", RULES, MB)
+    async with demo_services.db.session() as s:
+        doc = CaseDocument(case_id=seeded.case_id, item_key="surat_permohonan", sha256=stored.sha256,
+                           content_type="application/pdf", size=stored.size, warnings=list(result.warnings))
+        s.add(doc)
+        await s.commit()
+    await login(client, "admin", ADMIN_PASSWORD)
+    page = await (await client.get(f"/backoffice/cases/{seeded.case_id}")).text()
+    assert "Peringatan:" in page and "JavaScript" in page
+    r = await client.get(f"/backoffice/documents/{doc.id}")
+    assert r.status == 200 and r.headers["Content-Type"] == "application/pdf"
+    policy = [p.strip() for p in r.headers["Content-Security-Policy"].split(";")]
+    assert "sandbox" in policy and r.headers["X-Content-Type-Options"] == "nosniff"
+    clean = await client.get(f"/backoffice/documents/{seeded.document_ids[1]}")
+    assert "sandbox" in clean.headers["Content-Security-Policy"]
