@@ -6,16 +6,20 @@ document, warned about on the case page, and served to staff sandboxed."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 import tracemalloc
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from dialogues.documents import inspect
 from dialogues.schema import DocumentRules
 from storage.models import CaseDocument
-from tests.backoffice.conftest import ADMIN_PASSWORD, admin_id, login, seeded  # noqa: F401 - fixtures
+from tests.backoffice.conftest import (  # noqa: F401 - fixtures
+    ADMIN_PASSWORD, admin_id, browser, live_server, login, seeded,
+)
 from tests.dialogues.conftest import Chat, chat, db, engine, make_photo, store  # noqa: F401 - fixtures
 from tests.dialogues.test_pembatalan import run_deceased_until_documents
 from tests.security.hostile import bomb_png, javascript_pdf, plain_pdf
@@ -91,19 +95,50 @@ async def test_bomb_and_scripted_pdf_through_the_web_chat_keep_the_loop_responsi
 
 async def test_case_page_warns_and_pdf_is_served_sandboxed(client: Any, admin_id: int, seeded: Any,  # noqa: F811
                                                            demo_services: Any) -> None:
-    stored = await demo_services.files.put(javascript_pdf(), "surat.pdf")
-    result = inspect(javascript_pdf(), "application/pdf", RULES, MB)
-    async with demo_services.db.session() as s:
-        doc = CaseDocument(case_id=seeded.case_id, item_key="surat_permohonan", sha256=stored.sha256,
-                           content_type="application/pdf", size=stored.size, warnings=list(result.warnings))
-        s.add(doc)
-        await s.commit()
+    doc_id = await _add_scripted_pdf(demo_services, seeded.case_id)
     await login(client, "admin", ADMIN_PASSWORD)
     page = await (await client.get(f"/backoffice/cases/{seeded.case_id}")).text()
     assert "Peringatan:" in page and "JavaScript" in page
-    r = await client.get(f"/backoffice/documents/{doc.id}")
+    r = await client.get(f"/backoffice/documents/{doc_id}")
     assert r.status == 200 and r.headers["Content-Type"] == "application/pdf"
     policy = [p.strip() for p in r.headers["Content-Security-Policy"].split(";")]
     assert "sandbox" in policy and r.headers["X-Content-Type-Options"] == "nosniff"
     clean = await client.get(f"/backoffice/documents/{seeded.document_ids[1]}")
     assert "sandbox" in clean.headers["Content-Security-Policy"]
+
+
+async def _add_scripted_pdf(services: Any, case_id: int) -> int:
+    data = javascript_pdf()
+    stored = await services.files.put(data, "surat.pdf")
+    found = inspect(data, "application/pdf", RULES, MB)
+    async with services.db.session() as s:
+        doc = CaseDocument(case_id=case_id, item_key="surat_permohonan", sha256=stored.sha256,
+                           content_type="application/pdf", size=stored.size, warnings=list(found.warnings))
+        s.add(doc)
+        await s.commit()
+    return doc.id
+
+
+@pytest.mark.browser
+async def test_staff_see_the_warning_and_the_pdf_in_a_sandbox(browser: Any, live_server: str,  # noqa: F811
+                                                              admin_id: int, seeded: Any,  # noqa: F811
+                                                              demo_services: Any) -> None:
+    """In Chromium: the case page shows the warning, and the PDF, served with `sandbox`, still opens in
+    the browser's viewer inside the case page (the sandbox does not cost staff the preview)."""
+    from playwright.async_api import expect
+
+    doc_id = await _add_scripted_pdf(demo_services, seeded.case_id)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{live_server}/backoffice/login")
+    await page.fill("input[name=username]", "admin")
+    await page.fill("input[name=password]", ADMIN_PASSWORD)
+    await page.click("button:has-text('Masuk')")
+    await page.goto(f"{live_server}/backoffice/cases/{seeded.case_id}")
+    warning = page.locator(f"#doc-{doc_id} .docwarning")
+    await expect(warning).to_contain_text("JavaScript")
+    await expect(page.locator(f"#doc-{doc_id} iframe")).to_be_visible()
+    await page.wait_for_timeout(1500)
+    viewer = [f.url for f in page.frames if re.match(r"chrome-extension://", f.url)]
+    assert viewer, [f.url for f in page.frames]  # Chromium's PDF viewer shows it inside the sandbox
+    await context.close()
