@@ -24,14 +24,29 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
+WORKER_NICENESS = 10
 
 
 class WorkerTimeout(offload.OffloadTimeout):
     """The task ran longer than its limit; its worker was terminated."""
 
 
+class WorkerDied(offload.OffloadError):
+    """A worker process died while running the task (e.g. killed for memory)."""
+
+
+def _init_worker() -> None:
+    """In each worker: a lower CPU priority, so on a busy machine the event loop's process (conversations,
+    /healthz) is scheduled before document checks; then import the heavy modules once."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not permitted: run at normal priority
+        pass
+    _warm_up()
+
+
 def _warm_up() -> None:
-    """Import the heavy modules once per worker, so the first document check is not slower."""
+    """Import the heavy modules, so the first document check is not slower than the next."""
     import dialogues.documents  # noqa: F401
     import storage.registry_import  # noqa: F401
 
@@ -67,7 +82,7 @@ class WorkerPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         # "spawn": a fork of a process running an event loop, threads and database connections is unsafe
         return ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_warm_up)
+                                   initializer=_init_worker)
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         """Run `fn(*args)` in a worker; raises WorkerTimeout after `timeout` seconds (default the pool's)."""
@@ -92,7 +107,7 @@ class WorkerPool:
             except BrokenProcessPool:
                 log.error("worker process died during %s; the pool is restarted", getattr(fn, "__name__", "?"))
                 self._replace(executor)
-                raise
+                raise WorkerDied(getattr(fn, "__name__", "task")) from None
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         """Terminate the processes of `broken` (other tasks on it fail) and open a new executor."""

@@ -113,10 +113,11 @@ def _reduced(img: Image.Image) -> Image.Image:
 
 
 async def inspect_offloaded(data: bytes, content_type: str, rules: DocumentRules, max_bytes: int) -> Inspection:
-    """`inspect` in the worker pool; a file that takes too long to check is refused as unreadable."""
+    """`inspect` in the worker pool; a file that takes too long to check, or kills its worker (memory), is
+    refused as unreadable."""
     try:
         return await offload.run(inspect, data, content_type, rules, max_bytes)
-    except offload.OffloadTimeout:
+    except offload.OffloadError:
         return Inspection(False, "doc_unreadable")
 
 

@@ -12,7 +12,11 @@ Runner = Callable[..., Awaitable[Any]]
 _runner: Runner | None = None
 
 
-class OffloadTimeout(Exception):
+class OffloadError(Exception):
+    """The offloaded call could not complete in the worker pool (the input is the likely culprit)."""
+
+
+class OffloadTimeout(OffloadError):
     """The offloaded call ran longer than the runner allows (its worker was stopped)."""
 
 

@@ -165,7 +165,7 @@ async def registry_upload(request: web.Request) -> web.Response:
         parsed = await offload.run(read_rows, content)
     except RegistryFileError as exc:
         return await registry_page(request, error=f"{staff_text('registry_file_error')} {exc}")
-    except offload.OffloadTimeout:
+    except offload.OffloadError:
         return await registry_page(request, error=staff_text("registry_file_error"))
     async with bo(request).services.db.session() as session:
         report = await import_registry(session, content, strict=strict, parsed=parsed)
