@@ -46,7 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-from load import HAJIBOT, RESULTS, free_port, machine, start_servers, write_config  # noqa: E402
+from load import HAJIBOT, RESULTS, SESSION_KEY, free_port, machine, start_servers, write_config  # noqa: E402
+
+from bot.channels.webchat_session import COOKIE_NAME, sign_session  # noqa: E402
 from tests.security.hostile import bomb_png, javascript_pdf  # noqa: E402  (shared with the tests)
 
 TELEGRAM_TOKEN = "123456789:AAH-bench_token"
@@ -115,8 +117,8 @@ async def _other_pilgrim(http: aiohttp.ClientSession, url: str, out: list[tuple[
         n += 1
         started, ok = time.perf_counter(), True
         try:
-            async with http.post(f"{url}/webchat/messages", json={
-                    "user_id": "bench-other-pilgrim", "text": "assalamualaikum", "message_id": f"o-{time.time()}-{n}"}) as r:
+            async with http.post(f"{url}/webchat/messages", headers=session_cookie("bench-other-pilgrim"), json={
+                    "text": "assalamualaikum", "message_id": f"o-{n}-{time.time():.0f}"}) as r:
                 await r.read()
                 ok = r.status == 200
         except aiohttp.ClientError:
@@ -175,11 +177,17 @@ def summarize(status: int, body: bytes) -> str:
     return f"{status} {json.dumps(payload, ensure_ascii=False)[:110]}"
 
 
+def session_cookie(user: str) -> dict[str, str]:
+    """The web chat session cookie of `user`'s browser, signed with the key the server was given."""
+    return {"Cookie": f"{COOKIE_NAME}={sign_session(SESSION_KEY, user)}"}
+
+
 def webchat(url: str, user: str, text: str = "", attachments: list[dict[str, str]] | None = None):  # type: ignore[no-untyped-def]
-    body = json.dumps({"user_id": user, "text": text, "attachments": attachments or []}).encode()  # encoded now
+    body = json.dumps({"text": text, "attachments": attachments or []}).encode()  # encoded before the clock starts
+    headers = {"Content-Type": "application/json", **session_cookie(user)}
 
     async def send(http: aiohttp.ClientSession) -> str:
-        async with http.post(f"{url}/webchat/messages", data=body, headers={"Content-Type": "application/json"}) as r:
+        async with http.post(f"{url}/webchat/messages", data=body, headers=headers) as r:
             return summarize(r.status, await r.read())
     return send
 
@@ -248,7 +256,7 @@ def configure(base: Path, telegram_port: int) -> tuple[Path, dict[str, str]]:
         "whatsapp": {"enabled": True, "from_number": "whatsapp:+14155238886", "public_url": PUBLIC_URL,
                      "api_base_url": dead, "request_timeout_seconds": 2}}
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    env = {**os.environ, "HAJIBOT_TELEGRAM_TOKEN": TELEGRAM_TOKEN, "HAJIBOT_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+    env = {**os.environ, "HAJIBOT_SESSION_KEY": SESSION_KEY, "HAJIBOT_TELEGRAM_TOKEN": TELEGRAM_TOKEN, "HAJIBOT_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
            "HAJIBOT_TWILIO_ACCOUNT_SID": TWILIO_SID, "HAJIBOT_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
     return path, env
 
@@ -350,7 +358,8 @@ async def measure_all(url: str, window: float, rounds: int) -> dict[str, Any]:
             measured.chat += part.chat
             measured.errors += part.errors
         took = statistics.median(w[4] for w in mine)
-        answer = mine[-1][3]
+        answer = " / ".join(f"round {i + 1}: {a}" if len(set(w[3] for w in mine)) > 1 else a
+                            for i, a in enumerate(w[3] for w in mine)) if len(set(w[3] for w in mine)) > 1 else mine[-1][3]
         row = {"request": name, "rounds": len(mine), "took_s": took, "answer": answer,
                "health_samples": len(measured.health), "health_p50": statistics.median(measured.health),
                "health_p99": percentile(measured.health, 99), "health_max": max(measured.health),

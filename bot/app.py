@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 KIB, MIB = 1024, 1024 * 1024
 DEFAULT_BODY_BYTES = 1 * MIB  # forms, JSON APIs, /model/parse
 WEBHOOK_BODY_BYTES = {"telegram": 1 * MIB, "whatsapp": 256 * KIB}  # updates carry file ids/URLs, not files
-WEBCHAT_FULL_SIZE_FILES = 2  # a web-chat message may carry two documents at the upload limit (more smaller)
 WORKERS_KEY = web.AppKey("workers", WorkerPool)
 BODY_LIMITS_KEY = web.AppKey("body_limits", dict)
 
@@ -23,9 +22,10 @@ BODY_LIMITS_KEY = web.AppKey("body_limits", dict)
 def body_limits(services: Services) -> dict[tuple[str, str], int]:
     """Request body limits per (method, route path); every other request gets DEFAULT_BODY_BYTES.
     Sized to what each route legitimately carries, so no stranger makes the loop parse megabytes."""
+    from bot.channels.webchat import max_body_bytes  # one document at the upload limit, as base64 JSON
+
     config = services.settings.config
-    base64_upload = (config.dialogue.max_upload_bytes + 2) // 3 * 4
-    limits = {("POST", "/webchat/messages"): WEBCHAT_FULL_SIZE_FILES * base64_upload + 64 * KIB}
+    limits = {("POST", "/webchat/messages"): max_body_bytes(config.dialogue.max_upload_bytes)}
     telegram, whatsapp = config.channels.telegram, config.channels.whatsapp
     limits[("POST", telegram.webhook_path)] = WEBHOOK_BODY_BYTES["telegram"]
     limits[("POST", whatsapp.webhook_path)] = WEBHOOK_BODY_BYTES["whatsapp"]

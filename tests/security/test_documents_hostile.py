@@ -23,6 +23,7 @@ from tests.backoffice.conftest import (  # noqa: F401 - fixtures
 from tests.dialogues.conftest import Chat, chat, db, engine, make_photo, store  # noqa: F401 - fixtures
 from tests.dialogues.test_pembatalan import run_deceased_until_documents
 from tests.security.hostile import bomb_png, javascript_pdf, plain_pdf
+from tests.conftest import chat_cookies
 from tests.security.loop_probe import STALL_LIMIT, healthz_probe
 
 RULES = DocumentRules(accepted_types=["image/jpeg", "image/png", "image/webp", "application/pdf"],
@@ -84,11 +85,15 @@ async def test_bomb_and_scripted_pdf_through_the_web_chat_keep_the_loop_responsi
     def attachment(name: str, content_type: str, data: bytes) -> dict[str, str]:
         return {"filename": name, "content_type": content_type, "data_base64": base64.b64encode(data).decode()}
 
+    attacker = chat_cookies(client, "penyerang-1")
     async with healthz_probe(client) as probe:
-        r = await client.post("/webchat/messages", json={"user_id": "penyerang-1", "text": "ini ktp", "attachments": [
-            attachment("ktp.png", "image/png", bomb_png()), attachment("surat.pdf", "application/pdf", javascript_pdf())]})
-        assert r.status == 200 and (await r.json())["messages"]
-        other = await client.post("/webchat/messages", json={"user_id": "jemaah-lain", "text": "assalamualaikum"})
+        for name, content_type, data in (("ktp.png", "image/png", bomb_png()),
+                                         ("surat.pdf", "application/pdf", javascript_pdf())):
+            r = await client.post("/webchat/messages", cookies=attacker, json={
+                "text": "ini ktp", "attachments": [attachment(name, content_type, data)]})
+            assert r.status == 200 and (await r.json())["messages"]
+        other = await client.post("/webchat/messages", json={"text": "assalamualaikum"},
+                                  cookies=chat_cookies(client, "jemaah-lain"))
         assert other.status == 200 and (await other.json())["messages"]
     assert probe.failures == 0 and probe.worst < STALL_LIMIT, probe.worst
 

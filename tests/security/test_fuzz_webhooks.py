@@ -22,6 +22,7 @@ from tests.channels.conftest import (  # noqa: F401 - fixtures
     TELEGRAM_SECRET, channel_client, channel_services, channel_settings, fake_telegram, fake_twilio,
 )
 from tests.channels.fake_twilio import inbound_params, signed
+from tests.conftest import chat_cookies
 from tests.security.hostile import javascript_pdf
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -59,9 +60,9 @@ attachment = st.fixed_dictionaries({
     "filename": st.text(max_size=60), "content_type": CONTENT_TYPES,
     "data_base64": st.one_of(FILE_BYTES.map(lambda b: base64.b64encode(b).decode()), st.text(max_size=40))})
 webchat_body = st.one_of(
-    st.fixed_dictionaries({"user_id": st.one_of(st.text(min_size=1, max_size=140), st.integers(), st.none()),
-                           "text": st.one_of(TEXT, st.integers(), st.none())},
-                          optional={"attachments": st.one_of(st.lists(attachment, max_size=3), st.text(max_size=5)),
+    st.fixed_dictionaries({"text": st.one_of(TEXT, st.integers(), st.none())},
+                          optional={"user_id": st.one_of(st.text(max_size=20), st.integers()),  # refused: the cookie decides
+                                    "attachments": st.one_of(st.lists(attachment, max_size=3), st.text(max_size=5)),
                                     "message_id": st.one_of(st.text(max_size=140), st.integers())}),
     st.lists(st.integers(), max_size=3), st.text(max_size=20), st.none())
 
@@ -70,7 +71,7 @@ webchat_body = st.one_of(
 @given(body=webchat_body)
 async def test_fuzz_web_chat_post(client: Any, demo_services: Any, body: Any) -> None:
     before = await inbound_counts(demo_services, "webchat")
-    r = await client.post("/webchat/messages", json=body)
+    r = await client.post("/webchat/messages", json=body, cookies=chat_cookies(client, f"fuzz-{next(_ids)}"))
     assert r.status < 500, await r.text()
     payload = await r.json()
     after = await inbound_counts(demo_services, "webchat")
@@ -86,7 +87,8 @@ async def test_fuzz_web_chat_post(client: Any, demo_services: Any, body: Any) ->
 @FUZZ
 @given(raw=st.binary(max_size=400))
 async def test_fuzz_web_chat_raw_bytes(client: Any, demo_services: Any, raw: bytes) -> None:
-    r = await client.post("/webchat/messages", data=raw, headers={"Content-Type": "application/json"})
+    r = await client.post("/webchat/messages", data=raw, headers={"Content-Type": "application/json"},
+                          cookies=chat_cookies(client, f"fuzz-raw-{next(_ids)}"))
     assert r.status < 500
     if r.status != 200:
         assert (await r.json()).get("error")
@@ -96,10 +98,10 @@ async def test_fuzz_web_chat_raw_bytes(client: Any, demo_services: Any, raw: byt
 @FUZZ
 @given(files=st.lists(st.tuples(FILE_BYTES, CONTENT_TYPES), min_size=1, max_size=3), text=st.one_of(st.just(""), TEXT))
 async def test_fuzz_file_uploads(client: Any, demo_services: Any, files: list[tuple[bytes, str]], text: str) -> None:
-    body = {"user_id": f"pengunggah-{next(_ids)}", "text": text, "attachments": [
+    body = {"text": text, "attachments": [
         {"filename": f"berkas-{i}", "content_type": ct, "data_base64": base64.b64encode(data).decode()}
         for i, (data, ct) in enumerate(files)]}
-    r = await client.post("/webchat/messages", json=body)
+    r = await client.post("/webchat/messages", json=body, cookies=chat_cookies(client, f"pengunggah-{next(_ids)}"))
     assert r.status < 500, await r.text()
     if r.status == 200:
         assert (await r.json())["messages"]

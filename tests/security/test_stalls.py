@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 
 from bot.inbound import InboundMessage
@@ -17,6 +16,7 @@ from bot.pipeline import MAX_DIALOGUE_TEXT
 from storage.models import AuditLog, Conversation, Message, Pilgrim
 from tests.backoffice.conftest import ADMIN_PASSWORD, admin_id, csrf_from, login  # noqa: F401 - fixtures
 from tests.channels import fake_telegram as tg
+from tests.conftest import chat_cookies
 from tests.channels.conftest import (  # noqa: F401 - fixtures
     TELEGRAM_SECRET, channel_client, channel_services, channel_settings, fake_telegram, fake_twilio, wait_until,
 )
@@ -35,8 +35,10 @@ async def stored_messages(services: Any, channel: str) -> list[Message]:
 
 async def test_megabyte_web_chat_message_does_not_stall_other_pilgrims(client: Any, demo_services: Any) -> None:
     async with healthz_probe(client) as probe:
-        long = asyncio.create_task(client.post("/webchat/messages", json={"user_id": "penyerang", "text": ONE_MB}))
-        other = await client.post("/webchat/messages", json={"user_id": "jemaah-1", "text": "assalamualaikum"})
+        long = asyncio.create_task(client.post("/webchat/messages", json={"text": ONE_MB},
+                                               cookies=chat_cookies(client, "penyerang")))
+        other = await client.post("/webchat/messages", json={"text": "assalamualaikum"},
+                                  cookies=chat_cookies(client, "jemaah-1"))
         assert other.status == 200 and (await other.json())["messages"]
         response = await long
         body = await response.json()
@@ -126,8 +128,6 @@ async def test_whatsapp_text_within_the_limit_is_still_answered(channel_client: 
     assert len(inbound) == 1 and inbound[0].status == "processed"
 
 
-@pytest.mark.xfail(reason="argon2 verification still runs on the event loop; moved off it by the 'hardening' "
-                          "helper's staff sign-in change", strict=False)
 async def test_concurrent_wrong_staff_logins_do_not_stall(client: Any, admin_id: int) -> None:  # noqa: F811
     """While ten wrong passwords are checked, the loop is never blocked for as long as one check takes."""
     from bot.backoffice.passwords import verify_password
@@ -145,7 +145,7 @@ async def test_concurrent_wrong_staff_logins_do_not_stall(client: Any, admin_id:
 
     async with healthz_probe(client) as probe:
         statuses = await asyncio.gather(*(wrong(i) for i in range(10)))
-    assert statuses == [401] * 10, statuses
+    assert all(400 <= s < 500 for s in statuses), statuses  # refused (wrong password, or throttled)
     assert probe.worst < max(0.25, 0.8 * one_check), (probe.worst, one_check)
 
 
@@ -194,8 +194,8 @@ async def _pilgrims(services: Any) -> int:
 async def test_conversation_count_unchanged_by_refused_requests(client: Any, demo_services: Any) -> None:
     """A refused body (over the web chat's route limit) creates no conversation and no message."""
     too_big = "x" * (40 * 1024 * 1024)
-    r = await client.post("/webchat/messages", data=b'{"user_id": "p", "text": "' + too_big.encode() + b'"}',
-                          headers={"Content-Type": "application/json"})
+    r = await client.post("/webchat/messages", data=b'{"text": "' + too_big.encode() + b'"}',
+                          headers={"Content-Type": "application/json"}, cookies=chat_cookies(client, "p"))
     assert r.status == 413
     async with demo_services.db.session() as s:
         assert (await s.execute(select(func.count(Conversation.id)))).scalar_one() == 0

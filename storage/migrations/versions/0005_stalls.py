@@ -1,7 +1,7 @@
 """case documents: warnings about active content (scripts, actions, embedded files in PDFs)
 
 Revision ID: 0005_stalls
-Revises: 0004_broadcast
+Revises: 0005_hardening
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_stalls'
-down_revision = '0004_broadcast'
+down_revision = '0005_hardening'  # chained after main's 0005 (merged first)
 branch_labels = None
 depends_on = None
 
