@@ -15,17 +15,19 @@ log = logging.getLogger(__name__)
 KIB, MIB = 1024, 1024 * 1024
 DEFAULT_BODY_BYTES = 1 * MIB  # forms, JSON APIs, /model/parse
 WEBHOOK_BODY_BYTES = {"telegram": 1 * MIB, "whatsapp": 256 * KIB}  # updates carry file ids/URLs, not files
+SELF_LIMITED = {("POST", "/webchat/messages")}  # streams its body against its own limit, answers politely
 WORKERS_KEY = web.AppKey("workers", WorkerPool)
 BODY_LIMITS_KEY = web.AppKey("body_limits", dict)
 
 
 def body_limits(services: Services) -> dict[tuple[str, str], int]:
-    """Request body limits per (method, route path); every other request gets DEFAULT_BODY_BYTES.
+    """Request body limits per (method, route path); every other request gets DEFAULT_BODY_BYTES (except routes
+    that stream and limit their body themselves).
     Sized to what each route legitimately carries, so no stranger makes the loop parse megabytes."""
-    from bot.channels.webchat import max_body_bytes  # one document at the upload limit, as base64 JSON
-
     config = services.settings.config
-    limits = {("POST", "/webchat/messages"): max_body_bytes(config.dialogue.max_upload_bytes)}
+    # POST /webchat/messages is not here: the web chat streams its body against its own limit (one document at
+    # the upload limit) and refuses a larger one with a polite Indonesian answer (bot/channels/webchat.py)
+    limits: dict[tuple[str, str], int] = {}
     telegram, whatsapp = config.channels.telegram, config.channels.whatsapp
     limits[("POST", telegram.webhook_path)] = WEBHOOK_BODY_BYTES["telegram"]
     limits[("POST", whatsapp.webhook_path)] = WEBHOOK_BODY_BYTES["whatsapp"]
@@ -69,6 +71,8 @@ async def body_limit(request: web.Request, handler):  # type: ignore[no-untyped-
     """Refuse a body larger than its route allows: at once when Content-Length says so, else while reading."""
     route = request.match_info.route.resource
     path = route.canonical if route is not None else request.path
+    if (request.method, path) in SELF_LIMITED:
+        return await handler(request)
     limit = request.app[BODY_LIMITS_KEY].get((request.method, path), DEFAULT_BODY_BYTES)
     if request.content_length is not None and request.content_length > limit:
         log.warning("request body refused: %d bytes for %s %s (limit %d)", request.content_length,
