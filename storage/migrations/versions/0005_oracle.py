@@ -2,7 +2,7 @@
 requester key of inbound messages
 
 Revision ID: 0005_oracle
-Revises: 0005_hardening
+Revises: 0005_stalls
 Create Date: 2026-12-01 16:50:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_oracle'
-down_revision = '0005_hardening'
+down_revision = '0005_stalls'  # chained after main's 0005 migrations
 branch_labels = None
 depends_on = None
 
