@@ -10,6 +10,7 @@ class InboundAttachment:
     filename: str
     content_type: str  # as claimed by the platform; the store sniffs the real type
     data: bytes
+    kind: str = ""  # what the platform says it is: "voice", "audio", "sticker", "video"; "" = a file/photo
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,6 @@ class InboundMessage:
     channel_message_id: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     display_name: str | None = None
+    # things shared that are not files: {"kind": "location", "latitude": "...", "longitude": "...", "label": "..."}
+    # or {"kind": "contact", "name": "...", "phone": "..."}; kept on the message for staff
+    shares: tuple[dict[str, str], ...] = ()

@@ -27,3 +27,9 @@ class Turn:
     # document checks of `files` done before the conversation was locked (DialogueEngine.check_files),
     # by (sha256, content_type); a file missing here is checked during the step
     inspections: dict[tuple[str, str], Inspection] = field(default_factory=dict)
+    # the stored inbound message (replies to staff point at it) and what it carries besides documents:
+    # voice notes, audio, stickers, locations, contact cards (as stored on the message, with a "kind")
+    message_id: int | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    # (event, case id, extra) for the back office's webhooks, e.g. ("case.pilgrim_replied", 12, {})
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
