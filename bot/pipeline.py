@@ -277,7 +277,8 @@ class Pipeline:
         replies += await self.engine.step(session, self.files, turn)
         await self._case_events(session, turn)
         # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
-        inbound.intent = parse.get("intent", {}).get("name")
+        inbound.intent = optout.IN_FORM_STOP if in_form and optout.is_optout_keyword(text) else \
+            parse.get("intent", {}).get("name")
         inbound.intent_confidence = parse.get("intent", {}).get("confidence")
         return replies
 
