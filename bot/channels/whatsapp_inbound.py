@@ -150,8 +150,8 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
         if content_type.lower() in VCARD_TYPES:
             contacts.append(vcard_share(data))
             continue
-        attachments.append(InboundAttachment(filename=filename, content_type=content_type, data=data,
-                                             kind=media_kind(content_type)))
+        kind = "sticker" if form.get("MessageType") == "sticker" else media_kind(content_type)
+        attachments.append(InboundAttachment(filename=filename, content_type=content_type, data=data, kind=kind))
     shares = location_share(form) + tuple(contacts)
     if shares and text == form.get("Body") and text.strip() == (shares[0].get("label") or "").strip():
         text = ""  # Twilio repeats a shared place's name in the body
