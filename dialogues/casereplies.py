@@ -218,8 +218,12 @@ class CaseReplies:
     # ------------------------------------------------------------------ helpers
 
     def _checklist_items(self, case: Case) -> list[ChecklistItem]:
-        checklist = self.rules.checklists.get(str((case.answers or {}).get("_checklist") or ""))
-        return list(checklist.items) if checklist else []
+        """The case's checklist: the one stored with it, else the service's variant, else the service's."""
+        stored = (case.answers or {}).get("_checklist")
+        for name in (stored, f"{case.service}_{case.variant}" if case.variant else None, case.service):
+            if name and str(name) in self.rules.checklists:
+                return list(self.rules.checklists[str(name)].items)
+        return []
 
     async def _missing(self, ctx: Ctx, case: Case) -> list[ChecklistItem]:
         """Checklist items of `case` without a received or accepted document (optional ones last)."""
