@@ -53,6 +53,7 @@ from dialogues.turn import Turn
 from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore, StoredFile
+from storage.optouts import record_optout
 from storage.models import Case, Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,9 @@ class Pipeline:
         text = inbound.text or ""
         in_form = conversation.mode == "bot" and bool((conversation.state or {}).get("flow"))
         # a bare STOP / BERHENTI outside a form: no more broadcasts (inside a form the engine asks which stop)
-        if not in_form and await optout.handle_inbound(session, conversation.id, text):
+        keyword = None if in_form else optout.is_optout_keyword(text)
+        if keyword is not None:
+            await record_optout(session, conversation.id, f"keyword:{keyword}", inbound.created_at)
             replies.append(Reply(self.engine.text("unsubscribed")))
             if conversation.mode == "bot":
                 state = dict(conversation.state or {})
