@@ -8,7 +8,7 @@ change is confirmed with how to change it again; the back office gets a `case.ap
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -37,10 +37,26 @@ class Booking:
         if not (cancel or change):
             return False
         appointment = await self._active_appointment(ctx, None)
+        if appointment is None and change and not cancel:
+            appointment = await self._recently_cancelled(ctx)  # "ketik GANTI JADWAL ..." after a cancellation
         if appointment is None:
             return False
         await self._booking_change(ctx, appointment, cancel)
         return True
+
+    async def _recently_cancelled(self, ctx: Ctx) -> Appointment | None:
+        """The pilgrim's own cancellation of the last day, for an appointment not yet past."""
+        since = ctx.now - timedelta(hours=self.rules.conversation.resume_aborted_hours)
+        entry = (await ctx.session.execute(select(AuditLog).where(
+            AuditLog.conversation_id == ctx.conv.id, AuditLog.action == "appointment_cancelled",
+            AuditLog.at >= since).order_by(AuditLog.id.desc()).limit(1))).scalar_one_or_none()
+        if entry is None:
+            return None
+        query = select(Appointment).where(Appointment.conversation_id == ctx.conv.id,
+                                          Appointment.status == "cancelled", Appointment.slot_start >= ctx.now)
+        if entry.case_id is not None:
+            query = query.where(Appointment.case_id == entry.case_id)
+        return (await ctx.session.execute(query.order_by(Appointment.id.desc()).limit(1))).scalar_one_or_none()
 
     async def _invitation_reply(self, ctx: Ctx, case: Case) -> None:
         """A reply to an invitation that asks for another day, or cancels: handled as a booking change."""
@@ -50,6 +66,8 @@ class Booking:
         if not (cancel or change):
             return
         appointment = await self._active_appointment(ctx, case.id)
+        if appointment is None and change and not cancel:
+            appointment = await self._recently_cancelled(ctx)
         if appointment is not None:
             await self._booking_change(ctx, appointment, cancel)
 
@@ -79,15 +97,18 @@ class Booking:
             ctx.say("booking_wish_full")
         options = [actions.slot_option(self, s) for s in offer]
         ctx.state["pending"] = {"kind": "booking_pick", "appointment_id": appointment.id, "options": options}
+        booked = appointment.status == "booked"
         if len(options) == 1:
-            ctx.say("booking_confirm_one", when=when, new_when=options[0]["label"], choices=self._yes_no())
+            ctx.say("booking_confirm_one" if booked else "booking_confirm_one_new", when=when,
+                    new_when=options[0]["label"], choices=self._yes_no())
         else:
-            ctx.say("booking_options", when=when, choices=[o["label"] for o in options])
+            ctx.say("booking_options" if booked else "booking_options_new", when=when,
+                    choices=[o["label"] for o in options])
 
     async def _booking_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         appointment = await ctx.session.get(Appointment, int(pending.get("appointment_id") or 0))
         ctx.state.pop("pending", None)
-        if appointment is None or appointment.status != "booked":
+        if appointment is None or (appointment.status != "booked" and pending.get("kind") == "booking_cancel"):
             return False
         if pending.get("kind") == "booking_cancel":
             answer = self._answer_yes_no(ctx)
@@ -102,11 +123,15 @@ class Booking:
         if len(options) == 1:
             answer = self._answer_yes_no(ctx)
             if answer is False and not self._days_named(ctx.text):
-                ctx.say("booking_kept", when=self.when_label(appointment.slot_start, "slot_label"))
+                if appointment.status == "booked":
+                    ctx.say("booking_kept", when=self.when_label(appointment.slot_start, "slot_label"))
+                else:
+                    ctx.say("handoff_declined")
                 return True
             idx = 0 if answer else None
         else:
             idx = pick_option(ctx.text, [o["label"] for o in options], [list(o.get("words", [])) for o in options])
+            idx = self._ordinal(ctx.text, len(options)) if idx is None else idx
         if idx is None:
             if self._days_named(ctx.text) or any(contains_phrase(t, list(self.rules.conversation.day_parts))
                                                  for t in ctx.readings):
@@ -124,7 +149,7 @@ class Booking:
             ctx.say("booking_slot_full", new_when=self.when_label(start, "slot_label"))
             await self._booking_change(ctx, appointment, cancel=False)
             return
-        if appointment.case_id is None:
+        if appointment.case_id is None and appointment.status == "booked":
             appointment.status = "cancelled"
         self._booking_audit(ctx, appointment, "appointment_changed", old, new.slot_start)
         ctx.say("booking_changed", new_when=self.when_label(new.slot_start, "slot_label"))
@@ -143,6 +168,14 @@ class Booking:
             ctx.turn.events.append(("case.appointment_changed", appointment.case_id, detail))
 
     # ------------------------------------------------------------------ reading the wish
+
+    def _ordinal(self, text: str, count: int) -> int | None:
+        """'yg pertama', 'yang kedua' -> 0, 1 (None when no single ordinal within the `count` choices)."""
+        words = normalize(text).split()
+        if len(words) > 4:
+            return None
+        hits = [i for i, word in enumerate(self.rules.conversation.ordinals[:count]) if word in words]
+        return hits[0] if len(hits) == 1 else None
 
     def _weekday(self, start: datetime) -> int:
         return start.astimezone(self.tz).weekday()

@@ -30,7 +30,7 @@ SPOKEN = ("voice", "audio", "video")
 class CaseReplies:
     """Part of DialogueEngine (a mixin)."""
 
-    CASE_PENDING = ("late_case", "late_item")
+    CASE_PENDING = ("late_case", "late_item", "voice_handoff")
 
     # ------------------------------------------------------------------ public API (back office)
 
@@ -189,12 +189,36 @@ class CaseReplies:
         ctx.turn.events.append(("case.document_added", case.id, {"item_key": item.key if item else EXTRA_ITEM}))
         ctx.say("late_doc_received", ticket=case.ticket, name=name, count=len(ids))
 
+    async def _voice_handoff(self, ctx: Ctx) -> bool:
+        """Answer to 'type, or talk to staff?': only a short yes/no or a button; anything else is what the
+        pilgrim typed instead ("sy mau cek porsi ..." is not a yes)."""
+        ctx.state.pop("pending", None)
+        idx = pick_option(ctx.text, self._handoff_choices(), [[], []])
+        if idx is None and len(normalize(ctx.text).split()) <= 3:
+            answer = self._answer_yes_no(ctx)
+            idx = None if answer is None else (0 if answer else 1)
+        if idx is None:
+            return False
+        if idx == 0:
+            await self._handoff(ctx)
+            return True
+        ctx.say("handoff_declined")
+        flow = self._flow(ctx)
+        if flow is not None:
+            await self._reprompt(ctx, flow)
+        else:
+            ctx.say("media_type_please")
+        return True
+
     async def _case_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         kind = pending.get("kind")
+        if kind == "voice_handoff":
+            return await self._voice_handoff(ctx)
         ids = [int(i) for i in pending.get("ids", [])]
         if kind == "late_case":
             cases = [c for c in [await ctx.session.get(Case, i) for i in pending.get("cases", [])] if c is not None]
             idx = pick_option(ctx.text, [self._case_label(c) for c in cases], [[c.ticket] for c in cases])
+            idx = self._ordinal(ctx.text, len(cases)) if idx is None else idx
             ctx.state.pop("pending", None)
             if idx is None:
                 return False
@@ -207,6 +231,7 @@ class CaseReplies:
         items = [i for i in self._checklist_items(case) if i.key in pending.get("items", [])]
         labels = [i.name for i in items] + [self.text("late_doc_extra_name")]
         idx = pick_option(ctx.text, labels, [list(i.words) for i in items] + [[]])
+        idx = self._ordinal(ctx.text, len(labels)) if idx is None else idx
         if idx is None:
             return False
         item = items[idx] if idx < len(items) else None
@@ -266,7 +291,7 @@ class CaseReplies:
         spoken = any(k in SPOKEN for k in kinds)
         key = "media_voice" if spoken else f"media_{kinds[0]}"
         if spoken:
-            ctx.state["pending"] = {"kind": "handoff", "step": ctx.state.get("step") or ""}
+            ctx.state["pending"] = {"kind": "voice_handoff"}
             ctx.say(key, choices=self._handoff_choices())
             return
         ctx.say(key)
