@@ -193,7 +193,8 @@ class CaseReplies:
         """Answer to 'type, or talk to staff?': only a short yes/no or a button; anything else is what the
         pilgrim typed instead ("sy mau cek porsi ..." is not a yes)."""
         ctx.state.pop("pending", None)
-        idx = pick_option(ctx.text, self._handoff_choices(), [[], []])
+        idx = pick_option(ctx.text, self._handoff_choices(),
+                          [list(self.lexicon.handoff), ["ketik", "tulis", "saya tulis"]])
         if idx is None and len(normalize(ctx.text).split()) <= 3:
             answer = self._answer_yes_no(ctx)
             idx = None if answer is None else (0 if answer else 1)

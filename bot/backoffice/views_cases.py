@@ -144,7 +144,8 @@ def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -
                      "form": item.get("form", ""), "optional": bool(item.get("optional")), "docs": docs,
                      "state": _item_state(docs)})
     for key, docs in by_item.items():
-        view.append({"key": key, "name": staff_text("extra_documents") if key == EXTRA_ITEM else key, "form": "", "optional": True, "docs": docs, "state": _item_state(docs)})
+        name = staff_text("extra_documents") if key == EXTRA_ITEM else key
+        view.append({"key": key, "name": name, "form": "", "optional": True, "docs": docs, "state": _item_state(docs)})
     return view
 
 
