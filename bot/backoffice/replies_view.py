@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditLog, Message
@@ -52,3 +52,36 @@ async def reply_tickets(session: AsyncSession, conversation_id: int) -> dict[int
     rows = (await session.execute(select(AuditLog.detail, Case.ticket).join(Case, Case.id == AuditLog.case_id).where(
         AuditLog.conversation_id == conversation_id, AuditLog.action.in_(REPLY_ACTIONS)))).all()
     return {int(d["message_id"]): t for d, t in rows if (d or {}).get("message_id")}
+
+
+async def unanswered_replies(session: AsyncSession, case_ids: list[int] | None = None,
+                             limit: int = 50) -> dict[int, dict[str, Any]]:
+    """Cases whose latest pilgrim reply or late document came after the latest staff action on them:
+    {case id: {"at", "ticket", "action", "conversation_id", "text"}} (newest first, at most `limit`)."""
+    from storage.models import Case
+
+    query = select(AuditLog.case_id, func.max(AuditLog.id)).where(
+        AuditLog.action.in_(REPLY_ACTIONS), AuditLog.case_id.is_not(None)).group_by(AuditLog.case_id)
+    if case_ids is not None:
+        if not case_ids:
+            return {}
+        query = query.where(AuditLog.case_id.in_(case_ids))
+    latest = dict((await session.execute(query)).all())
+    if not latest:
+        return {}
+    staff = dict((await session.execute(select(AuditLog.case_id, func.max(AuditLog.id)).where(
+        AuditLog.case_id.in_(list(latest)), AuditLog.actor.like("staff:%"),
+        AuditLog.action.not_in(("case.view",))).group_by(AuditLog.case_id))).all())
+    waiting = sorted((audit_id for case_id, audit_id in latest.items() if audit_id > staff.get(case_id, 0)),
+                     reverse=True)[:limit]
+    if not waiting:
+        return {}
+    rows = (await session.execute(select(AuditLog, Case.ticket, Case.status).join(Case, Case.id == AuditLog.case_id)
+                                  .where(AuditLog.id.in_(waiting)).order_by(AuditLog.id.desc()))).all()
+    message_ids = [int(a.detail["message_id"]) for a, _t, _s in rows if (a.detail or {}).get("message_id")]
+    texts = dict((await session.execute(select(Message.id, Message.text).where(Message.id.in_(message_ids))))
+                 .all()) if message_ids else {}
+    return {int(a.case_id): {"case_id": int(a.case_id), "at": a.at, "ticket": ticket, "status": status, "action": a.action,
+                             "conversation_id": a.conversation_id,
+                             "text": (texts.get(int((a.detail or {}).get("message_id") or 0)) or "")[:120]}
+            for a, ticket, status in rows if status not in ("rejected", "completed")}

@@ -16,7 +16,7 @@ from bot.backoffice.case_actions import (
     ActionError, active_appointment, assign, change_appointment, change_status, review_document, slot_taken,
 )
 from bot.backoffice.notify import wake_outbox
-from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets
+from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets, unanswered_replies
 from bot.backoffice.queue import (
     AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
 )
@@ -50,8 +50,10 @@ async def queue_page(request: web.Request) -> web.Response:
         counts = await status_counts(session, f, staff.id, now)
         names = await staff_names(session)
         doc_counts = await document_counts(session, [c.id for c in cases])
+        replied = await unanswered_replies(session, [c.id for c in cases])
     rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
-             "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {})} for c in cases]
+             "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {}),
+             "new_reply": c.id in replied} for c in cases]
     pages = max(1, (total + size - 1) // size)
     return render(request, "queue.jinja2", {
         "rows": rows, "f": f, "counts": counts, "statuses": STATUSES, "services": services, "staff_names": names,

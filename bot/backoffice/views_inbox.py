@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
 from bot.backoffice.notify import queue_text, render as render_template, wake_outbox
-from bot.backoffice.replies_view import attachments_view, reply_tickets
+from bot.backoffice.replies_view import attachments_view, reply_tickets, unanswered_replies
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
@@ -48,9 +48,11 @@ async def inbox_page(request: web.Request) -> web.Response:
     context = bo(request)
     async with context.services.db.session() as session:
         rows = await inbox_rows(session)
+        replies = list((await unanswered_replies(session)).values())
     now = now_utc()
     opening = context.rules.next_opening(now)
-    return render(request, "inbox.jinja2", {"rows": rows, "office_open": context.rules.is_open(now),
+    return render(request, "inbox.jinja2", {"rows": rows, "replies": replies,
+                                            "office_open": context.rules.is_open(now),
                                             "next_opening": opening, "poll_seconds": context.settings.inbox_poll_seconds})
 
 

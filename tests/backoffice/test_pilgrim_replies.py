@@ -70,12 +70,22 @@ async def test_reply_to_a_request_for_information_reaches_the_case(client, admin
     conversation_page = await (await client.get(f"/backoffice/conversations/{seeded.conversation_id}")).text()
     assert f"Balasan untuk {seeded.ticket}" in conversation_page
     queue = await (await client.get("/backoffice/cases", params={"status": "in_review"})).text()
-    assert seeded.ticket in queue
+    assert seeded.ticket in queue and "Balasan baru" in queue
+    inbox = await (await client.get("/backoffice/inbox")).text()
+    replies_table = inbox.split('id="case-replies"', 1)[1].split("</table>", 1)[0]
+    assert seeded.ticket in replies_table and "3310012345" in replies_table
     # a second message within the day reaches the case too; a later "makasih" is just thanks
     out = await heir.say_text("buku tabungan nyo bisuak ambo antakan ka kantor")
     assert "Tambahan keterangan" in out
     assert "Sama-sama" in await heir.say_text("makasih pak")
     assert len(await one(demo_services, AuditLog, AuditLog.action == "pilgrim_reply")) == 2
+    # once an officer acts on the case, the reply is no longer waiting
+    await client.post(f"/backoffice/cases/{seeded.case_id}/documents/{seeded.document_ids[0]}/review",
+                      data={"csrf_token": csrf, "decision": "accept"})
+    queue = await (await client.get("/backoffice/cases", params={"status": "in_review"})).text()
+    assert seeded.ticket in queue and "Balasan baru" not in queue
+    inbox = await (await client.get("/backoffice/inbox")).text()
+    assert seeded.ticket not in inbox.split('id="case-replies"', 1)[1].split("</table>", 1)[0]
 
 
 async def test_staff_approval_ends_the_wait_for_a_reply(client, admin_id, seeded, demo_services):
