@@ -110,6 +110,7 @@ async def _cancel_bookings(session: AsyncSession, case: Case) -> list[Appointmen
         Appointment.case_id == case.id, Appointment.status == "booked"))).scalars().all())
     for appointment in booked:
         appointment.status = "cancelled"
+    await session.flush()  # before a new booking is inserted: one active booking per case (unique index)
     return booked
 
 

@@ -270,3 +270,17 @@ async def test_voice_note_after_staff_ask_reaches_the_case(client, admin_id, see
     [case] = await one(demo_services, Case, Case.id == seeded.case_id)
     assert case.status == "in_review"
 
+
+
+async def test_the_database_refuses_a_second_active_booking_for_a_case(demo_services, seeded):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    slot = datetime(2026, 12, 3, 1, 30, tzinfo=TZ).astimezone(ZoneInfo("UTC"))
+    async with demo_services.db.session() as s:
+        s.add(Appointment(case_id=seeded.case_id, slot_start=slot, purpose="case:pembatalan", status="booked"))
+        s.add(Appointment(case_id=seeded.case_id, slot_start=slot, purpose="case:pembatalan", status="cancelled"))
+        await s.commit()
+        s.add(Appointment(case_id=seeded.case_id, slot_start=slot, purpose="case:pembatalan", status="booked"))
+        with pytest.raises(IntegrityError):
+            await s.commit()
