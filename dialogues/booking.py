@@ -18,7 +18,7 @@ from dialogues.context import Ctx
 from dialogues.parsing import contains_phrase, normalize, pick_option
 from storage.models import Appointment, AuditLog, Case
 
-CLAUSE = re.compile(r"[,.;!?\n]+|\b(?:tapi|tp|tetapi|namun|soalnya|krn|karena)\b")
+PUNCTUATION = r"[,.;!?\n]+"
 
 
 class Booking:
@@ -190,7 +190,8 @@ class Booking:
         wanted: set[int] = set()
         refused: set[int] = set()
         parts: list[tuple[int, int]] = []
-        for clause in CLAUSE.split(text.lower()):
+        breaks = "|".join(re.escape(w) for w in words.clause_breaks)
+        for clause in re.split(rf"{PUNCTUATION}|\b(?:{breaks})\b", text.lower()):
             if not clause or not normalize(clause):
                 continue
             days = self._days_named(clause)

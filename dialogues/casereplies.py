@@ -89,7 +89,8 @@ class CaseReplies:
         lex = self.lexicon
         if not ctx.text:
             return False
-        if is_only(ctx.text, [*lex.menu, *lex.stop]) or self._wants_handoff(ctx):
+        menu_items = [w for item in self.bundle.menu for w in (*item.words, self.text(item.label))]
+        if is_only(ctx.text, [*lex.menu, *lex.stop, *menu_items]) or self._wants_handoff(ctx):
             return True
         if contains_phrase(ctx.text, [*lex.unsubscribe, *lex.subscribe]) and len(normalize(ctx.text).split()) <= 5:
             return True

@@ -17,7 +17,9 @@ Public interface (used by bot/pipeline.py and, later, the back office):
 State (conversation.state, JSON): flow, step (the step waiting for input), slots, fails (per step),
 pending (a yes/no or pick question of the engine itself), docs (per checklist item: status + document ids),
 doc_item, pilgrim (registry facts for conditions), verified (porsi verified in this flow), options
-(dynamic choices), last_choices (menu shown last), updated_at, resend.
+(dynamic choices), last_choices (menu shown last), updated_at, resend, awaiting (staff wait for the pilgrim's
+reply to a case: dialogues/casereplies.py), aborted_form (a stopped form that "lanjut" brings back:
+dialogues/stopping.py).
 """
 from __future__ import annotations
 
