@@ -139,7 +139,7 @@ async def new_broadcast(url: str) -> int:
         async with db.session() as s:
             b = await service.create(s, title="Bench", text="Yth. {nama}, porsi {nomor_porsi_masked}: info "
                                      "keberangkatan {estimasi_tahun}.", segment=Segment(), actor="cli:bench")
-            await service.submit(s, b.id, "cli:bench", require_approval=False)
+            await service.submit(s, b.id, "cli:bench", require_approval=False, admin=True)
             return b.id
     finally:
         await db.dispose()

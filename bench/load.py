@@ -45,6 +45,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bot.channels.webchat_session import COOKIE_NAME, sign_session  # noqa: E402
+
+SESSION_KEY = "load-benchmark-session-key"  # passed to the servers as HAJIBOT_SESSION_KEY
 HAJIBOT = str(REPO / ".venv" / "bin" / "hajibot")
 RESULTS = REPO / "bench" / "results"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -180,16 +183,19 @@ class Pilgrim:
         self.uid, self.http, self.urls, self.stats, self.photos, self.faqs, self.rng = uid, http, urls, stats, photos, faqs, rng
         self.seq = 0
         self.session_no = 0
+        # the browser's session cookie, signed with the key the servers share (so any process accepts it)
+        self.cookie = {"Cookie": f"{COOKIE_NAME}={sign_session(SESSION_KEY, f'load-{uid}')}"}
 
     async def say(self, text: str = "", photo: str | None = None) -> str:
         self.seq += 1
-        body: dict[str, Any] = {"user_id": f"load-{self.uid}", "text": text, "message_id": f"load-{self.uid}-{self.seq}"}
+        body: dict[str, Any] = {"text": text, "message_id": f"load-{self.uid}-{self.seq}"}
         if photo is not None:
             body["attachments"] = [{"filename": "dokumen.jpg", "content_type": "image/jpeg", "data_base64": photo}]
             self.stats.uploads += 1
         started = time.perf_counter()
         try:
-            async with self.http.post(f"{next(self.urls)}/webchat/messages", json=body) as response:
+            async with self.http.post(f"{next(self.urls)}/webchat/messages", json=body,
+                                      headers=self.cookie) as response:
                 payload = await response.json(content_type=None)
                 status = response.status
         except Exception as exc:  # noqa: BLE001 - counted as an error
@@ -337,6 +343,7 @@ async def main() -> None:
     config = write_config(base)
     env = {**os.environ}
     env.pop("HAJIBOT_CONFIG", None)
+    env["HAJIBOT_SESSION_KEY"] = SESSION_KEY
     if args.db == "sqlite":
         database_url = f"sqlite+aiosqlite:///{base / 'load.db'}"
     else:

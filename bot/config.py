@@ -46,6 +46,7 @@ class Secrets(BaseModel):
     session_key: str | None = None
     files_key: str | None = None
     webhook_signing_key: str | None = None
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Secrets":
@@ -86,11 +87,33 @@ class Settings:
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.base_dir / p
 
+    @property
+    def files_key_path(self) -> Path:
+        return self.path(self.config.storage.files_key_file)
+
+    def files_key(self) -> str | None:
+        """The document key(s): HAJIBOT_FILES_KEY, else the key file `storage.files_key_file` if it exists."""
+        if self.secrets.files_key:
+            return self.secrets.files_key
+        try:
+            return self.files_key_path.read_text(encoding="ascii").strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"storage.files_key_file: cannot read {self.files_key_path} ({exc})") from None
+
     def file_store(self) -> FileStore:
-        """The document store: the configured directory, encrypted when HAJIBOT_FILES_KEY is set."""
+        """The document store: the configured directory, encrypted when a key is configured (see files_key)."""
         from storage.files import FileStore
 
-        return FileStore(self.path(self.config.storage.files_dir), self.secrets.files_key)
+        return FileStore(self.path(self.config.storage.files_dir), self.files_key())
+
+    def serve_problem(self) -> str | None:
+        """Why `serve` must not start in this configuration (one line), or None."""
+        if not self.database_url.startswith("sqlite") and not self.secrets.session_key:
+            return ("environment: missing HAJIBOT_SESSION_KEY (required with PostgreSQL: every worker must sign "
+                    "staff sessions with the same key; create one with `hajibot privacy keygen`)")
+        return None
 
 
 class ConfigError(Exception):

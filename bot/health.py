@@ -3,14 +3,17 @@ migration, NLU model loaded). A load balancer sends traffic only to ready proces
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.metrics import SUPPRESSED_ERRORS
 from bot.services import Services
 from storage.migrate import is_current
 
+log = logging.getLogger(__name__)
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("services", Services)
 CHECK_TIMEOUT_SECONDS = 3.0
 MIGRATIONS_CACHE_SECONDS = 30.0
@@ -39,7 +42,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         checks["database"], checks["migrations"] = await asyncio.wait_for(
             _database_checks(services), CHECK_TIMEOUT_SECONDS)
-    except Exception:
+    except Exception as exc:
+        SUPPRESSED_ERRORS.labels("readyz_database").inc()
+        log.warning("readyz: database check failed (%s)", type(exc).__name__)
         checks["database"] = False
         checks["migrations"] = False
     checks["nlu"] = services.nlu.is_ready()

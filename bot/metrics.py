@@ -4,11 +4,18 @@ Two kinds:
 - per-process counters/histograms updated on the message path (messages in/out per channel, processing
   latency, NLU results incl. fallbacks, HTTP requests and 503s) — each process exposes its own; Prometheus
   scrapes every process (sum them in queries);
-- database-wide gauges read at scrape time (outbox backlog and failures, open cases per status, broadcast
-  progress) — the same in every process, so use max() rather than sum() across processes.
+- database-wide gauges (outbox backlog and failures, open cases per status, broadcast progress) read by a
+  background job at most every `ops.metrics_refresh_seconds` — a scrape never queries the database; the
+  same in every process, so use max() rather than sum() across processes.
+
+Access: with HAJIBOT_METRICS_TOKEN set, /metrics on the service's port needs `Authorization: Bearer TOKEN`;
+with `ops.metrics_listen` (host:port) a separate listener serves /metrics only, without a token (bind it to a
+private address). Without either, /metrics is not served.
 """
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Iterable
@@ -44,6 +51,8 @@ HTTP_REQUESTS = Counter("hajibot_http_requests", "HTTP requests by route and sta
                         ["route", "status"], registry=REGISTRY)
 HTTP_UNAVAILABLE = Counter("hajibot_http_unavailable", "Requests answered 503 because the database was down",
                            registry=REGISTRY)
+SUPPRESSED_ERRORS = Counter("hajibot_suppressed_errors", "Errors handled without failing the request, by place",
+                            ["where"], registry=REGISTRY)
 STORAGE_FULL = Counter("hajibot_storage_full", "Attachments not stored because the disk was full",
                        registry=REGISTRY)
 
@@ -71,7 +80,8 @@ async def database_families(db: Database) -> list[Any]:
     async with db.session() as session:
         rows = (await session.execute(
             select(Message.channel, Message.status, func.count(Message.id))
-            .where(Message.direction == "out", Message.status.in_(("pending", "sending", "failed", "undeliverable")))
+            .where(Message.direction == "out",
+                   Message.status.in_(("pending", "sending", "failed", "undeliverable", "maybe_sent")))
             .group_by(Message.channel, Message.status))).all()
         for channel, status, count in rows:
             outbox.add_metric([channel, status], count)
@@ -86,7 +96,7 @@ async def database_families(db: Database) -> list[Any]:
 async def _broadcast_families(session: Any) -> list[Any]:
     """Broadcast progress from the broadcast room's tables (`broadcasts`, `broadcast_deliveries`), read with
     plain SQL so a schema change there cannot break /metrics (the query failing just leaves them out)."""
-    names = await session.run_sync(lambda s: set(inspect(s.connection()).get_table_names()))
+    names = await _table_names(session)
     by_status = GaugeMetricFamily("hajibot_broadcasts", "Broadcasts by status", labels=["status"])
     deliveries = GaugeMetricFamily("hajibot_broadcast_deliveries",
                                    "Deliveries of unfinished broadcasts by broadcast and status",
@@ -102,37 +112,134 @@ async def _broadcast_families(session: Any) -> list[Any]:
                 f"SELECT d.broadcast_id, d.status, count(*) FROM {recipients} d JOIN {table} b "
                 f"ON b.id = d.broadcast_id WHERE b.finished_at IS NULL GROUP BY d.broadcast_id, d.status"))).all():
             deliveries.add_metric([str(broadcast_id), str(status)], count)
-    except Exception:
-        log.warning("broadcast metrics query failed")
+    except Exception as exc:
+        SUPPRESSED_ERRORS.labels("metrics_broadcast").inc()
+        log.warning("broadcast metrics query failed (%s)", type(exc).__name__)
         await session.rollback()
     return [by_status, deliveries]
 
 
 BROADCAST_TABLES = ("broadcasts", "broadcast_deliveries")
+_tables: set[str] = set()
 
 
-async def render(db: Database | None) -> bytes:
-    """The /metrics body: process metrics, then database gauges (skipped when the database is down)."""
-    body = generate_latest(REGISTRY)
-    if db is not None:
+async def _table_names(session: Any) -> set[str]:
+    """The broadcast tables, looked up until they exist (then remembered)."""
+    if not _tables.issuperset(BROADCAST_TABLES):
+        _tables.update(await session.run_sync(lambda s: set(inspect(s.connection()).get_table_names())))
+    return _tables
+
+
+class DatabaseGauges:
+    """The database-wide gauges, rendered once per refresh; scrapes serve the last rendering."""
+
+    def __init__(self, db: Database | None, refresh_seconds: float) -> None:
+        self.db = db
+        self.refresh_seconds = refresh_seconds
+        self.body = b""
+        self.first_reading = asyncio.Event()  # set after the background job's first pass
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        """Read the gauges now (one set of grouped counts); on failure keep the previous reading."""
+        if self.db is None:
+            return
         started = time.perf_counter()
         try:
-            body += generate_latest(_Families(await database_families(db)))  # type: ignore[arg-type]
+            body = generate_latest(_Families(await database_families(self.db)))  # type: ignore[arg-type]
         except Exception as exc:
+            SUPPRESSED_ERRORS.labels("metrics_gauges").inc()
             log.warning("metrics: database gauges unavailable (%s)", type(exc).__name__)
-        body += f"# HELP hajibot_metrics_db_seconds Time to read the database gauges\n" \
-                f"# TYPE hajibot_metrics_db_seconds gauge\nhajibot_metrics_db_seconds " \
-                f"{time.perf_counter() - started:.6f}\n".encode()
-    return body
+            return
+        self.body = body + (
+            "# HELP hajibot_metrics_db_seconds Time to read the database gauges\n"
+            "# TYPE hajibot_metrics_db_seconds gauge\n"
+            f"hajibot_metrics_db_seconds {time.perf_counter() - started:.6f}\n"
+            "# HELP hajibot_metrics_db_read_timestamp When the database gauges were read (Unix time)\n"
+            "# TYPE hajibot_metrics_db_read_timestamp gauge\n"
+            f"hajibot_metrics_db_read_timestamp {time.time():.3f}\n").encode()
+
+    async def _loop(self) -> None:
+        while True:
+            await self.refresh()
+            self.first_reading.set()
+            await asyncio.sleep(self.refresh_seconds)
+
+    def start(self) -> None:
+        if self.db is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="metrics-gauges")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
 
 
-async def metrics_view(request: web.Request) -> web.Response:
-    from bot.health import SERVICES_KEY
+GAUGES_KEY: web.AppKey[DatabaseGauges] = web.AppKey("metrics_gauges", DatabaseGauges)
 
-    services = request.app.get(SERVICES_KEY)
-    body = await render(services.db if services is not None else None)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+def render(gauges: DatabaseGauges | None) -> bytes:
+    """The /metrics body: process metrics, then the last reading of the database gauges."""
+    return generate_latest(REGISTRY) + (gauges.body if gauges is not None else b"")
+
+
+def _authorized(request: web.Request, token: str | None) -> bool:
+    header = request.headers.get("Authorization", "")
+    return bool(token) and header.startswith("Bearer ") and hmac.compare_digest(
+        header[7:].strip().encode(), token.encode())  # type: ignore[union-attr]
+
+
+def metrics_view(token: str | None) -> Any:
+    """The handler: with a token, only `Authorization: Bearer TOKEN` gets the metrics."""
+
+    async def view(request: web.Request) -> web.Response:
+        if token is not None and not _authorized(request, token):
+            return web.Response(status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        body = render(request.config_dict.get(GAUGES_KEY))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return view
 
 
 def setup_routes(app: web.Application, services: Any) -> None:
-    app.router.add_get("/metrics", metrics_view)
+    """/metrics on the service's port behind HAJIBOT_METRICS_TOKEN, and/or a token-less listener on
+    `ops.metrics_listen`; the gauge refresh job runs with the app."""
+    ops = services.settings.config.ops
+    token = services.settings.secrets.metrics_token
+    gauges = DatabaseGauges(services.db, ops.metrics_refresh_seconds)
+    app[GAUGES_KEY] = gauges
+    if token:
+        app.router.add_get("/metrics", metrics_view(token))
+    elif not ops.metrics_listen:
+        log.warning("/metrics is off: set HAJIBOT_METRICS_TOKEN or ops.metrics_listen")
+    runner: list[web.AppRunner] = []
+
+    async def start(_app: web.Application) -> None:
+        gauges.start()
+        if ops.metrics_listen:
+            runner.append(await _listen(ops.metrics_listen, gauges))
+
+    async def stop(_app: web.Application) -> None:
+        await gauges.stop()
+        for r in runner:
+            await r.cleanup()
+
+    app.on_startup.append(start)
+    app.on_cleanup.insert(0, stop)
+
+
+async def _listen(address: str, gauges: DatabaseGauges) -> web.AppRunner:
+    """A separate listener (host:port) serving only /metrics."""
+    host, _, port = address.rpartition(":")
+    sub = web.Application()
+    sub[GAUGES_KEY] = gauges
+    sub.router.add_get("/metrics", metrics_view(None))
+    runner = web.AppRunner(sub, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+    log.info("metrics listening on %s", address)
+    return runner

@@ -22,3 +22,8 @@ class OpsSettings(BaseModel):
     sweep_seconds: float = Field(5.0, gt=0, description="how often unprocessed inbound messages are looked for")
     stale_seconds: float = Field(15.0, ge=0, description="age after which a 'received' message is swept")
     retention: RetentionSettings = RetentionSettings()
+    metrics_refresh_seconds: float = Field(15.0, gt=0, description="how often the database gauges of /metrics "
+                                                                   "are read (a scrape never queries)")
+    metrics_listen: str = Field("", pattern=r"^$|^[\w.\-\[\]:]+:\d{1,5}$",
+                                description="host:port of a separate /metrics listener without token "
+                                            "(private address); empty = none")

@@ -1,8 +1,11 @@
 """Outbox worker: sends stored outbound messages through push channels.
 
 - In order per conversation: only the oldest unsent outbound message of a conversation is ever claimed.
-- A claimed message carries a lease (status `sending`, next_attempt_at) so a crashed worker's message is
-  picked up again.
+- Exactly once: claiming commits status `sending`, `attempted_at` and a lease (next_attempt_at) BEFORE the
+  API call. A row still `sending` after its lease belongs to a worker that died mid-send: the platform may
+  or may not have delivered it, so it is NOT sent again but becomes `maybe_sent` (as broadcasts do, see
+  bot/broadcast/worker.py); staff see it in the back office (/backoffice/outbox, the conversation page) and
+  choose to resend (`resend`). A slow send that finishes after its lease still records its result.
 - Rate limits per channel (e.g. Telegram 30/s overall and 1/s per chat; WhatsApp per-sender MPS): a channel
   plug-in lists them in its `rate_limits` attribute; a message over the limit simply waits.
 - Failures: retry with exponential back-off, or after the `retry_after` the platform asked for (429); a
@@ -34,6 +37,8 @@ BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_WAIT_SECONDS = 1.0
 BLOCKED_PREFIX = "blocked"
+MAYBE_SENT = "maybe_sent"
+INTERRUPTED = "interrupted: the worker stopped during this send; it may or may not have arrived"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -91,6 +96,17 @@ def limit_keys(channel: str, limits: tuple[RateLimit, ...], chat: str) -> list[t
     return [((channel, chat if limit.per_chat else "*", i), limit) for i, limit in enumerate(limits)]
 
 
+async def resend(db: Database, message_id: int) -> bool:
+    """Staff chose to send a `maybe_sent` or `failed` outbound message again: it is queued as new.
+    False when the message is not in one of those states (already resent, sent meanwhile)."""
+    async with db.session() as session:
+        result = await session.execute(update(Message).where(
+            Message.id == message_id, Message.direction == "out", Message.status.in_((MAYBE_SENT, "failed"))
+        ).values(status="pending", attempts=0, next_attempt_at=None, error=None))
+        await session.commit()
+    return result.rowcount == 1
+
+
 async def mark_reachable(db: Database, conversation_id: int, now: datetime | None = None) -> None:
     """The user wrote again: clear `blocked` and queue messages of the last week that were undeliverable
     (e.g. outside the WhatsApp 24-hour window) once more. Channels call this after storing an inbound message."""
@@ -121,6 +137,7 @@ class Outbox:
         self.next_wake: float | None = None  # seconds until a rate-limited message may go (last pass)
         self._loop = BackgroundLoop("outbox", log, self._pass, self._idle_seconds)
         self._passes = 0
+        self._interrupted_checked_at: datetime | None = None
 
     def notify(self, channel: str) -> None:
         if channel in self.channels:
@@ -167,12 +184,14 @@ class Outbox:
             for limiter in self.limiters.values():
                 limiter.prune(now_s)
         self.next_wake = None
+        if self._interrupted_checked_at is None or (now - self._interrupted_checked_at).total_seconds() >= 10:
+            self._interrupted_checked_at = now
+            await self._mark_interrupted(now)
         unsent = (Message.direction == "out") & Message.status.in_(("pending", "sending"))
         oldest = (select(func.min(Message.id).label("id")).where(unsent, Message.channel.in_(list(self.channels)))
                   .group_by(Message.conversation_id).subquery())
-        due = or_(and_(Message.status == "pending",
-                       or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
-                  and_(Message.status == "sending", Message.next_attempt_at <= now))
+        due = and_(Message.status == "pending",
+                   or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
         claimed: list[tuple[int, int]] = []
         async with self.db.session() as session:
             rows = (await session.execute(
@@ -194,7 +213,7 @@ class Outbox:
                 result = await session.execute(
                     update(Message).where(Message.id == message.id, Message.status == message.status,
                                           Message.attempts == message.attempts)
-                    .values(status="sending", attempts=Message.attempts + 1,
+                    .values(status="sending", attempts=Message.attempts + 1, attempted_at=now,
                             next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)))
                 if result.rowcount == 1:
                     limiter.take(keys, now_s)
@@ -207,6 +226,18 @@ class Outbox:
                 assert conversation is not None and message is not None
                 out.append((conversation, message))
             return out
+
+    async def _mark_interrupted(self, now: datetime) -> int:
+        """Rows left `sending` past their lease (a worker died mid-send) become `maybe_sent`, never resent."""
+        async with self.db.session() as session:
+            result = await session.execute(update(Message).where(
+                Message.direction == "out", Message.status == "sending", Message.next_attempt_at <= now,
+                Message.channel.in_(list(self.channels))).values(status=MAYBE_SENT, error=INTERRUPTED,
+                                                                 next_attempt_at=None))
+            await session.commit()
+        if result.rowcount:
+            log.warning("outbox: %d interrupted sends marked maybe_sent (not resent; staff decide)", result.rowcount)
+        return int(result.rowcount or 0)
 
     def _limit_keys(self, channel: str, chat: str) -> list[tuple[tuple[str, str, int], RateLimit]]:
         return limit_keys(channel, self.limits.get(channel, ()), chat)

@@ -151,14 +151,18 @@ class Pipeline:
         if not received.duplicate and len(self._parsed) < 10_000:
             try:
                 self._parsed[received.message_id] = await self.nlu.parse(msg.text[: self.nlu_max_chars])
-            except Exception:  # parsed again under the lock (and handled there)
-                pass
+            except Exception as exc:  # parsed again under the lock (and handled there)
+                metrics.SUPPRESSED_ERRORS.labels("pipeline_early_parse").inc()
+                log.warning("early NLU parse failed message=%s (%s); parsing again in the dialogue step",
+                            received.message_id, type(exc).__name__)
         stored = _stored_files(received.attachments)
         if stored and len(self._checked) < 10_000:
             try:
                 self._checked[received.message_id] = await self.engine.check_files(self.files, stored)
-            except Exception:  # checked again in the dialogue step (and handled there)
-                pass
+            except Exception as exc:  # checked again in the dialogue step (and handled there)
+                metrics.SUPPRESSED_ERRORS.labels("pipeline_early_file_check").inc()
+                log.warning("early document check failed message=%s (%s); checking again in the dialogue step",
+                            received.message_id, type(exc).__name__)
         try:
             replies = (await self._process_all(received.conversation_id,
                                                received.message_id if deliver else None)).get(received.message_id)

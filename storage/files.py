@@ -3,8 +3,8 @@
 With a key (HAJIBOT_FILES_KEY, settings.secrets.files_key) files are encrypted at rest with AES-256-GCM
 (storage/crypto.py); the name stays the SHA-256 of the plaintext and `read` returns the plaintext, so readers
 (pipeline, back office previews, channels) never notice. Without a key files are stored plain and a warning
-is logged once. Files written before a key was configured stay readable (`hajibot privacy encrypt-files`
-encrypts them).
+is logged once. `hajibot init` creates a key file when no key is set, so documents are encrypted by default.
+Files written before a key was configured stay readable (`hajibot privacy encrypt-files` encrypts them).
 """
 from __future__ import annotations
 
@@ -100,8 +100,9 @@ class FileStore:
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).exists()
 
-    def encrypt_existing_sync(self) -> int:
-        """Encrypt plain files written before a key was configured; returns how many."""
+    def encrypt_existing_sync(self, rekey: bool = False) -> int:
+        """Encrypt plain files written before a key was configured; with `rekey`, also re-encrypt files that
+        only an older key opens (after a rotation) under the current key. Returns how many were rewritten."""
         if self.cipher is None:
             raise PermissionError("no HAJIBOT_FILES_KEY configured")
         count = 0
@@ -110,7 +111,9 @@ class FileStore:
                 continue
             blob = path.read_bytes()
             if is_encrypted(blob) and hashlib.sha256(blob).hexdigest() != path.name:
-                continue
+                if not rekey or self.cipher.under_primary(blob, path.name):
+                    continue
+                blob = self.cipher.decrypt(blob, path.name)
             self._write(path, self.cipher.encrypt(blob, path.name))
             count += 1
         return count
@@ -130,7 +133,8 @@ def _warn_plain_once() -> None:
     global _warned_plain
     if not _warned_plain:
         _warned_plain = True
-        log.warning("HAJIBOT_FILES_KEY not set: documents are stored unencrypted")
+        log.warning("no document key (HAJIBOT_FILES_KEY or storage.files_key_file; `hajibot init` creates one): "
+                    "documents are stored unencrypted")
 
 
 def _safe_display_name(name: str) -> str:

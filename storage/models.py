@@ -89,11 +89,14 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     choices: Mapped[list[Any]] = mapped_column(default=list)
-    # inbound: received | processed | failed ; outbound: pending | sending | sent | delivered | read | failed | undeliverable
+    # inbound: received | processed | failed ;
+    # outbound: pending | sending | sent | delivered | read | failed | undeliverable | maybe_sent (a send was
+    # interrupted by a crash: the platform may have delivered it; staff decide whether to resend)
     status: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
+    attempted_at: Mapped[datetime | None] = mapped_column()  # when the last send attempt started (outbox)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     intent: Mapped[str | None] = mapped_column(String(50))
     intent_confidence: Mapped[float | None] = mapped_column()

@@ -14,4 +14,7 @@ class StorageSettings(BaseModel):
         description="SQLAlchemy async URL; sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
     files_dir: str = Field("var/files", description="Root of the content-addressed document store")
+    files_key_file: str = Field(
+        "var/files.key", description="File holding the document encryption key(s) when HAJIBOT_FILES_KEY is not "
+                                     "set (`hajibot init` creates it, mode 0600); comma-separated keys rotate")
     pool_size: int = Field(10, ge=1, le=200)

@@ -147,25 +147,41 @@ async def client(demo_services: Any, aiohttp_client: Any) -> Any:
     return await aiohttp_client(create_app(demo_services))
 
 
+def chat_cookies(client: Any, user_id: str) -> dict[str, str]:
+    """The web chat session cookie a browser of `user_id`'s conversation holds (signed with the app's key)."""
+    from bot.channels.webchat import WEBCHAT_KEY
+    from bot.channels.webchat_session import COOKIE_NAME
+
+    return {COOKIE_NAME: client.app[WEBCHAT_KEY].sessions.sign(user_id)}
+
+
 class WebChat:
-    """Drives the web chat endpoint like a pilgrim would."""
+    """Drives the web chat endpoint like a pilgrim's browser would. The conversation comes from the signed
+    session cookie; the helper signs one for `user_id` with the server's key (as the browser would hold it)."""
 
     def __init__(self, client: Any, user_id: str = "pilgrim-1") -> None:
         self.client = client
         self.user_id = user_id
+        self.cookies = chat_cookies(client, user_id)
 
     async def say(self, text: str = "", attachments: list[dict[str, str]] | None = None,
                   message_id: str | None = None) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {"user_id": self.user_id, "text": text, "attachments": attachments or []}
+        body: dict[str, Any] = {"text": text, "attachments": attachments or []}
         if message_id is not None:
             body["message_id"] = message_id
-        response = await self.client.post("/webchat/messages", json=body)
+        response = await self.client.post("/webchat/messages", json=body, cookies=self.cookies)
         assert response.status == 200, await response.text()
         return (await response.json())["messages"]
 
     async def say_text(self, text: str = "", **kwargs: Any) -> str:
         """All reply texts of one message joined, for substring assertions."""
         return "\n".join(m["text"] for m in await self.say(text, **kwargs))
+
+    async def poll(self, after: int = 0) -> list[dict[str, Any]]:
+        """The conversation as the page loads it (after=0: the latest messages, both sides)."""
+        response = await self.client.get("/webchat/messages", params={"after": str(after)}, cookies=self.cookies)
+        assert response.status == 200, await response.text()
+        return (await response.json())["messages"]
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ def _filters(context: Backoffice) -> dict[str, Any]:
 def create_staff_app(context: Backoffice) -> web.Application:
     from bot.backoffice import (
         views_account, views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports, views_inbox,
+        views_outbox,
     )
 
     sub = web.Application(middlewares=[backoffice_middleware])
@@ -61,6 +62,8 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_post("/conversations/{conversation_id}/take", views_inbox.take_over)
     r.add_post("/conversations/{conversation_id}/reply", views_inbox.reply)
     r.add_post("/conversations/{conversation_id}/return", views_inbox.return_to_bot)
+    r.add_get("/outbox", views_outbox.outbox_page)
+    r.add_post("/outbox/{message_id}/resend", views_outbox.outbox_resend)
     r.add_get("/dashboard", views_dashboard.dashboard_page)
     r.add_get("/account", views_account.account_page)
     r.add_post("/account", views_account.change_password)

@@ -1,4 +1,4 @@
-"""Staff log-in, lockout and server-side sessions.
+"""Staff log-in (throttled, see throttle.py) and server-side sessions.
 
 The browser holds a random session token; the database stores only HMAC(session_key, token), so a
 leaked table cannot be replayed and a changed key ends every session. A new token is issued at
@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.backoffice.passwords import verify_password
+from bot.backoffice.passwords import verify_password_async
 from bot.backoffice.settings import BackofficeSettings
+from bot.backoffice.throttle import LoginThrottle
 from storage.models import StaffSession, StaffUser
 
 COOKIE_NAME = "hajibot_staff"
@@ -25,7 +26,7 @@ COOKIE_NAME = "hajibot_staff"
 class LoginResult:
     staff: StaffUser | None
     error: str | None = None  # staff-text key
-    locked_until: datetime | None = None
+    wait_seconds: float = 0.0  # > 0: throttled, try again after this
 
 
 class SessionKeys:
@@ -38,23 +39,27 @@ class SessionKeys:
         return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
 
 
-async def check_login(session: AsyncSession, settings: BackofficeSettings, username: str, password: str,
-                      now: datetime) -> LoginResult:
-    """Verify credentials, counting failures and locking the account after too many."""
-    staff = (await session.execute(select(StaffUser).where(StaffUser.username == username.strip().lower())
-                                   )).scalar_one_or_none()
-    if staff is not None and staff.locked_until is not None and staff.locked_until > now:
-        verify_password(None, password)  # same work either way
-        return LoginResult(None, "login_locked", staff.locked_until)
-    ok = verify_password(staff.password_hash if staff else None, password)
+def mask_username(username: str) -> str:
+    """What the audit log keeps of a name typed at a failed sign-in: 'adm***' (it may be a password typed in
+    the wrong field)."""
+    name = username.strip().lower()
+    return (name[:3] if len(name) > 5 else name[:1]) + "***"
+
+
+async def check_login(session: AsyncSession, throttle: LoginThrottle, username: str, password: str, ip: str,
+                      now: float) -> LoginResult:
+    """Verify credentials off the event loop. The same answer (and the same argon2 work) for an unknown name, a
+    disabled account and a wrong password; throttled attempts are refused before any check."""
+    name = username.strip().lower()
+    wait = throttle.wait_seconds(name, ip, now)
+    if wait > 0:
+        return LoginResult(None, "login_throttled", wait)
+    staff = (await session.execute(select(StaffUser).where(StaffUser.username == name))).scalar_one_or_none()
+    ok = await verify_password_async(staff.password_hash if staff else None, password)
     if staff is None or not staff.active or not ok:
-        if staff is not None:
-            staff.failed_logins += 1
-            if staff.failed_logins >= settings.max_failed_logins:
-                staff.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-                staff.failed_logins = 0
-        await session.commit()
+        throttle.failed(name, ip, now)
         return LoginResult(None, "login_failed")
+    throttle.succeeded(name, ip)
     staff.failed_logins = 0
     staff.locked_until = None
     return LoginResult(staff)

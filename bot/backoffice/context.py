@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.backoffice.auth import SessionKeys
 from bot.backoffice.office_rules import OfficeRules
 from bot.backoffice.settings import BackofficeSettings
+from bot.backoffice.throttle import LoginThrottle
 from bot.backoffice.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,11 @@ class Backoffice:
     rules: OfficeRules
     keys: SessionKeys
     webhooks: Webhooks
+    throttle: LoginThrottle = None  # type: ignore[assignment]  # built from `settings` when not given
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:
+            self.throttle = LoginThrottle(self.settings)
 
     @classmethod
     def build(cls, services: Any) -> "Backoffice":

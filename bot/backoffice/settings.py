@@ -9,8 +9,15 @@ class BackofficeSettings(BaseModel):
 
     sla_hours: float = Field(48, gt=0, description="Open cases waiting longer than this are highlighted")
     secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (true behind HTTPS)")
-    max_failed_logins: int = Field(5, ge=1, description="Failed logins in a row before the account locks")
-    lockout_minutes: float = Field(15, gt=0)
+    login_free_failures_account: int = Field(5, ge=1, description="Failed sign-ins to one account name after "
+                                             "which attempts are delayed (1, 2, 4 ... s)")
+    login_max_delay_account_seconds: float = Field(
+        30, gt=0, description="Longest delay for an account name (short: the real officer still gets in)")
+    login_free_failures_ip: int = Field(10, ge=1, description="Failed sign-ins from one client IP after which attempts are delayed")
+    login_max_delay_ip_seconds: float = Field(900, gt=0, description="Longest delay for one client IP")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Reverse proxies whose X-Forwarded-For names the client (addresses or networks)")
     session_hours: float = Field(12, gt=0, description="Idle time after which a staff session ends")
     webhook_url: str = Field("", description="POST target for case events; empty = no webhook")
     webhook_max_attempts: int = Field(0, ge=0, description="0 = retry until acknowledged")

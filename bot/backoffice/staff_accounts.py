@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.auth import end_all_sessions
-from bot.backoffice.passwords import hash_password, password_problem
+from bot.backoffice.passwords import hash_password_async, password_problem
 from storage.models import ApiToken, StaffUser
 
 ROLES = ("admin", "petugas")
@@ -44,7 +44,7 @@ async def create_staff(session: AsyncSession, username: str, display_name: str, 
         raise AccountError(problem)
     if (await session.execute(select(StaffUser.id).where(StaffUser.username == name))).first():
         raise AccountError("username_taken")
-    staff = StaffUser(username=name, display_name=display, role=role, password_hash=hash_password(password),
+    staff = StaffUser(username=name, display_name=display, role=role, password_hash=await hash_password_async(password),
                       active=True, failed_logins=0)
     session.add(staff)
     await session.flush()
@@ -55,7 +55,7 @@ async def set_password(session: AsyncSession, staff: StaffUser, password: str) -
     problem = password_problem(password)
     if problem:
         raise AccountError(problem)
-    staff.password_hash = hash_password(password)
+    staff.password_hash = await hash_password_async(password)
     staff.failed_logins = 0
     staff.locked_until = None
     await end_all_sessions(session, staff.id)
@@ -65,6 +65,11 @@ async def set_active(session: AsyncSession, staff: StaffUser, active: bool) -> N
     staff.active = active
     if not active:
         await end_all_sessions(session, staff.id)
+
+
+def random_password() -> str:
+    """A new password to hand over once (about 120 bits, easy to type: letters, digits, dashes)."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(4))
 
 
 def token_hash(token: str) -> str:

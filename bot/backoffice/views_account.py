@@ -5,7 +5,7 @@ from aiohttp import web
 
 from bot.backoffice import audit
 from bot.backoffice.auth import COOKIE_NAME, open_session
-from bot.backoffice.passwords import verify_password
+from bot.backoffice.passwords import verify_password_async
 from bot.backoffice.staff_accounts import AccountError, set_password
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import PREFIX, bo, current_staff, form, now_utc, redirect, render, set_cookie
@@ -26,7 +26,7 @@ async def change_password(request: web.Request) -> web.Response:
     async with context.services.db.session() as session:
         staff = await session.get(StaffUser, me.id)
         assert staff is not None
-        if not verify_password(staff.password_hash, data.get("current_password", "")[:200]):
+        if not await verify_password_async(staff.password_hash, data.get("current_password", "")[:200]):
             return await account_page(request, staff_text("current_password_wrong"))
         try:
             await set_password(session, staff, data.get("new_password", ""))

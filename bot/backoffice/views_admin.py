@@ -66,10 +66,12 @@ async def staff_update(request: web.Request) -> web.Response:
             elif change == "unlock":
                 member.failed_logins = 0
                 member.locked_until = None
+                bo(request).throttle.clear_account(member.username)
             elif change == "password":
                 if data.get("password", "") != data.get("password2", ""):
                     raise AccountError("password_mismatch")
                 await set_password(session, member, data.get("password", ""))
+                bo(request).throttle.clear_account(member.username)
             else:
                 raise AccountError("invalid_input")
         except AccountError as exc:

@@ -1,11 +1,15 @@
 """Log-in and log-out pages."""
 from __future__ import annotations
 
+import math
+import time
+
 from aiohttp import web
 
 from bot.backoffice import audit
-from bot.backoffice.auth import COOKIE_NAME, check_login, close_session, open_session
+from bot.backoffice.auth import COOKIE_NAME, check_login, close_session, mask_username, open_session
 from bot.backoffice.texts import staff_text
+from bot.backoffice.throttle import client_ip
 from bot.backoffice.web_common import (
     LOGIN_CSRF_COOKIE, PREFIX, bo, current_staff, form, forbidden_csrf, new_login_csrf, now_utc, redirect, render, safe_next, set_cookie,
     tokens_match,
@@ -27,16 +31,21 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     context = bo(request)
     username = data.get("username", "")[:80]
     password = data.get("password", "")[:200]
-    now = now_utc()
+    ip = client_ip(request, context.settings.trusted_proxies)
     async with context.services.db.session() as session:
-        result = await check_login(session, context.settings, username, password, now)
+        result = await check_login(session, context.throttle, username, password, ip, time.monotonic())
+        if result.wait_seconds > 0:
+            seconds = math.ceil(result.wait_seconds)
+            response = await login_page(request, staff_text("login_throttled", seconds=seconds), status=429)
+            response.headers["Retry-After"] = str(seconds)
+            return response
         if result.staff is None:
-            audit.record(session, f"login:{username.strip().lower()[:60]}", "staff.login_failed",
-                         reason=result.error)
+            audit.record(session, f"login:{mask_username(username)}", "staff.login_failed", ip=ip)
             await session.commit()
-            return await login_page(request, staff_text(result.error or "login_failed"), status=401)
+            return await login_page(request, staff_text("login_failed"), status=401)
+        now = now_utc()
         token = await open_session(session, context.keys, result.staff, context.settings, now)
-        audit.record(session, f"staff:{result.staff.username}", "staff.login")
+        audit.record(session, f"staff:{result.staff.username}", "staff.login", ip=ip)
         await session.commit()
     response = redirect(safe_next(data.get("next")))
     set_cookie(request, response, COOKIE_NAME, token)

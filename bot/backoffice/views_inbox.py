@@ -27,20 +27,55 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def masked_id(channel_user_id: str) -> str:
+    """A pilgrim without a name: the last digits/characters of the phone number or chat id only."""
+    tail = channel_user_id.split(":")[-1][-4:]
+    return staff_text("inbox_unnamed", tail=tail)
+
+
+def pilgrim_name(conversation: Conversation, registry_name: str | None) -> str:
+    """The verified registry link's name, else the channel's display name, else a masked id."""
+    return registry_name or conversation.display_name or masked_id(conversation.channel_user_id)
+
+
+def message_summary(message: Message | None) -> str:
+    """What a message says, for a list: its text, or the names of the files it carries."""
+    if message is None:
+        return ""
+    if (message.text or "").strip():
+        return message.text[:120]
+    names = ", ".join(a.get("filename") or a.get("content_type") or a.get("kind") or "-"
+                      for a in message.attachments or [])
+    return staff_text("inbox_files_only", names=names)[:120] if names else ""
+
+
 async def inbox_rows(session: AsyncSession) -> list[dict[str, Any]]:
     conversations = (await session.execute(select(Conversation).where(Conversation.mode.in_(HANDOFF_MODES))
                                            .order_by(Conversation.handoff_since.asc().nulls_last(),
                                                      Conversation.id))).scalars().all()
+    if not conversations:
+        return []
+    ids = [c.id for c in conversations]
     names = dict((await session.execute(select(StaffUser.id, StaffUser.display_name))).all())
+    pilgrim_ids = {c.pilgrim_id for c in conversations if c.pilgrim_id}
+    registry = dict((await session.execute(select(Pilgrim.id, Pilgrim.nama).where(Pilgrim.id.in_(pilgrim_ids)))
+                     ).all()) if pilgrim_ids else {}
+    last_in_ids = (select(func.max(Message.id)).where(Message.conversation_id.in_(ids), Message.direction == "in")
+                   .group_by(Message.conversation_id))
+    last_in = {m.conversation_id: m for m in (await session.execute(
+        select(Message).where(Message.id.in_(last_in_ids)))).scalars().all()}
+    last_any = dict((await session.execute(select(Message.conversation_id, func.max(Message.id))
+                                           .where(Message.conversation_id.in_(ids))
+                                           .group_by(Message.conversation_id))).all())
     rows = []
     for c in conversations:
-        last = (await session.execute(select(Message).where(Message.conversation_id == c.id)
-                                      .order_by(Message.id.desc()).limit(1))).scalar_one_or_none()
-        rows.append({"id": c.id, "channel": c.channel, "name": c.display_name or c.channel_user_id[-6:],
+        last = last_in.get(c.id)
+        last_id = int(last_any.get(c.id) or 0)
+        rows.append({"id": c.id, "channel": c.channel, "name": pilgrim_name(c, registry.get(c.pilgrim_id or 0)),
                      "mode": c.mode, "since": _iso(c.handoff_since or c.updated_at),
                      "staff": names.get(c.handoff_staff_id or 0, ""),
-                     "last_text": (last.text[:120] if last else ""), "last_id": last.id if last else 0,
-                     "last_from_user": bool(last and last.direction == "in")})
+                     "last_text": message_summary(last), "last_at": _iso(last.created_at) if last else None,
+                     "last_id": last_id, "last_from_user": bool(last and last.id == last_id)})
     return rows
 
 
@@ -93,7 +128,8 @@ async def conversation_page(request: web.Request) -> web.Response:
                      conversation_id=conversation.id)
         await session.commit()
     return render(request, "conversation.jinja2", {
-        "conversation": conversation, "messages": [message_json(m, names, tickets) for m in messages], "cases": cases,
+        "conversation": conversation, "title": pilgrim_name(conversation, pilgrim.nama if pilgrim else None),
+        "messages": [message_json(m, names, tickets) for m in messages], "cases": cases,
         "pilgrim": pilgrim, "handler": names.get(conversation.handoff_staff_id or 0, ""),
         "last_id": messages[-1].id if messages else 0, "poll_seconds": context.settings.inbox_poll_seconds})
 

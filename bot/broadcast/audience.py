@@ -9,10 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.broadcast.settings import BroadcastSettings
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
 from storage.models import Case, Conversation, Pilgrim
 
 NOT_BROADCAST_CHANNELS = ("console",)
+REJECTED_CASE = "rejected"
 
 
 class Segment(BaseModel):
@@ -28,6 +30,11 @@ class Segment(BaseModel):
     kab_kota: list[str] = Field(default_factory=list)
     kecamatan: list[str] = Field(default_factory=list)
     case_statuses: list[str] = Field(default_factory=list)  # has a case in one of these states
+    # never sent to, whatever the filters (filled from broadcast settings; older saved segments get the defaults)
+    exclude_porsi_statuses: list[str] = Field(
+        default_factory=lambda: list(BroadcastSettings().excluded_porsi_statuses))
+    exclude_case_services: list[str] = Field(
+        default_factory=lambda: list(BroadcastSettings().excluded_case_services))
 
     def needs_pilgrim(self) -> bool:
         return bool(self.estimasi_from or self.estimasi_to or self.statuses or self.kab_kota or self.kecamatan)
@@ -69,10 +76,25 @@ def condition(segment: Segment) -> ColumnElement[bool]:
         parts.append(_lower_in(p.kab_kota, segment.kab_kota))
     if segment.kecamatan:
         parts.append(_lower_in(p.kecamatan, segment.kecamatan))
+    own_case = or_(Case.conversation_id == c.id, and_(c.pilgrim_id.is_not(None), Case.pilgrim_id == c.pilgrim_id))
     if segment.case_statuses:
-        own_case = or_(Case.conversation_id == c.id, and_(c.pilgrim_id.is_not(None), Case.pilgrim_id == c.pilgrim_id))
         parts.append(exists().where(own_case, Case.status.in_(segment.case_statuses)))
+    elif segment.exclude_case_services:
+        parts.append(~exists().where(own_case, Case.service.in_(segment.exclude_case_services),
+                                     Case.status != REJECTED_CASE))
+    if segment.exclude_porsi_statuses:
+        parts.append(or_(c.pilgrim_id.is_(None), p.status.is_(None),
+                         ~_normalised(p.status).in_([_norm(v) for v in segment.exclude_porsi_statuses])))
     return and_(true(), *parts) if parts else true()
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.replace("_", " ").lower().split())
+
+
+def _normalised(column: ColumnElement[str | None]) -> ColumnElement[str]:
+    """Lower case, '_' as space, trimmed (registry files write 'lunas_tunda' and 'Lunas Tunda')."""
+    return func.trim(func.replace(func.lower(column), "_", " "))
 
 
 def members(segment: Segment):  # type: ignore[no-untyped-def]

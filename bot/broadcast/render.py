@@ -30,14 +30,15 @@ class Recipient:
     nomor_porsi: str | None = None
 
 
-def check_template(body: str) -> None:
-    """Raise TemplateError for unknown variables, positional fields or bad braces."""
+def check_template(body: str, allow: list[str] | tuple[str, ...] = ()) -> None:
+    """Raise TemplateError for unknown variables, positional fields or bad braces (`allow`: more names that are
+    accepted here, e.g. season placeholders reported separately)."""
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(body) if f is not None]
     except ValueError as exc:
         raise TemplateError(f"invalid braces: {exc}") from None
     for field in fields:
-        if field not in VARIABLES:
+        if field not in VARIABLES and field not in allow:
             raise TemplateError(f"unknown variable {{{field}}}", field)
 
 

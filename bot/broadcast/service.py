@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.broadcast.audience import Segment, members
+from bot.broadcast.audience import Segment, count, members
 from bot.broadcast.render import Recipient, check_template, render
+from bot.broadcast.texts import fill_season, season_fields
 from storage.broadcast_models import Broadcast, BroadcastDelivery, StaffChatLink
 from storage.models import AuditLog, Conversation, Pilgrim
 
@@ -40,8 +41,14 @@ async def audit(session: AsyncSession, actor: str, action: str, broadcast_id: in
 
 async def create(session: AsyncSession, *, title: str, text: str, segment: Segment, actor: str,
                  staff_id: int | None = None, template_key: str | None = None,
-                 attachment: dict[str, Any] | None = None, scheduled_at: datetime | None = None) -> Broadcast:
-    """A new draft (validated text and segment)."""
+                 attachment: dict[str, Any] | None = None, scheduled_at: datetime | None = None,
+                 season: dict[str, str] | None = None) -> Broadcast:
+    """A new draft (validated text and segment). The season's placeholders ({tahun_haji}, {tanggal_...}) are
+    filled from `season`; one without a value stops the draft (no announcement with a blank date)."""
+    title, text = fill_season(title, season or {}), fill_season(text, season or {})
+    missing = sorted(set(season_fields(title) + season_fields(text)))
+    if missing:
+        raise BroadcastError("error_season", names=", ".join("{" + n + "}" for n in missing))
     if not title.strip():
         raise BroadcastError("error_title")
     if not text.strip():
@@ -84,13 +91,21 @@ async def _transition(session: AsyncSession, broadcast: Broadcast, new: str, act
 
 
 async def submit(session: AsyncSession, broadcast_id: int, actor: str, require_approval: bool,
-                 scheduled_at: datetime | None = None) -> Broadcast:
-    """Send (or schedule) a draft; with approval required it waits for a second officer."""
+                 scheduled_at: datetime | None = None, *, admin: bool = False) -> Broadcast:
+    """Send (or schedule) a draft. An admin sends alone; a petugas's broadcast waits for a second officer's
+    approval when `require_approval` (the default), and is refused when approval is switched off."""
     broadcast = await get(session, broadcast_id)
     _require(broadcast, "draft")
+    if not admin and not require_approval:
+        raise BroadcastError("error_admin_only")
     when = scheduled_at or broadcast.scheduled_at
-    new = "pending_approval" if require_approval else "scheduled"
+    new = "scheduled" if admin else "pending_approval"
     return await _transition(session, broadcast, new, actor, "broadcast_submit", scheduled_at=when)
+
+
+async def audience_size(session: AsyncSession, broadcast: Broadcast) -> dict[str, int]:
+    """Recipients per channel (and 'total') the broadcast would reach now: shown before sending."""
+    return await count(session, Segment.model_validate(broadcast.segment or {}))
 
 
 async def approve(session: AsyncSession, broadcast_id: int, actor: str) -> Broadcast:

@@ -23,7 +23,19 @@ def _default_rates() -> dict[str, ChannelRate]:
 class BroadcastSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    require_approval: bool = Field(False, description="A second officer must approve before sending")
+    require_approval: bool = Field(
+        True, description="A petugas's broadcast waits for a second officer's approval (an admin may send alone); "
+                          "false: only admins can send")
+    excluded_porsi_statuses: list[str] = Field(
+        default_factory=lambda: ["meninggal", "wafat", "meninggal dunia", "batal", "dibatalkan", "dilimpahkan"],
+        description="Registry statuses never sent to (deceased, cancelled, transferred)")
+    excluded_case_services: list[str] = Field(
+        default_factory=lambda: ["pembatalan", "pelimpahan"],
+        description="Chats with a case of these services (unless rejected) are left out of audiences that do not "
+                    "select by case status: the family of a deceased or cancelled pilgrim")
+    season: dict[str, str] = Field(
+        default_factory=dict, description="Current season's values for the ready-made templates: {tahun_haji}, "
+                                          "{tahun_hijriah}, {tanggal_...}; empty = not announced yet")
     batch_size: int = Field(500, ge=1, description="Delivery rows created per audience step")
     rates: dict[str, ChannelRate] = Field(default_factory=_default_rates,
                                           description="Per-channel broadcast rate limits")

@@ -1,6 +1,8 @@
 """Broadcast texts from texts.yml: pilgrim-facing lines, ready-made templates, staff labels."""
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +44,30 @@ def staff_texts() -> dict[str, str]:
     return {str(k): str(v) for k, v in _texts()["staff"].items()}
 
 
-def ready_templates() -> dict[str, ReadyTemplate]:
-    """The ready-made announcements, in file order."""
-    return {key: ReadyTemplate(key, str(v["title"]), str(v["text"])) for key, v in _texts()["templates"].items()}
+SEASON_NAME = re.compile(r"^(tahun_|tanggal_)[a-z0-9_]+$")
+
+
+def season_fields(body: str) -> list[str]:
+    """The season placeholders ({tahun_haji}, {tahun_hijriah}, {tanggal_...}) used in `body`."""
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(body) if f]
+    except ValueError:
+        return []
+    return [n for n in names if SEASON_NAME.match(n)]
+
+
+def fill_season(body: str, season: dict[str, str]) -> str:
+    """Put the current season's values (broadcast.season in config.yml) into `body`; per-recipient variables
+    ({nama} ...) and season values not announced yet stay as placeholders."""
+    for name in season_fields(body):
+        value = str(season.get(name, "") or "").strip()
+        if value:
+            body = body.replace("{" + name + "}", value)
+    return body
+
+
+def ready_templates(season: dict[str, str] | None = None) -> dict[str, ReadyTemplate]:
+    """The ready-made announcements, in file order, with the season's values filled in."""
+    season = season or {}
+    return {key: ReadyTemplate(key, fill_season(str(v["title"]), season), fill_season(str(v["text"]), season))
+            for key, v in _texts()["templates"].items()}

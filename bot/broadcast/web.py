@@ -14,7 +14,8 @@ from bot.broadcast import service
 from bot.broadcast.audience import Segment, count
 from bot.broadcast.delivery import test_send
 from bot.broadcast.render import TemplateError, check_template
-from bot.broadcast.texts import ready_templates, staff_text, staff_texts
+from bot.broadcast.settings import BroadcastSettings
+from bot.broadcast.texts import fill_season, ready_templates, season_fields, staff_text, staff_texts
 from bot.broadcast.worker import BroadcastWorker
 from storage.broadcast_models import Broadcast
 
@@ -23,6 +24,7 @@ PREFIX = "/backoffice/broadcasts"
 ATTACHMENT_TYPES = ("image/jpeg", "image/png", "application/pdf")
 WORKER_KEY: web.AppKey[BroadcastWorker] = web.AppKey("broadcast_worker", BroadcastWorker)
 ACTIONS = ("submit", "approve", "pause", "resume", "cancel", "test")
+CONFIRMED_ACTIONS = ("submit", "approve")  # only after the confirmation page showed the audience size
 
 
 def setup_routes(app: web.Application, services: Any) -> None:
@@ -65,6 +67,7 @@ def create_pages_app(context: Any) -> web.Application:
     r.add_get("/new", new_page)
     r.add_post("/new", new_submit)
     r.add_get("/{broadcast_id}", show_page)
+    r.add_get("/{broadcast_id}/confirm", confirm_page)
     r.add_get("/{broadcast_id}/progress.json", progress_json)
     r.add_get("/{broadcast_id}/failed.csv", failed_csv)
     r.add_post("/{broadcast_id}/{action}", action)
@@ -99,13 +102,20 @@ def _int(value: str) -> int | None:
         return None
 
 
-def segment_from_form(data: dict[str, str], channels: list[str]) -> Segment:
+def segment_from_form(data: dict[str, str], channels: list[str], settings: BroadcastSettings) -> Segment:
+    """The segment the composer describes, with the exclusions from the settings (not editable in the form)."""
     audience = data.get("audience", "all")
     return Segment(audience=audience if audience in ("all", "subscribers", "linked") else "all",
                    channels=channels, estimasi_from=_int(data.get("estimasi_from", "")),
                    estimasi_to=_int(data.get("estimasi_to", "")), statuses=_split(data.get("statuses", "")),
                    kab_kota=_split(data.get("kab_kota", "")), kecamatan=_split(data.get("kecamatan", "")),
-                   case_statuses=_split(data.get("case_statuses", "")))
+                   case_statuses=_split(data.get("case_statuses", "")),
+                   exclude_porsi_statuses=list(settings.excluded_porsi_statuses),
+                   exclude_case_services=list(settings.excluded_case_services))
+
+
+def _settings(request: web.Request) -> BroadcastSettings:
+    return _ctx(request).services.settings.config.broadcast
 
 
 def _parse_local(value: str, tz: Any) -> datetime | None:
@@ -135,22 +145,23 @@ async def list_page(request: web.Request) -> web.Response:
     return _render(request, "broadcasts.jinja2", {"items": items})
 
 
-def _form_defaults(template_key: str = "") -> dict[str, Any]:
-    ready = ready_templates().get(template_key)
+def _form_defaults(season: dict[str, str], template_key: str = "") -> dict[str, Any]:
+    ready = ready_templates(season).get(template_key)
     return {"title": ready.title if ready else "", "text": ready.text if ready else "", "template_key": template_key,
             "audience": "all", "estimasi_from": "", "estimasi_to": "", "statuses": "", "kab_kota": "",
             "kecamatan": "", "case_statuses": "", "scheduled_at": "", "channels": [], "preview_porsi": ""}
 
 
 async def new_page(request: web.Request) -> web.Response:
-    return await _composer(request, _form_defaults(request.query.get("template", "")))
+    return await _composer(request, _form_defaults(_settings(request).season, request.query.get("template", "")))
 
 
 async def _composer(request: web.Request, values: dict[str, Any], error: str = "", counts: dict[str, int] | None = None,
                     preview: str | None = None, status: int = 200) -> web.Response:
     ctx = _ctx(request)
     return _render(request, "broadcast_new.jinja2", {
-        "v": values, "error": error, "counts": counts, "preview": preview, "templates": ready_templates(),
+        "v": values, "error": error, "counts": counts, "preview": preview,
+        "templates": ready_templates(ctx.services.settings.config.broadcast.season),
         "channel_names": sorted(n for n in ctx.services.channels), "require_approval":
             ctx.services.settings.config.broadcast.require_approval}, status=status)
 
@@ -158,23 +169,29 @@ async def _composer(request: web.Request, values: dict[str, Any], error: str = "
 async def new_submit(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     data = await request.post()
-    values = {**_form_defaults(), **{k: v for k, v in data.items() if isinstance(v, str) and k != "channels"}}
+    season = _settings(request).season
+    values = {**_form_defaults(season), **{k: v for k, v in data.items() if isinstance(v, str) and k != "channels"}}
     values["channels"] = [v for v in data.getall("channels", []) if isinstance(v, str)]
     op = values.get("op", "save")
     if op == "template":
-        ready = ready_templates().get(values.get("template_key", ""))
+        ready = ready_templates(season).get(values.get("template_key", ""))
         if ready:
             values.update(title=ready.title, text=ready.text)
         return await _composer(request, values)
+    values["text"], values["title"] = fill_season(values.get("text", ""), season), fill_season(values["title"], season)
+    missing = sorted(set(season_fields(values["text"]) + season_fields(values["title"])))
     try:
-        segment = segment_from_form(values, values["channels"])
-        check_template(values.get("text", ""))
+        segment = segment_from_form(values, values["channels"], _settings(request))
+        check_template(values["text"], allow=missing)
     except TemplateError as exc:
         return await _composer(request, values, staff_text("error_variable", name=exc.name or str(exc)), status=400)
     except ValueError as exc:
         return await _composer(request, values, str(exc)[:200], status=400)
     async with ctx.services.db.session() as session:
         counts = await count(session, segment)
+        if missing:
+            names = ", ".join("{" + n + "}" for n in missing)
+            return await _composer(request, values, staff_text("error_season", names=names), counts=counts, status=400)
         if op in ("count", "preview"):
             shown = (await service.preview(session, values.get("text", ""), segment, values.get("preview_porsi", ""))
                      if op == "preview" else None)
@@ -192,7 +209,7 @@ async def new_submit(request: web.Request) -> web.Response:
             broadcast = await service.create(
                 session, title=values.get("title", ""), text=values.get("text", ""), segment=segment,
                 actor=_actor(request), staff_id=_staff(request).id, template_key=values.get("template_key") or None,
-                attachment=attachment, scheduled_at=scheduled)
+                attachment=attachment, scheduled_at=scheduled, season=season)
         except service.BroadcastError as exc:
             return await _composer(request, values, staff_text(exc.key, **exc.values), counts=counts, status=400)
     raise web.HTTPSeeOther(f"{PREFIX}/{broadcast.id}")
@@ -221,6 +238,21 @@ async def show_page(request: web.Request) -> web.Response:
         "b": broadcast, "p": progress, "segment": Segment.model_validate(broadcast.segment or {}),
         "result": request.query.get("result", ""),
         "can_approve": broadcast.status == "pending_approval" and broadcast.created_by != _actor(request)})
+
+
+async def confirm_page(request: web.Request) -> web.Response:
+    """Before sending or approving: how many people will get it, per channel."""
+    broadcast_id = _broadcast_id(request)
+    name = request.query.get("action", "submit")
+    if name not in ("submit", "approve"):
+        raise web.HTTPNotFound(text="not found")
+    async with _ctx(request).services.db.session() as session:
+        broadcast = await _get(session, broadcast_id)
+        counts = await service.audience_size(session, broadcast)
+    needs_approval = name == "submit" and _staff(request).role != "admin"
+    return _render(request, "broadcast_confirm.jinja2", {
+        "b": broadcast, "action": name, "counts": counts, "needs_approval": needs_approval,
+        "scheduled_at": request.query.get("scheduled_at", "")[:20], "result": request.query.get("result", "")})
 
 
 async def _get(session: Any, broadcast_id: int) -> Broadcast:
@@ -263,13 +295,23 @@ async def action(request: web.Request) -> web.Response:
     result = ""
     async with ctx.services.db.session() as session:
         broadcast = await _get(session, broadcast_id)
+        if name in CONFIRMED_ACTIONS:
+            total = (await service.audience_size(session, broadcast))["total"]
+            if str(data.get("confirmed_total", "")) != str(total):
+                from urllib.parse import urlencode
+
+                query = {"action": name, "scheduled_at": str(data.get("scheduled_at", ""))[:20]}
+                if data.get("confirmed_total") is not None:
+                    query["result"] = staff_text("error_audience_changed", total=total)
+                raise web.HTTPSeeOther(f"{PREFIX}/{broadcast_id}/confirm?{urlencode(query)}")
         try:
             if name == "test":
                 result = await _test(ctx, session, _staff(request).id, broadcast)
             elif name == "submit":
                 when = _parse_local(str(data.get("scheduled_at", "")), ctx.rules.tz)
                 await service.submit(session, broadcast_id, actor,
-                                     ctx.services.settings.config.broadcast.require_approval, when)
+                                     ctx.services.settings.config.broadcast.require_approval, when,
+                                     admin=_staff(request).role == "admin")
             else:
                 await getattr(service, name)(session, broadcast_id, actor)
         except service.BroadcastError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from bot.channels.base import ChannelPlugin
 from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat_session import ChatSessions
 from bot.config import Settings
 from bot.pipeline import Pipeline
 from storage.db import Database
@@ -11,8 +12,9 @@ from storage.files import FileStore
 
 def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: FileStore,
                    only: tuple[str, ...] = ()) -> dict[str, ChannelPlugin]:
-    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db)}
     config = settings.config.channels
+    sessions = ChatSessions(settings.secrets.session_key, config.webchat.session_days)
+    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db, config.webchat, sessions)}
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel
 

@@ -51,9 +51,20 @@ class WhatsAppSettings(BaseModel):
     request_timeout_seconds: float = Field(30.0, gt=0)
 
 
+class WebChatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_text_chars: int = Field(4096, ge=1, le=100_000,
+                                description="longest message text accepted (as Telegram); longer ones are refused")
+    session_days: int = Field(180, ge=1, le=3650, description="a browser's chat session cookie lasts this long")
+    secure_cookies: bool = Field(False, description="Set the Secure flag on the session cookie (true behind HTTPS)")
+    history_messages: int = Field(100, ge=10, le=1000, description="messages shown when the page is (re)opened")
+
+
 class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    webchat: WebChatSettings = WebChatSettings()
     telegram: TelegramSettings = TelegramSettings()
     whatsapp: WhatsAppSettings = WhatsAppSettings()
     outbox_max_attempts: int = Field(8, ge=1)

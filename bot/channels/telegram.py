@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import func, select
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.request import HTTPXRequest
@@ -155,6 +156,7 @@ class TelegramChannel:
         if converted.callback_query_id is not None:
             self._background(self._answer_callback(converted.callback_query_id, converted.chat_id,
                                                    converted.keyboard_message_id))
+        pressed = converted.keyboard_message_id if converted.callback_query_id is not None else None
         if converted.notices and converted.chat_id is not None:
             self._background(self._notify(converted.chat_id, converted.notices))
         if converted.inbound is None:
@@ -168,6 +170,9 @@ class TelegramChannel:
             log.info("telegram: duplicate update %s not stored again", update.update_id)
         else:
             await self._reachable(received.conversation_id)
+            if converted.chat_id is not None:
+                self._background(self._remove_answered_keyboards(received.conversation_id, received.message_id,
+                                                                 converted.chat_id, pressed))
         # also for a duplicate: processing is idempotent and picks up anything a crash left unprocessed
         self._background(self._process(received.conversation_id))
 
@@ -191,6 +196,24 @@ class TelegramChannel:
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
         except TelegramError as exc:
             log.info("telegram: answering a button press failed: %s", exc)
+
+    async def _remove_answered_keyboards(self, conversation_id: int, inbound_id: int, chat_id: int,
+                                         pressed: int | None) -> None:
+        """The pilgrim answered (typed or pressed): the keyboards of the bot's messages since their previous
+        message belong to the question just answered, so they are removed (editMessageReplyMarkup), and an
+        old button cannot be pressed later. The pressed message's own keyboard is removed by _answer_callback."""
+        try:
+            message_ids = await open_keyboards(self.db, conversation_id, inbound_id, chat_id)
+        except Exception:  # noqa: BLE001 - the message is stored; a keyboard left is only cosmetic
+            log.exception("telegram: finding answered keyboards failed conversation=%s", conversation_id)
+            return
+        for message_id in message_ids:
+            if message_id == pressed:
+                continue
+            try:
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+            except TelegramError as exc:  # e.g. already removed, or the message is too old to edit
+                log.info("telegram: removing an answered keyboard failed: %s", exc)
 
     async def _notify(self, chat_id: int, texts: list[str]) -> None:
         for text in texts:
@@ -240,6 +263,24 @@ class TelegramChannel:
             await self.ingest(update)
             self.offset = update.update_id + 1
         return len(updates)
+
+
+async def open_keyboards(db: Database, conversation_id: int, inbound_id: int, chat_id: int) -> list[int]:
+    """Telegram message ids of the bot's messages with choices sent after the pilgrim's previous message
+    (before `inbound_id`): the question(s) the new message answers."""
+    async with db.session() as session:
+        previous = (await session.execute(select(func.max(Message.id)).where(
+            Message.conversation_id == conversation_id, Message.direction == "in", Message.id < inbound_id)
+        )).scalar_one_or_none() or 0
+        rows = (await session.execute(select(Message.channel_message_id, Message.choices).where(
+            Message.conversation_id == conversation_id, Message.direction == "out", Message.id > previous,
+            Message.id < inbound_id, Message.channel_message_id.is_not(None)))).all()
+    ids = []
+    for provider_id, choices in rows:
+        chat, _, message_id = str(provider_id).rpartition(":")  # stored chat-qualified: "<chat>:<message>"
+        if choices and chat == str(chat_id) and message_id.isdigit():
+            ids.append(int(message_id))
+    return ids
 
 
 def use_polling(services: object) -> bool:

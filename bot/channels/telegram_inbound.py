@@ -38,14 +38,17 @@ class Converted:
 
 
 def button_label(query: CallbackQuery) -> str:
-    """The text of the pressed button (read from the message's keyboard); the callback data otherwise."""
+    """The label of the pressed button (read from the message's keyboard, without its number); the callback
+    data otherwise."""
     data = query.data or ""
     markup = getattr(query.message, "reply_markup", None) if query.message is not None else None
     if markup is not None:
+        numbered = system_text("telegram_choice_button", number=data, label="")
         for row in markup.inline_keyboard:
             for button in row:
                 if button.callback_data == data:
-                    return button.text
+                    text = button.text
+                    return text[len(numbered):].strip() if numbered.strip() and text.startswith(numbered) else text
     return data
 
 

@@ -14,6 +14,7 @@ from telegram.error import (
 
 from bot.channels.base import Part, PartProgress, SendResult
 from bot.outbox import BLOCKED_PREFIX
+from bot.texts import system_text
 from storage.files import FileStore
 from storage.models import Message
 
@@ -26,11 +27,16 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 UNREACHABLE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot can't initiate")
 
 
+def button_text(number: int, label: str) -> str:
+    """A numbered button ('1. Ya'), as the web chat and WhatsApp's numbered list: typing the number works too."""
+    return system_text("telegram_choice_button", number=number, label=label)[:MAX_BUTTON_TEXT]
+
+
 def keyboard(choices: list[str]) -> InlineKeyboardMarkup | None:
-    """One button per row; callback data is the 1-based number (the label is read back on press)."""
+    """One numbered button per row; callback data is the 1-based number (the label is read back on press)."""
     if not choices:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(str(label)[:MAX_BUTTON_TEXT], callback_data=str(i))]
+    return InlineKeyboardMarkup([[InlineKeyboardButton(button_text(i, str(label)), callback_data=str(i))]
                                  for i, label in enumerate(choices, 1)])
 
 

@@ -71,13 +71,32 @@ def segment_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _segment(kwargs: dict[str, Any]) -> Any:
+def _segment(kwargs: dict[str, Any], settings: Any) -> Any:
+    """The segment of the command-line filters, with the configured exclusions (deceased, cancelled ...)."""
     from bot.broadcast.audience import Segment
 
+    config = settings.config.broadcast
     return Segment(audience=kwargs.pop("audience"), channels=list(kwargs.pop("channels")),
                    estimasi_from=kwargs.pop("estimasi_from"), estimasi_to=kwargs.pop("estimasi_to"),
                    statuses=list(kwargs.pop("statuses")), kab_kota=list(kwargs.pop("kab_kota")),
-                   kecamatan=list(kwargs.pop("kecamatan")), case_statuses=list(kwargs.pop("case_statuses")))
+                   kecamatan=list(kwargs.pop("kecamatan")), case_statuses=list(kwargs.pop("case_statuses")),
+                   exclude_porsi_statuses=list(config.excluded_porsi_statuses),
+                   exclude_case_services=list(config.excluded_case_services))
+
+
+def _confirm_audience(cli: CliContext, broadcast_id: int, verb: str, yes: bool) -> None:
+    """Show how many people the broadcast reaches now; go on only after a yes (or --yes)."""
+    from bot.broadcast import service
+
+    async def work(session: Any) -> dict[str, int]:
+        return await service.audience_size(session, await service.get(session, broadcast_id))
+
+    counts = _run(cli, work)
+    per_channel = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "total")
+    click.echo(f"broadcast {broadcast_id} will be {verb} to {counts['total']} recipients"
+               + (f" ({per_channel})" if per_channel else ""))
+    if not yes and not click.confirm("continue?", default=False):
+        _fail("not sent (answer y to send, or pass --yes)")
 
 
 def _parse_at(value: str | None, tz_name: str) -> datetime | None:
@@ -163,11 +182,12 @@ def show_cmd(cli: CliContext, broadcast_id: int, as_json: bool) -> None:
 
 
 @broadcast_group.command("templates")
-def templates_cmd() -> None:
-    """Templat pengumuman siap pakai (bot/broadcast/texts.yml)."""
+@pass_cli
+def templates_cmd(cli: CliContext) -> None:
+    """Templat pengumuman siap pakai (bot/broadcast/texts.yml), dengan tanggal musim dari config.yml."""
     from bot.broadcast.texts import ready_templates
 
-    for key, t in ready_templates().items():
+    for key, t in ready_templates(cli.settings.config.broadcast.season).items():
         click.echo(f"{key:<26} {t.title}")
 
 
@@ -178,7 +198,7 @@ def count_cmd(cli: CliContext, **kwargs: Any) -> None:
     """Jumlah penerima sebuah segmen (per kanal)."""
     from bot.broadcast.audience import count
 
-    segment = _segment(kwargs)
+    segment = _segment(kwargs, cli.settings)
     counts = _run(cli, lambda session: count(session, segment))
     click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
@@ -190,19 +210,21 @@ def count_cmd(cli: CliContext, **kwargs: Any) -> None:
 @click.option("--template", "template_key", default=None, help="Templat siap pakai (lihat `broadcast templates`)")
 @click.option("--attach", type=click.Path(exists=True, dir_okay=False), default=None, help="Gambar JPG/PNG atau PDF")
 @click.option("--at", "at", default=None, help="Jadwal 'YYYY-MM-DD HH:MM' (waktu kantor)")
-@click.option("--submit", is_flag=True, help="Langsung kirim/jadwalkan (atau minta persetujuan)")
+@click.option("--submit", is_flag=True, help="Langsung kirim/jadwalkan setelah konfirmasi jumlah penerima")
+@click.option("--yes", is_flag=True, help="Tanpa pertanyaan konfirmasi (jumlah penerima tetap dicetak)")
 @click.option("--by", default=None, help="Nama pembuat (bawaan: pengguna OS)")
 @segment_options
 @pass_cli
 def create_cmd(cli: CliContext, title: str | None, text: str | None, text_file: str | None, template_key: str | None,
-               attach: str | None, at: str | None, submit: bool, by: str | None, **kwargs: Any) -> None:
+               attach: str | None, at: str | None, submit: bool, yes: bool, by: str | None, **kwargs: Any) -> None:
     """Buat pengumuman (draf), opsional langsung dikirim/dijadwalkan."""
     from bot.broadcast import service
     from bot.broadcast.texts import ready_templates
 
     settings = cli.settings
-    segment = _segment(kwargs)
-    ready = ready_templates().get(template_key or "")
+    segment = _segment(kwargs, settings)
+    season = settings.config.broadcast.season
+    ready = ready_templates(season).get(template_key or "")
     if template_key and ready is None:
         _fail(f"unknown template {template_key}; see `hajibot broadcast templates`")
     body = Path(text_file).read_text(encoding="utf-8") if text_file else (text or (ready.text if ready else ""))
@@ -212,11 +234,9 @@ def create_cmd(cli: CliContext, title: str | None, text: str | None, text_file: 
     actor = _actor(by)
 
     async def work(session: Any) -> Any:
-        b = await service.create(session, title=title, text=body, segment=segment, actor=actor,
-                                 template_key=template_key, attachment=attachment, scheduled_at=when)
-        if submit:
-            b = await service.submit(session, b.id, actor, settings.config.broadcast.require_approval)
-        return b
+        return await service.create(session, title=title, text=body, segment=segment, actor=actor,
+                                    template_key=template_key, attachment=attachment, scheduled_at=when,
+                                    season=season)
 
     try:
         b = _run(cli, work)
@@ -224,6 +244,11 @@ def create_cmd(cli: CliContext, title: str | None, text: str | None, text_file: 
         _fail(str(exc))
         return
     click.echo(f"broadcast {b.id} created: {b.status}")
+    if submit:
+        _confirm_audience(cli, b.id, "sent", yes)
+        b = _run(cli, lambda session: service.submit(session, b.id, actor, settings.config.broadcast.require_approval,
+                                                      admin=True))
+        click.echo(f"broadcast {b.id}: {b.status}")
 
 
 def _store_attachment(settings: Any, path: str) -> dict[str, Any]:
@@ -252,7 +277,7 @@ def _simple_action(name: str, doc: str) -> click.Command:
     return command
 
 
-for _name, _doc in (("approve", "Setujui pengumuman (petugas kedua)."), ("pause", "Jeda pengiriman."),
+for _name, _doc in (("pause", "Jeda pengiriman."),
                     ("resume", "Lanjutkan pengiriman yang dijeda."), ("cancel", "Batalkan pengumuman.")):
     broadcast_group.add_command(_simple_action(_name, _doc))
 
@@ -260,16 +285,32 @@ for _name, _doc in (("approve", "Setujui pengumuman (petugas kedua)."), ("pause"
 @broadcast_group.command("submit")
 @click.argument("broadcast_id", type=int)
 @click.option("--at", "at", default=None, help="Jadwal 'YYYY-MM-DD HH:MM' (waktu kantor)")
+@click.option("--yes", is_flag=True, help="Tanpa pertanyaan konfirmasi (jumlah penerima tetap dicetak)")
 @click.option("--by", default=None)
 @pass_cli
-def submit_cmd(cli: CliContext, broadcast_id: int, at: str | None, by: str | None) -> None:
-    """Kirim/jadwalkan draf (atau minta persetujuan bila diwajibkan)."""
+def submit_cmd(cli: CliContext, broadcast_id: int, at: str | None, yes: bool, by: str | None) -> None:
+    """Kirim/jadwalkan draf setelah konfirmasi jumlah penerima (operator server = admin)."""
     from bot.broadcast import service
 
     settings = cli.settings
     when = _parse_at(at, settings.config.office.timezone)
+    _confirm_audience(cli, broadcast_id, "sent", yes)
     b = _run(cli, lambda session: service.submit(session, broadcast_id, _actor(by),
-                                                 settings.config.broadcast.require_approval, when))
+                                                 settings.config.broadcast.require_approval, when, admin=True))
+    click.echo(f"broadcast {b.id}: {b.status}")
+
+
+@broadcast_group.command("approve")
+@click.argument("broadcast_id", type=int)
+@click.option("--yes", is_flag=True, help="Tanpa pertanyaan konfirmasi (jumlah penerima tetap dicetak)")
+@click.option("--by", default=None, help="Nama petugas (bawaan: pengguna OS)")
+@pass_cli
+def approve_cmd(cli: CliContext, broadcast_id: int, yes: bool, by: str | None) -> None:
+    """Setujui pengumuman (petugas kedua) setelah konfirmasi jumlah penerima."""
+    from bot.broadcast import service
+
+    _confirm_audience(cli, broadcast_id, "sent after approval", yes)
+    b = _run(cli, lambda session: service.approve(session, broadcast_id, _actor(by)))
     click.echo(f"broadcast {b.id}: {b.status}")
 
 

@@ -47,6 +47,7 @@ async def _init(settings: Settings, demo: bool) -> None:
         fail(f"database migration failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
     settings.path(settings.config.storage.files_dir).mkdir(parents=True, exist_ok=True)
     click.echo("database is up to date")
+    _ensure_files_key(settings)
     if demo:
         from storage.demo import seed_demo
 
@@ -59,6 +60,21 @@ async def _init(settings: Settings, demo: bool) -> None:
         finally:
             await db.dispose()
         click.echo(f"demo data loaded: {report.imported} pilgrims")
+
+
+def _ensure_files_key(settings: Settings) -> None:
+    """Documents are encrypted at rest by default: without HAJIBOT_FILES_KEY, create the key file
+    (`storage.files_key_file`, mode 0600) once."""
+    from storage.crypto import write_key_file
+
+    if settings.secrets.files_key:
+        return
+    path = settings.files_key_path
+    if write_key_file(path):
+        click.echo(f"created the document encryption key {path} (mode 0600): back it up, documents cannot be "
+                   f"read without it")
+    elif path.stat().st_mode & 0o077:
+        click.echo(f"warning: {path} is readable by other users: chmod 600 {path}", err=True)
 
 
 def _demo_seeders() -> list[Callable[[Settings, Any], Awaitable[None]]]:
@@ -77,6 +93,9 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
     """Jalankan layanan web (web chat, webhook kanal, back office)."""
     settings = cli.settings
     setup_logging(settings.config.server.log_level, settings.config.server.log_json)
+    problem = settings.serve_problem()
+    if problem:
+        fail(problem, code=2)
     from aiohttp import web
 
     host = host or settings.config.server.host

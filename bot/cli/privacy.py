@@ -146,18 +146,43 @@ def keygen_cmd() -> None:
 
 
 @privacy_group.command("encrypt-files")
+@click.option("--rekey", is_flag=True, help="Juga enkripsi ulang dokumen yang hanya terbuka dengan kunci lama")
 @pass_cli
-def encrypt_files_cmd(cli: CliContext) -> None:
-    """Enkripsi dokumen lama yang tersimpan tanpa enkripsi (perlu HAJIBOT_FILES_KEY)."""
+def encrypt_files_cmd(cli: CliContext, rekey: bool) -> None:
+    """Enkripsi dokumen lama yang tersimpan tanpa enkripsi (perlu kunci: HAJIBOT_FILES_KEY atau file kunci)."""
+    store = _keyed_store(cli.settings)
+    click.echo(f"encrypted {store.encrypt_existing_sync(rekey=rekey)} files")
 
-    settings = cli.settings
-    if not settings.secrets.files_key:
-        _fail("HAJIBOT_FILES_KEY is not set", code=2)
+
+def _keyed_store(settings: Settings) -> Any:
     try:
         store = settings.file_store()
     except ValueError as exc:
         _fail(str(exc), code=2)
-    click.echo(f"encrypted {store.encrypt_existing_sync()} files")
+    if store.cipher is None:
+        _fail(f"no document key: set HAJIBOT_FILES_KEY or run `hajibot init` (creates {settings.files_key_path})",
+              code=2)
+    return store
+
+
+@privacy_group.command("rotate-key")
+@pass_cli
+def rotate_key_cmd(cli: CliContext) -> None:
+    """Kunci dokumen baru: ditaruh di depan file kunci (kunci lama tetap untuk membaca), lalu semua dokumen
+    dienkripsi ulang dengan kunci baru. Hanya untuk file kunci; untuk HAJIBOT_FILES_KEY lihat docs/deployment.md."""
+    from storage.crypto import generate_key, write_key_file
+
+    settings = cli.settings
+    if settings.secrets.files_key:
+        _fail("HAJIBOT_FILES_KEY is set: rotate by hand (docs/deployment.md, 'Document encryption')", code=2)
+    old = settings.files_key()
+    if not old:
+        _fail(f"no key file {settings.files_key_path}: run `hajibot init` first", code=2)
+    write_key_file(settings.files_key_path, f"{generate_key()},{old}", replace=True)
+    store = _keyed_store(settings)
+    click.echo(f"new key added to {settings.files_key_path}; re-encrypted {store.encrypt_existing_sync(rekey=True)} "
+               f"files. Restart every worker, run `hajibot privacy encrypt-files --rekey` once more, then the old "
+               f"keys (after the first comma) may be removed from the file.")
 
 
 COMMANDS: list[click.Command] = [privacy_group]

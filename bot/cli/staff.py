@@ -125,6 +125,37 @@ def _set_active(cli: CliContext, name: str, active: bool) -> None:
     click.echo(f"staff {name} {'enabled' if active else 'disabled'}")
 
 
+@staff_group.command("reset-password")
+@click.argument("name")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Baca kata sandi baru dari satu baris stdin")
+@pass_cli
+def reset_password_cmd(cli: CliContext, name: str, from_stdin: bool) -> None:
+    """Atur ulang kata sandi petugas NAME: kata sandi acak dicetak sekali (atau dibaca dari stdin dengan
+    --stdin); semua sesi NAME berakhir."""
+    from bot.backoffice import audit
+    from bot.backoffice.staff_accounts import AccountError, find_staff, random_password, set_password
+    from bot.backoffice.texts import staff_text
+
+    password = sys.stdin.readline().rstrip("\r\n") if from_stdin else random_password()
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        staff = await find_staff(session, name)
+        if staff is None:
+            _fail(f"no staff account named {name!r}")
+        try:
+            await set_password(session, staff, password)
+        except AccountError as exc:
+            _fail(staff_text(exc.code))
+        audit.record(session, "cli", "staff.password_reset", username=staff.username)
+        await session.commit()
+
+    asyncio.run(_with_session(cli.settings, work))
+    if from_stdin:
+        click.echo(f"password of {name} changed; all its sessions ended")
+    else:
+        click.echo(f"new password of {name} (shown once): {password}")
+
+
 @staff_group.command("disable")
 @click.argument("name")
 @pass_cli

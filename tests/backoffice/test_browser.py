@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
+from bot.channels.webchat_session import COOKIE_NAME
 from storage.models import CaseDocument, Conversation
 from tests.backoffice.conftest import ADMIN_PASSWORD, PILGRIM_USER, png_bytes
 
@@ -19,11 +20,13 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("HAJIBOT_SCREENSHOTS") or Path(tempfile.gettempdir()) / "hajibot-backoffice-shots")
 
 
-async def open_webchat(browser, base: str, user_id: str) -> Page:
-    page = await (await browser.new_context(viewport={"width": 420, "height": 800})).new_page()
+async def open_webchat(browser, base: str, services, user_id: str) -> Page:
+    """The pilgrim's browser, holding the session cookie of `user_id`'s conversation (signed by the server)."""
+    context = await browser.new_context(viewport={"width": 420, "height": 800})
+    await context.add_cookies([{"name": COOKIE_NAME, "value": services.channels["webchat"].sessions.sign(user_id),
+                                "domain": "127.0.0.1", "path": "/webchat", "httpOnly": True, "sameSite": "Lax"}])
+    page = await context.new_page()
     await page.goto(f"{base}/webchat")
-    await page.evaluate("id => localStorage.setItem('hajibot-webchat-user', id)", user_id)
-    await page.reload()
     return page
 
 
@@ -40,7 +43,7 @@ async def staff_login(browser, base: str) -> Page:
 
 async def test_review_case_and_live_chat(live_server, browser, admin_id, seeded, demo_services, tmp_path):
     staff = await staff_login(browser, live_server)
-    pilgrim = await open_webchat(browser, live_server, PILGRIM_USER)
+    pilgrim = await open_webchat(browser, live_server, demo_services, PILGRIM_USER)
 
     # open the submitted case from the queue
     await staff.click(f"text={seeded.ticket}")
@@ -94,6 +97,9 @@ async def test_review_case_and_live_chat(live_server, browser, admin_id, seeded,
     row = staff.locator(f"#inbox tr[data-id='{conv.id}']")
     await expect(row).to_be_visible(timeout=15_000)
     await expect(row).to_contain_text("Menunggu petugas")
+    # the pilgrim's name and what the pilgrim wrote (not the bot's automatic answer)
+    await expect(row.locator("td").first).to_have_text("Ahmad")
+    await expect(row.locator("td").last).to_have_text("saya mau bicara dengan petugas")
     await row.locator("a").click()
     await staff.click("button:has-text('Ambil alih')")
     await expect(staff.locator("#conv-mode")).to_have_text("Dilayani petugas")

@@ -8,12 +8,13 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Message
+from tests.conftest import chat_cookies
 from tests.backoffice.conftest import ADMIN_PASSWORD, PILGRIM_USER, login, png_bytes, seed_case
 
 
 async def _poll(client, after=0):
-    r = await client.get("/webchat/messages", params={"user_id": PILGRIM_USER, "after": str(after)})
-    return (await r.json())["messages"]
+    r = await client.get("/webchat/messages", params={"after": str(after)}, cookies=chat_cookies(client, PILGRIM_USER))
+    return [m for m in (await r.json())["messages"] if m["from"] != "me"]
 
 
 async def _act(client, csrf, case_id, action, **fields):
@@ -41,7 +42,7 @@ async def test_reject_document_asks_pilgrim_and_flow_takes_new_file(client, admi
     assert out[-1].staff_id == admin_id
     # the pilgrim sends the new photo in the web chat; the flow attaches it to the same item
     new = png_bytes("KTP baru", (1000, 700))
-    r = await client.post("/webchat/messages", json={"user_id": PILGRIM_USER, "text": "", "attachments": [
+    r = await client.post("/webchat/messages", cookies=chat_cookies(client, PILGRIM_USER), json={"text": "", "attachments": [
         {"filename": "ktp2.png", "content_type": "image/png", "data_base64": base64.b64encode(new).decode()}]})
     assert r.status == 200
     async with demo_services.db.session() as s:

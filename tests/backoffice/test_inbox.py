@@ -32,8 +32,7 @@ async def test_take_over_reply_and_return(client, webchat, admin_id, demo_servic
     r = await client.post(f"{base}/reply", data={"csrf_token": csrf, "text": "Berkas Bapak sedang kami cek."},
                           headers={"X-Requested-With": "fetch"})
     assert r.status == 200 and (await r.json())["ok"]
-    polled = await (await client.get("/webchat/messages", params={"user_id": webchat.user_id})).json()
-    texts = [m["text"] for m in polled["messages"]]
+    texts = [m["text"] for m in await webchat.poll() if m["from"] != "me"]
     assert "Berkas Bapak sedang kami cek." in texts
     assert any("dilayani oleh petugas" in t for t in texts)
     r = await client.post(f"{base}/return", data={"csrf_token": csrf}, allow_redirects=False)

@@ -32,9 +32,13 @@ async def population(db):
     await add_case(db, 3, "completed", "PBT-2026-00002")
 
 
+NO_EXCLUSIONS = {"exclude_porsi_statuses": [], "exclude_case_services": []}
+
+
 async def total(db, **filters) -> int:
+    """Recipients of the filters alone (the default exclusions are tested in tests/security)."""
     async with db.session() as s:
-        return (await count(s, Segment(**filters)))["total"]
+        return (await count(s, Segment(**{**NO_EXCLUSIONS, **filters})))["total"]
 
 
 async def test_segments(db, population):
@@ -51,8 +55,11 @@ async def test_segments(db, population):
     assert await total(db, case_statuses=["need_info", "submitted"]) == 1
     assert await total(db, case_statuses=["need_info", "completed"], audience="linked") == 2
     async with db.session() as s:
-        per_channel = await count(s, Segment())
+        per_channel = await count(s, Segment(**NO_EXCLUSIONS))
+        default = await count(s, Segment())
     assert per_channel == {"telegram": 8, "whatsapp": 2, "total": 10}
+    # by default 'batal' (u10) and the chats with a pembatalan case (u2, u3) are left out
+    assert default == {"telegram": 5, "whatsapp": 2, "total": 7}
 
 
 async def test_optouts_excluded_until_subscribed_again(db, population):
@@ -76,7 +83,7 @@ async def test_optouts_excluded_until_subscribed_again(db, population):
 
 async def test_audience_rows_created_in_batches_once(db, population):
     async with db.session() as s:
-        b = await service.create(s, title="t", text="x", segment=Segment(), actor="cli")
+        b = await service.create(s, title="t", text="x", segment=Segment(**NO_EXCLUSIONS), actor="cli")
     created = []
     for _ in range(6):
         async with db.session() as s:
@@ -104,14 +111,19 @@ def test_variables_and_footer():
             check_template(bad)
 
 
+SEASON = {"tahun_haji": "2027", "tahun_hijriah": "1448 H", "tanggal_berangkat_awal": "12 April 2027",
+          "tanggal_pelunasan_mulai": "5 Januari 2027", "tanggal_pelunasan_selesai": "4 Februari 2027"}
+
+
 def test_ready_templates_render():
-    templates = ready_templates()
+    templates = ready_templates(SEASON)
     assert set(templates) == {"berangkat_kuota_penuh", "berangkat_kuota_terbatas", "tidak_berangkat",
                               "pelunasan", "manasik"}
     for template in templates.values():
         check_template(template.text)
-        assert render(template.text, Recipient(1, "telegram", "1", None, "A", 2022, "0123456789"))
-    assert "5 Juni 2022" in templates["berangkat_kuota_penuh"].text
+        assert "2022" not in template.title + template.text
+        assert render(template.text, Recipient(1, "telegram", "1", None, "A", 2027, "0123456789"))
+    assert "12 April 2027" in templates["berangkat_kuota_penuh"].text
 
 
 @pytest.mark.parametrize("text,keyword", [("STOP", "STOP"), (" stop ", "STOP"), ("Berhenti.", "BERHENTI"),

@@ -27,7 +27,7 @@ async def build(channel_settings: Any, **whatsapp: Any) -> Any:  # noqa: F811
 async def run(services: Any, text: str = "Info {nama}") -> tuple[int, dict[str, int]]:
     async with services.db.session() as s:
         b = await service.create(s, title="t", text=text, segment=Segment(), actor="cli")
-        await service.submit(s, b.id, "cli", require_approval=False)
+        await service.submit(s, b.id, "cli", require_approval=False, admin=True)
     worker = BroadcastWorker(services.db, services.channels, fast_settings(poll_seconds=0.01))
     await worker.run(until_idle=True)
     async with services.db.session() as s:
@@ -107,7 +107,7 @@ async def test_telegram_attachment_then_text(channel_settings, fake_telegram):  
         async with services.db.session() as s:
             b = await service.create(s, title="t", text="Jadwal manasik terlampir.", segment=Segment(), actor="cli",
                                      attachment=stored.to_json())
-            await service.submit(s, b.id, "cli", require_approval=False)
+            await service.submit(s, b.id, "cli", require_approval=False, admin=True)
         await BroadcastWorker(services.db, services.channels, fast_settings(poll_seconds=0.01)).run(until_idle=True)
         methods = [c.method for c in fake_telegram.calls]
         assert methods == ["sendPhoto", "sendMessage"]

@@ -50,11 +50,13 @@ def test_cli_lifecycle(run_cli, database_url):
     assert created.output.strip() == "broadcast 1 created: draft"
     bad = run_cli("create", "--title", "x", "--text", "Halo {alamat}")
     assert bad.exit_code == 1 and "alamat" in bad.output
-    assert "scheduled" in run_cli("submit", "1", "--at", "2030-01-01 08:00").output
+    unconfirmed = run_cli("submit", "1", "--at", "2030-01-01 08:00")
+    assert unconfirmed.exit_code == 1 and "will be sent to 3 recipients" in unconfirmed.output
+    assert "scheduled" in run_cli("submit", "1", "--at", "2030-01-01 08:00", "--yes").output
     assert "paused" in run_cli("pause", "1").output
     assert "scheduled" in run_cli("resume", "1").output
     listing = run_cli("list").output
-    assert "Tahun 2022 tidak ada keberangkatan" in listing and "scheduled" in listing
+    assert "Tahun 2027 tidak ada keberangkatan" in listing and "scheduled" in listing
     shown = run_cli("show", "1").output
     assert '"estimasi_to": 2025' in shown and "Nomor porsi {nomor_porsi_masked}" in shown
     assert "cancelled" in run_cli("cancel", "1").output

@@ -26,7 +26,7 @@ async def test_two_workers_share_a_broadcast(db, database_url):
     await add_chats(db, 600)
     async with db.session() as s:
         b = await service.create(s, title="t", text="Info {nama}", segment=Segment(), actor="cli")
-        await service.submit(s, b.id, "cli", require_approval=False)
+        await service.submit(s, b.id, "cli", require_approval=False, admin=True)
     channel = SlowChannel("telegram")
     other_db = Database(database_url)
     try:

@@ -35,7 +35,7 @@ async def test_reports_update_deliveries(db, clock):
     assert len(channel.status_listeners) == 1
     async with db.session() as s:
         b = await service.create(s, title="t", text="x", segment=Segment(), actor="cli")
-        await service.submit(s, b.id, "cli", require_approval=False)
+        await service.submit(s, b.id, "cli", require_approval=False, admin=True)
     worker = BroadcastWorker(db, {"whatsapp": channel}, fast_settings(), clock=clock)
     for _ in range(3):
         await worker.step()

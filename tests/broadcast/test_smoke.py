@@ -12,7 +12,7 @@ async def test_end_to_end(db, clock):
     async with db.session() as s:
         assert (await count(s, Segment()))["total"] == 30
         b = await service.create(s, title="t", text="Halo {nama} {nomor_porsi_masked}", segment=Segment(), actor="cli")
-        await service.submit(s, b.id, "cli", require_approval=False)
+        await service.submit(s, b.id, "cli", require_approval=False, admin=True)
     w = BroadcastWorker(db, {"telegram": tg}, fast_settings(max_in_flight=7), clock=clock)
     for _ in range(20):
         await w.step()

@@ -46,7 +46,7 @@ async def test_compose_approve_send(bc_client: Any) -> None:
 
     page = await bc_client.get("/backoffice/broadcasts/new?template=berangkat_kuota_terbatas")
     html = await page.text()
-    assert page.status == 200 and "5 Juni 2022" in html
+    assert page.status == 200 and "Keberangkatan 2027" in html and "2022" not in html  # the current season
     form = {"csrf_token": csrf, "title": "Info 2022", "text": "Yth. {nama}, porsi {nomor_porsi_masked}.",
             "audience": "linked", "estimasi_from": "2022", "estimasi_to": "2022", "op": "count"}
     counted = await bc_client.post("/backoffice/broadcasts/new", data=form)
@@ -62,15 +62,20 @@ async def test_compose_approve_send(bc_client: Any) -> None:
     saved = await bc_client.post("/backoffice/broadcasts/new", data={**form, "op": "save"}, allow_redirects=False)
     assert saved.status == 303, await saved.text()
     url = saved.headers["Location"]
-    await bc_client.post(f"{url}/submit", data={"csrf_token": csrf})
+    unconfirmed = await bc_client.post(f"{url}/submit", data={"csrf_token": csrf}, allow_redirects=False)
+    assert "/confirm?action=submit" in unconfirmed.headers["Location"]  # nothing sent without the confirmation
+    confirm = await (await bc_client.get(f"{url}/confirm?action=submit")).text()
+    assert 'data-total="5"' in confirm
+    await bc_client.post(f"{url}/submit", data={"csrf_token": csrf, "confirmed_total": "5"})
     shown = await (await bc_client.get(url)).text()
     assert "Menunggu persetujuan" in shown
-    denied = await bc_client.post(f"{url}/approve", data={"csrf_token": csrf}, allow_redirects=False)
+    denied = await bc_client.post(f"{url}/approve", data={"csrf_token": csrf, "confirmed_total": "5"},
+                                  allow_redirects=False)
     assert "result=" in denied.headers["Location"]  # the author cannot approve
 
     await bc_client.post("/backoffice/logout", data={"csrf_token": csrf})
     csrf2 = await login(bc_client, "budi", PASSWORD)
-    await bc_client.post(f"{url}/approve", data={"csrf_token": csrf2})
+    await bc_client.post(f"{url}/approve", data={"csrf_token": csrf2, "confirmed_total": "5"})
 
     async def completed() -> bool:
         data = await (await bc_client.get(f"{url}/progress.json")).json()

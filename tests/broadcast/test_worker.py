@@ -23,7 +23,7 @@ async def start_broadcast(db: Any, text: str = "Halo {nama}", segment: Segment |
                           approval: bool = False, **kwargs: Any) -> int:
     async with db.session() as s:
         b = await service.create(s, title="Info", text=text, segment=segment or Segment(), actor="cli:a", **kwargs)
-        await service.submit(s, b.id, "cli:a", require_approval=approval)
+        await service.submit(s, b.id, "cli:a", require_approval=approval, admin=not approval)
         return b.id
 
 

@@ -21,6 +21,15 @@ class Call:
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     ok: bool = True  # False when the fake answered with an error
+    result: Any = None  # the "result" the fake answered with
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API ({"ok": false, "error_code": ..., "description": ...})."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
 
 
 class FakeTelegram:
@@ -32,6 +41,7 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
         self._ids: dict[int, itertools.count[int]] = {}  # message ids count per chat, as on Telegram
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # what the bot sent, as the chat shows it now
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self._api)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._file)
@@ -50,6 +60,15 @@ class FakeTelegram:
         """Successful sends (of the given methods; default: messages, photos and documents)."""
         wanted = methods or ("sendMessage", "sendPhoto", "sendDocument")
         return [c for c in self.calls if c.method in wanted and c.ok]
+
+    def keyboard(self, chat_id: int, message_id: int) -> list[str] | None:
+        """The button labels the chat shows under a sent message now (None: no keyboard)."""
+        markup = self.messages[(chat_id, message_id)].get("reply_markup")
+        return [b["text"] for row in markup["inline_keyboard"] for b in row] if markup else None
+
+    def with_keyboard(self, chat_id: int) -> list[dict[str, Any]]:
+        """Sent messages of a chat that still show a keyboard, oldest first."""
+        return [m for (chat, _), m in sorted(self.messages.items()) if chat == chat_id and m.get("reply_markup")]
 
     def texts(self) -> list[str]:
         return [c.params.get("text") or c.params.get("caption") or "" for c in self.sent("sendMessage")]
@@ -70,7 +89,13 @@ class FakeTelegram:
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
                                      status=404)
-        result = handler(params, files)
+        try:
+            result = handler(params, files)
+        except ApiError as exc:
+            self.calls[-1].ok = False
+            return web.json_response({"ok": False, "error_code": exc.status, "description": exc.description},
+                                     status=exc.status)
+        self.calls[-1].result = result
         if method == "getUpdates" and not result and int(params.get("timeout") or 0) > 0:
             await asyncio.sleep(0.05)  # a (very short) long poll
         return web.json_response({"ok": True, "result": result})
@@ -103,7 +128,9 @@ class FakeTelegram:
         ids = self._ids.setdefault(chat_id, itertools.count(5000))
         message = {"message_id": next(ids), "from": BOT_USER, "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "private", "first_name": "Jamaah"}}
-        return {**message, **extra}
+        message = {**message, **extra}
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
 
     def _m_getMe(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         return {**BOT_USER, "can_join_groups": False, "can_read_all_group_messages": False,
@@ -127,8 +154,27 @@ class FakeTelegram:
     def _m_answerCallbackQuery(self, params: dict[str, Any], files: Any) -> bool:
         return True
 
-    def _m_editMessageReplyMarkup(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
-        return self._message(params, message_id=int(params["message_id"]), text="(edited)")
+    def _m_editMessageReplyMarkup(self, params: dict[str, Any], files: Any) -> dict[str, Any] | bool:
+        """As the Bot API: the edited message (True for inline messages); 400 for an unknown message or when
+        nothing changes; a message without `reply_markup` no longer shows a keyboard."""
+        if params.get("inline_message_id"):
+            return True
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        message = self.messages.get(key)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup") or None
+        if markup is not None and not markup.get("inline_keyboard"):
+            markup = None
+        if markup == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
+                                "markup are exactly the same as a current content and reply markup of the message")
+        edited = {k: v for k, v in message.items() if k != "reply_markup"}
+        edited["edit_date"] = int(time.time())
+        if markup is not None:
+            edited["reply_markup"] = markup
+        self.messages[key] = edited
+        return edited
 
     def _m_getFile(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         file_id = params["file_id"]

@@ -54,11 +54,11 @@ class TelegramPilgrim:
 
     async def press(self, label_part: str) -> str:
         """Press the button (of the latest keyboard) whose label contains `label_part`."""
-        markup = next(c.params["reply_markup"] for c in reversed(self.fake.sent("sendMessage"))
-                      if "reply_markup" in c.params)
-        labels = [row[0]["text"] for row in markup["inline_keyboard"]]
+        sent = next(c for c in reversed(self.fake.sent("sendMessage")) if "reply_markup" in c.params)
+        labels = [row[0]["text"] for row in sent.params["reply_markup"]["inline_keyboard"]]
         index = next(i for i, label in enumerate(labels, 1) if label_part.lower() in label.lower())
-        return await self._post(tg.callback_update(self._update_id(), self.chat_id, str(index), labels))
+        return await self._post(tg.callback_update(self._update_id(), self.chat_id, str(index), labels,
+                                                   message_id=sent.result["message_id"]))
 
     async def photo(self, data: bytes) -> str:
         update_id = self._update_id()

@@ -46,7 +46,7 @@ async def test_text_with_choices_is_sent_with_inline_keyboard(services, fake_tel
     [call] = fake_telegram.sent()
     assert call.params["text"] == "Silakan pilih:"
     assert call.params["reply_markup"] == {"inline_keyboard": [
-        [{"text": "Cek porsi", "callback_data": "1"}], [{"text": "Pembatalan", "callback_data": "2"}]]}
+        [{"text": "1. Cek porsi", "callback_data": "1"}], [{"text": "2. Pembatalan", "callback_data": "2"}]]}
     row = await message(services, mid)
     assert row.status == "sent" and row.channel_message_id == f"{CHAT}:5000"  # the fake numbers from 5000 per chat
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.inbound import InboundAttachment, InboundMessage
 from bot.services import build_services
 from storage.models import Conversation, Message
+from tests.conftest import chat_cookies
 
 
 async def count(services: Any, *where: Any) -> int:
@@ -18,9 +19,10 @@ async def count(services: Any, *where: Any) -> int:
 
 
 async def test_redelivered_message_is_processed_once(client: Any, demo_services: Any) -> None:
-    body = {"user_id": "u-dup", "text": "assalamualaikum", "message_id": "m-1"}
-    first = await (await client.post("/webchat/messages", json=body)).json()
-    second = await (await client.post("/webchat/messages", json=body)).json()
+    body = {"text": "assalamualaikum", "message_id": "m-1"}
+    cookies = chat_cookies(client, "u-dup")
+    first = await (await client.post("/webchat/messages", json=body, cookies=cookies)).json()
+    second = await (await client.post("/webchat/messages", json=body, cookies=cookies)).json()
     assert first["messages"] and not first["duplicate"]
     assert second["duplicate"] is True
     assert [m["id"] for m in second["messages"]] == [m["id"] for m in first["messages"]]
@@ -81,7 +83,7 @@ async def test_conversations_interleaved_keep_order_and_own_replies(demo_service
 
 async def test_concurrent_webchat_requests_of_two_users(client: Any, demo_services: Any) -> None:
     async def say(user: str, text: str) -> list[dict[str, Any]]:
-        response = await client.post("/webchat/messages", json={"user_id": user, "text": text})
+        response = await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, user))
         assert response.status == 200
         return (await response.json())["messages"]
 
@@ -109,16 +111,17 @@ async def test_stored_but_unprocessed_message_is_processed_after_restart(setting
 
 async def test_malformed_requests_get_400_and_are_not_stored(client: Any, demo_services: Any) -> None:
     bad_bodies: list[Any] = [
-        {"text": "halo"},
-        {"user_id": "", "text": "halo"},
-        {"user_id": "u", "text": 5},
-        {"user_id": "u", "text": ""},
-        {"user_id": "u", "text": "x", "attachments": [{"filename": "a.jpg", "data_base64": "***"}]},
-        {"user_id": "u", "text": "x", "attachments": "nope"},
+        {"user_id": "someone-else", "text": "halo"},  # the conversation comes from the session only
+        {"text": 5},
+        {"text": ""},
+        {"text": "x", "attachments": [{"filename": "a.jpg", "data_base64": "***"}]},
+        {"text": "x", "attachments": "nope"},
+        {"text": "x", "message_id": 7},
+        {"text": "x", "message_id": "m" * 65},
         ["not", "an", "object"],
     ]
     for body in bad_bodies:
-        response = await client.post("/webchat/messages", json=body)
+        response = await client.post("/webchat/messages", json=body, cookies=chat_cookies(client, "u"))
         assert response.status == 400, body
         assert "error" in await response.json()
     response = await client.post("/webchat/messages", data=b"\xff\xfe{not json",
@@ -127,9 +130,9 @@ async def test_malformed_requests_get_400_and_are_not_stored(client: Any, demo_s
     assert await count(demo_services) == 0
 
 
-async def test_very_long_text_is_stored_whole(client: Any, demo_services: Any) -> None:
-    text = "tolong " * 1_500_000  # ~10 MB
-    response = await client.post("/webchat/messages", json={"user_id": "long", "text": text})
+async def test_text_at_the_limit_is_stored_whole(client: Any, demo_services: Any) -> None:
+    text = ("tolong bantu ambo cek porsi " * 200)[:4096]
+    response = await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, "long"))
     assert response.status == 200
     assert (await response.json())["messages"]
     async with demo_services.db.session() as session:
@@ -144,9 +147,8 @@ async def test_oversized_attachment_gets_a_clear_answer(make_settings: Any, aioh
     services = await build_services(settings)
     client = await aiohttp_client(create_app(services))
     data = base64.b64encode(b"\xff\xd8\xff" + b"0" * 5000).decode()
-    response = await client.post("/webchat/messages", json={
-        "user_id": "big", "text": "", "attachments": [{"filename": "ktp.jpg", "content_type": "image/jpeg",
-                                                        "data_base64": data}]})
+    response = await client.post("/webchat/messages", cookies=chat_cookies(client, "big"), json={
+        "text": "", "attachments": [{"filename": "ktp.jpg", "content_type": "image/jpeg", "data_base64": data}]})
     assert response.status == 200
     texts = [m["text"] for m in (await response.json())["messages"]]
     assert any("ktp.jpg" in t and "terlalu besar" in t for t in texts)

@@ -31,6 +31,16 @@ def server_config(tmp: Path, nlu_cache_dir: Path, **ops: Any) -> Path:
                               "ops": {"sweep_seconds": 0.5, "stale_seconds": 1.0, **ops}})
 
 
+SESSION_KEY = "test-session-key-shared-by-the-server-processes"
+
+
+def chat_headers(user: str) -> dict[str, str]:
+    """The web chat session cookie of `user`'s conversation on servers started here (they share the key)."""
+    from bot.channels.webchat_session import COOKIE_NAME, sign_session
+
+    return {"Cookie": f"{COOKIE_NAME}={sign_session(SESSION_KEY, user)}"}
+
+
 class Server:
     """One `hajibot serve` subprocess on its own port."""
 
@@ -43,7 +53,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> "Server":
-        env = {**os.environ, "HAJIBOT_DATABASE_URL": self.database_url, **self.env}
+        env = {**os.environ, "HAJIBOT_DATABASE_URL": self.database_url, "HAJIBOT_SESSION_KEY": SESSION_KEY,
+               **self.env}
         env.pop("HAJIBOT_CONFIG", None)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([HAJIBOT, "--config", str(self.config), "serve", "--port", str(self.port)],

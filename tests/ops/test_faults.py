@@ -19,6 +19,8 @@ from bot.inbound import InboundMessage
 from storage.db import Database
 from storage.models import CaseDocument, Message
 from tests.ops.conftest import needs_postgres
+from tests.ops.servers import chat_headers
+from tests.conftest import chat_cookies
 
 PDF = b"%PDF-1.4\n" + b"0" * 4000 + b"\n%%EOF\n"
 
@@ -34,7 +36,8 @@ async def inbound_rows(url: str) -> list[Message]:
 
 def assert_each_processed_once(rows: list[Message], message_ids: set[str]) -> None:
     inbound = [m for m in rows if m.direction == "in"]
-    assert sorted(m.channel_message_id for m in inbound) == sorted(message_ids)  # none lost, none doubled
+    # stored as "<session>:<client message id>"; none lost, none doubled
+    assert sorted(m.channel_message_id.split(":", 1)[1] for m in inbound) == sorted(message_ids)
     assert {m.status for m in inbound} == {"processed"}
     replied = {m.reply_to_id for m in rows if m.direction == "out"}
     assert {m.id for m in inbound} <= replied
@@ -55,12 +58,13 @@ class Sender:
         self.unavailable: list[float] = []  # seconds until a 503 came back
 
     async def send(self, user: str, message_id: str, text: str, attempts: int = 200) -> dict[str, Any]:
-        body = {"user_id": user, "text": text, "message_id": message_id}
+        body = {"text": text, "message_id": message_id}
         for attempt in range(attempts):
             url = self.urls[attempt % len(self.urls)]
             started = time.monotonic()
             try:
-                response = await self.client.post(f"{url}/webchat/messages", json=body, timeout=10)
+                response = await self.client.post(f"{url}/webchat/messages", json=body, headers=chat_headers(user),
+                                                  timeout=10)
             except httpx.HTTPError:
                 await asyncio.sleep(0.1)
                 continue
@@ -123,7 +127,7 @@ async def test_worker_killed_mid_conversation(seeded_url: str, start_server: Any
         burst = [(f"w{u}", f"w{u}-{i}") for u in range(6) for i in range(4)] + [("killme", f"k-{i}") for i in range(3, 8)]
         ids |= {mid for _, mid in burst}
         tasks = [asyncio.create_task(client.post(f"{a.url}/webchat/messages", json={
-            "user_id": user, "text": TEXTS[k % len(TEXTS)], "message_id": mid}, timeout=10))
+            "text": TEXTS[k % len(TEXTS)], "message_id": mid}, headers=chat_headers(user), timeout=10))
             for k, (user, mid) in enumerate(burst)]
         await asyncio.sleep(0.15)
         a.kill()
@@ -233,10 +237,9 @@ async def test_disk_full_when_saving_a_document(client: Any, demo_services: Any,
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files_module.os, "fdopen", lambda fd, mode: FullFile(real_fdopen(fd, mode)))
-    response = await client.post("/webchat/messages", json={
-        "user_id": "disk-full", "text": "ini akta kematian",
-        "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
-                         "data_base64": base64.b64encode(PDF).decode()}]})
+    response = await client.post("/webchat/messages", cookies=chat_cookies(client, "disk-full"), json={
+        "text": "ini akta kematian", "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
+                                                      "data_base64": base64.b64encode(PDF).decode()}]})
     assert response.status == 200
     texts = "\n".join(m["text"] for m in (await response.json())["messages"])
     assert "belum dapat kami simpan" in texts
@@ -248,9 +251,8 @@ async def test_disk_full_when_saving_a_document(client: Any, demo_services: Any,
         assert inbound.attachments[0]["rejected"] == "storage_full"
         assert (await session.execute(select(func.count(CaseDocument.id)))).scalar_one() == 0
     monkeypatch.undo()
-    again = await client.post("/webchat/messages", json={
-        "user_id": "disk-full", "text": "ini akta kematian",
-        "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
-                         "data_base64": base64.b64encode(PDF).decode()}]})
+    again = await client.post("/webchat/messages", cookies=chat_cookies(client, "disk-full"), json={
+        "text": "ini akta kematian", "attachments": [{"filename": "akta.pdf", "content_type": "application/pdf",
+                                                      "data_base64": base64.b64encode(PDF).decode()}]})
     assert again.status == 200
     assert [p for p in root.rglob("*") if p.is_file()], "after space is freed the file is stored"

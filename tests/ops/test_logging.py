@@ -8,6 +8,7 @@ from typing import Any
 from bot.privacy_log import (
     CONVERSATION_ID, QUIET_LOGGERS, REQUEST_ID, JsonFormatter, MaskingFilter, mask_digits, mask_user_id, scrub,
 )
+from tests.conftest import chat_cookies
 
 NIK = "3175064512600001"
 PORSI = "0312345678"
@@ -67,7 +68,7 @@ async def test_a_whole_conversation_logs_no_personal_data(client: Any, caplog: A
     texts = ["assalamualaikum", f"cek porsi {PORSI}", "nama saya Siti Aminah binti Abdullah",
              f"NIK saya {NIK}", f"hp saya {PHONE}", "bapak saya sudah meninggal, mau batal haji"]
     for text in texts:
-        response = await client.post("/webchat/messages", json={"user_id": "wa-6281234567890", "text": text})
+        response = await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, "wa-6281234567890"))
         assert response.status == 200
     ours = [r for r in caplog.records if not r.name.startswith(QUIET_LOGGERS)]  # those stay at WARNING
     assert ours, "nothing logged at all?"

@@ -4,7 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
+
 from storage.models import Case, Conversation, Message
+from tests.conftest import chat_cookies
 
 
 async def test_health_and_readiness(client: Any) -> None:
@@ -30,9 +33,17 @@ async def test_readiness_fails_when_the_database_is_gone(client: Any, demo_servi
         demo_services.db.engine = original
 
 
+METRICS_TOKEN = "scrape-token-for-tests"
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Any:
+    return make_settings(env={"HAJIBOT_METRICS_TOKEN": METRICS_TOKEN})
+
+
 async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo_services: Any) -> None:
     for text in ("assalamualaikum", "xqzv blorp"):
-        assert (await client.post("/webchat/messages", json={"user_id": "m1", "text": text})).status == 200
+        assert (await client.post("/webchat/messages", json={"text": text}, cookies=chat_cookies(client, "m1"))).status == 200
     async with demo_services.db.session() as session:
         conversation = Conversation(channel="telegram", channel_user_id="999", state={})
         session.add(conversation)
@@ -45,7 +56,10 @@ async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo
         session.add(Case(ticket="PBT-2026-00002", service="pembatalan", status="done",
                          closed_at=datetime.now(timezone.utc)))
         await session.commit()
-    response = await client.get("/metrics")
+    from bot.metrics import GAUGES_KEY
+
+    await client.app[GAUGES_KEY].refresh()  # the background job's reading (a scrape never queries)
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status == 200
     body = await response.text()
     assert 'hajibot_messages_in_total{channel="webchat"}' in body

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import Conversation, Message
 from tests.ops.conftest import needs_postgres
+from tests.ops.servers import chat_headers
 
 pytestmark = [pytest.mark.postgres, needs_postgres]
 
@@ -21,9 +22,9 @@ TEXTS = ["assalamualaikum", "cek porsi 0312345678", "menu", "apa syarat pembatal
 
 async def post(client: httpx.AsyncClient, url: str, user: str, i: int, delay: float) -> tuple[int, dict[str, Any]]:
     await asyncio.sleep(delay)
-    body = {"user_id": user, "text": TEXTS[i % len(TEXTS)], "message_id": f"{user}-{i}"}
+    body = {"text": TEXTS[i % len(TEXTS)], "message_id": f"{user}-{i}"}
     for _ in range(20):  # a redelivery on 503, like a channel would
-        response = await client.post(f"{url}/webchat/messages", json=body, timeout=30)
+        response = await client.post(f"{url}/webchat/messages", json=body, headers=chat_headers(user), timeout=30)
         if response.status_code != 503:
             return response.status_code, response.json()
         await asyncio.sleep(0.2)
@@ -67,7 +68,7 @@ async def test_one_conversation_interleaved_across_two_processes(seeded_url: str
     assert_in_order_exactly_once(inbound, outbound, n)
     # every reply returned to a client belongs to the message that client sent
     by_id = {m.id: m for m in outbound}
-    ids_by_channel_id = {m.channel_message_id: m.id for m in inbound}
+    ids_by_channel_id = {m.channel_message_id.split(":", 1)[1]: m.id for m in inbound}  # "<session>:<id>"
     for i, (_, body) in enumerate(results):
         for reply in body["messages"]:
             assert by_id[reply["id"]].reply_to_id == ids_by_channel_id[f"ratna-{i}"]
