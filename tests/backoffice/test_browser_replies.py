@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.backoffice.conftest import PILGRIM_USER
-from tests.backoffice.test_browser import staff_login
+from tests.backoffice.test_browser import open_webchat, staff_login
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def voice_wav(seconds: float = 1.5, rate: int = 8000) -> bytes:
     return out.getvalue()
 
 
-async def test_officer_sees_and_plays_the_heirs_reply(live_server, browser, admin_id, seeded):
+async def test_officer_sees_and_plays_the_heirs_reply(live_server, browser, admin_id, seeded, demo_services):
     staff = await staff_login(browser, live_server)
     await staff.goto(f"{live_server}/backoffice/cases/{seeded.case_id}")
     form = staff.locator("form.action-request_info")
@@ -38,12 +38,12 @@ async def test_officer_sees_and_plays_the_heirs_reply(live_server, browser, admi
     await form.locator("button").click()
     await expect(staff.locator("h1 .badge")).to_have_text("Perlu info")
 
-    chat = staff.context.request  # the web chat's own endpoint, as the page's script calls it
+    heir = await open_webchat(browser, live_server, demo_services, PILGRIM_USER)
+    chat = heir.context.request  # the web chat's own endpoint with the heir's session cookie, as its script calls it
     reply = await chat.post(f"{live_server}/webchat/messages", data={
-        "user_id": PILGRIM_USER, "attachments": [],
-        "text": "rekening muamalat ambo alah dibukak pak, nomor nyo 3310012345"})
+        "attachments": [], "text": "rekening muamalat ambo alah dibukak pak, nomor nyo 3310012345"})
     assert "teruskan ke petugas" in (await reply.text())
-    await chat.post(f"{live_server}/webchat/messages", data={"user_id": PILGRIM_USER, "text": "", "attachments": [
+    await chat.post(f"{live_server}/webchat/messages", data={"text": "", "attachments": [
         {"filename": "suara.wav", "content_type": "audio/wav",
          "data_base64": base64.b64encode(voice_wav()).decode()}]})
 

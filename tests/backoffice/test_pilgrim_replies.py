@@ -172,8 +172,8 @@ async def test_staff_change_and_cancel_the_booked_visit(client, admin_id, seeded
     [booked] = await one(demo_services, Appointment, Appointment.case_id == seeded.case_id,
                          Appointment.status == "booked")
     assert booked.slot_start == datetime.fromisoformat(new_slot)
-    messages = await (await client.get("/webchat/messages", params={"user_id": PILGRIM_USER, "after": "0"})).json()
-    assert any("diubah oleh petugas" in m["text"] for m in messages["messages"])
+    messages = await WebChat(client, PILGRIM_USER).poll()
+    assert any("diubah oleh petugas" in m["text"] for m in messages)
     r = await client.post(f"/backoffice/cases/{seeded.case_id}/appointment", allow_redirects=False,
                           data={"csrf_token": csrf, "op": "cancel"})
     assert "msg=done_appointment" in r.headers["Location"]
