@@ -13,7 +13,7 @@ async def create_nlu(settings: Settings) -> NluBackend:
     if nlu.backend == "rasa":
         from nlu.rasa.client import RasaNLU
 
-        return RasaNLU.from_settings(nlu)
+        return RasaNLU.from_settings(nlu, settings.path(nlu.data_dir))
     from nlu.builtin import BuiltinNLU
 
     return BuiltinNLU.load(settings.path(nlu.data_dir), settings.path(nlu.cache_dir), nlu)

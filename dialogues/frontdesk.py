@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dialogues.context import INFO_INTENTS, Ctx
 from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
+from dialogues.questions import (FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response,
+                                 is_choice_number, numbered_references, reading_is_out_of_scope, topic_key)
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow
@@ -16,6 +18,7 @@ class FrontDesk:
 
     def _menu(self, ctx: Ctx) -> None:
         ctx.state["last_choices"] = "menu"
+        ctx.state["last_list"] = [m.intent for m in self.bundle.menu]  # what "no 2 dan 3" refers to
         ctx.say("menu", choices=[self.text(m.label) for m in self.bundle.menu])
 
     def _menu_pick(self, ctx: Ctx, numbers_only: bool) -> str | None:
@@ -28,6 +31,8 @@ class FrontDesk:
     def _own_intent(self, ctx: Ctx) -> str | None:
         """Keyword understanding used when the NLU is unsure or absent."""
         lex = self.lexicon
+        if reading_is_out_of_scope(ctx.turn.parse):  # "harga cabe naik": no keyword makes it a Hajj question
+            return None
         if contains_phrase(ctx.text, lex.unsubscribe):
             return "unsubscribe"
         if contains_phrase(ctx.text, lex.subscribe):
@@ -47,6 +52,11 @@ class FrontDesk:
         if ctx.turn.files and not ctx.text:
             ctx.say("no_flow_files")
             self._menu(ctx)
+            return
+        if await self._numbered_reference(ctx):
+            return
+        if self._several_questions(ctx):
+            ctx.state.pop("top_fails", None)
             return
         last = ctx.state.pop("last_choices", None)
         if last == "info":
@@ -70,6 +80,9 @@ class FrontDesk:
             intent = self._menu_pick(ctx, numbers_only=True)
         if intent is None and ctx.intent and ctx.confidence >= 0.5 and ctx.intent not in ("nlu_fallback", "out_of_scope"):
             intent = ctx.intent
+        if intent is None and reading_is_out_of_scope(ctx.turn.parse) and not is_choice_number(ctx.text):
+            self._out_of_scope(ctx)
+            return
         intent = intent or self._own_intent(ctx) or self._menu_pick(ctx, numbers_only=False)
         if intent is None and ctx.intent in ("faq",):
             intent = "faq"
@@ -88,6 +101,7 @@ class FrontDesk:
             self._menu(ctx)
         elif intent == "info_menu":
             ctx.state["last_choices"] = "info"
+            ctx.state["last_list"] = list(INFO_ANSWERS)
             ctx.say("info_menu", choices=self.items("info_choices"))
         elif intent in INFO_INTENTS:
             self._info(ctx, intent)
@@ -118,8 +132,137 @@ class FrontDesk:
             return
         ctx.state.pop("top_fails", None)
 
+    def _out_of_scope(self, ctx: Ctx) -> None:
+        """Another topic: say so politely (umrah and other offices by name), then the menu."""
+        ctx.state.pop("top_fails", None)
+        ctx.say(topic_key(ctx.readings, self.bundle.responses.get("out_of_scope_topics"), "out_of_scope"))
+        self._menu(ctx)
+
+    def _info_text(self, intent: str, selector: dict | None, min_faq: float = FAQ_CONFIDENCE) -> str | None:
+        """The answer to one information question (FAQ answers only when confident)."""
+        if intent == "faq":
+            return faq_response(selector, min_faq)
+        if intent in INFO_ANSWERS:
+            texts = self.rules.info
+            template = {"ask_cost": texts.cost, "ask_schedule": texts.schedule, "ask_office": texts.office}[intent]
+            return render_template(template, self._base_vars())
+        return None
+
+    def _requirements_text(self, flow: Flow) -> str:
+        lines: list[str] = []
+        for name in flow.requirements:
+            checklist = self.rules.checklists[name]
+            lines.append(self.text("requirements_header", title=checklist.title or name))
+            lines += [self.text("requirements_item", name=i.name,
+                                form=self.rules.documents.form_labels.get(i.form, i.form)) for i in checklist.items]
+            lines.append("")
+        lines.append(self.text("requirements_note"))
+        return "\n".join(lines).strip()
+
+    def _part_answer(self, part: dict) -> str | None:
+        """The answer to one question of a message with several (None: not an information question)."""
+        intent = (part.get("intent") or {}).get("name")
+        try:
+            confidence = float((part.get("intent") or {}).get("confidence") or 0.0)
+        except (TypeError, ValueError):
+            return None
+        if intent in (None, "nlu_fallback", "out_of_scope") or confidence < PART_CONFIDENCE:
+            return None
+        text = str(part.get("text") or "")
+        flow = self.flows.get(self.bundle.intent_flow.get(intent, ""))
+        if flow is not None and flow.requirements and contains_phrase(text, self.lexicon.requirements):
+            return self._requirements_text(flow)
+        return self._info_text(intent, part.get("response_selector"))
+
+    def _part_answers(self, ctx: Ctx) -> tuple[list[tuple[str, str]], list[str]]:
+        """(question, answer) for each information question of a message with several (identical answers
+        once: "kantor dmn? jam brp buka?"), and the flows its other parts ask for."""
+        parts = (ctx.turn.parse or {}).get("parts")
+        answers: list[tuple[str, str]] = []
+        flows: list[str] = []
+        if not isinstance(parts, list) or len(parts) < 2:
+            return answers, flows
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            answer = self._part_answer(part)
+            if answer is None:
+                name = self.bundle.intent_flow.get((part.get("intent") or {}).get("name") or "")
+                if name and float((part.get("intent") or {}).get("confidence") or 0) >= 0.8 and name not in flows:
+                    flows.append(name)
+            elif all(answer != a for _q, a in answers):
+                answers.append((str(part.get("text") or ""), answer))
+        return answers, flows
+
+    def _say_answers(self, ctx: Ctx, answers: list[tuple[str, str]]) -> None:
+        """Numbered answers, in the order asked, at most MAX_ANSWERS."""
+        for number, (question, answer) in enumerate(answers[:MAX_ANSWERS], 1):
+            ctx.replies.append(Reply(self.text("multi_answer_header", number=number, question=question) + "\n"
+                                     + answer))
+        if len(answers) > MAX_ANSWERS:
+            ctx.say("multi_more")
+
+    def _several_questions(self, ctx: Ctx) -> bool:
+        """Answer each information question of the message, in order (up to MAX_ANSWERS); then offer the
+        service the message also asks for. False when fewer than two questions could be answered."""
+        answers, flows = self._part_answers(ctx)
+        if len(answers) < 2:
+            return False
+        self._say_answers(ctx, answers)
+        if flows:
+            ctx.state["pending"] = {"kind": "switch", "flow": flows[0], "text": ""}
+            ctx.say("requirements_start", choices=self._yes_no(), other_title=self.text(self.flows[flows[0]].title))
+        else:
+            ctx.say("multi_footer")
+        return True
+
+    async def _numbered_reference(self, ctx: Ctx) -> bool:
+        """"yg no 3 gmn" / "no 2 dan 3?": the items of the bot's last numbered list (menu or info menu)."""
+        refs = numbered_references(ctx.text)
+        items = ctx.state.get("last_list")
+        if not refs or not isinstance(items, list) or not items:
+            return False
+        wrong = [n for n in refs if n > len(items)]
+        if wrong:
+            ctx.say("numbered_unknown", number=wrong[0])
+            self._menu(ctx)
+            return True
+        ctx.state.pop("last_choices", None)
+        chosen = [str(items[n - 1]) for n in refs]
+        if len(chosen) == 1:
+            await self._run_intent(ctx, chosen[0])
+            return True
+        flows_offered = False
+        for n, intent in zip(refs, chosen):
+            answers = INFO_ANSWERS if intent == "info_menu" else (intent,)
+            texts = [t for t in (self._info_text(a, None) for a in answers) if t]
+            flow = self.flows.get(self.bundle.intent_flow.get(intent, ""))
+            if texts:
+                ctx.replies.append(Reply("\n\n".join(texts)))
+            elif flow is not None and flow.requirements:
+                ctx.replies.append(Reply(self._requirements_text(flow)))
+                flows_offered = True
+            else:
+                title = self.text(flow.title) if flow else self.text(self._menu_label(intent))
+                ctx.replies.append(Reply(self.text("numbered_flow_hint", number=n, title=title)))
+                flows_offered = True
+        if flows_offered:
+            ctx.say("numbered_pick_one")
+            self._menu(ctx)
+        else:
+            ctx.say("multi_footer")
+        return True
+
+    def _menu_label(self, intent: str) -> str:
+        return next((m.label for m in self.bundle.menu if m.intent == intent), "menu")
+
     def _info(self, ctx: Ctx, intent: str) -> bool:
-        """Answer an information question; False if there is nothing to say (FAQ without an answer)."""
+        """Answer an information question (each of them when the message asks several); False if there is
+        nothing to say (FAQ without an answer)."""
+        answers, _flows = self._part_answers(ctx)
+        if len(answers) >= 2:  # also inside a flow: "brp biaya haji? kantor dmn?" before the flow resumes
+            self._say_answers(ctx, answers)
+            return True
         if intent == "faq":
             answer = self._faq_answer(ctx)
             if answer:
@@ -127,9 +270,7 @@ class FrontDesk:
                 return True
             ctx.say("faq_unknown")
             return False
-        texts = self.rules.info
-        template = {"ask_cost": texts.cost, "ask_schedule": texts.schedule, "ask_office": texts.office}[intent]
-        ctx.replies.append(Reply(render_template(template, self._base_vars())))
+        ctx.replies.append(Reply(self._info_text(intent, None) or ""))
         return True
 
     def _faq_answer(self, ctx: Ctx, min_confidence: float = 0.0) -> str | None:
@@ -166,15 +307,7 @@ class FrontDesk:
         return None
 
     def _say_requirements(self, ctx: Ctx, flow: Flow) -> None:
-        lines: list[str] = []
-        for name in flow.requirements:
-            checklist = self.rules.checklists[name]
-            lines.append(self.text("requirements_header", title=checklist.title or name))
-            lines += [self.text("requirements_item", name=i.name,
-                                form=self.rules.documents.form_labels.get(i.form, i.form)) for i in checklist.items]
-            lines.append("")
-        lines.append(self.text("requirements_note"))
-        ctx.replies.append(Reply("\n".join(lines).strip()))
+        ctx.replies.append(Reply(self._requirements_text(flow)))
 
     async def _handoff(self, ctx: Ctx) -> None:
         from dialogues.calendar import next_opening, office_open

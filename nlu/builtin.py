@@ -27,7 +27,7 @@ class BuiltinNLU:
         self.model = model
         self.settings = settings
         self.tuning = ParseTuning(temperature=settings.builtin_temperature, off_domain_factor=settings.off_domain_factor,
-                                  faq_boost=settings.faq_boost)
+                                  faq_boost=settings.faq_boost, off_topic_factor=settings.off_topic_factor)
         self._closed = False
 
     @classmethod

@@ -19,7 +19,8 @@ from nlu.training import build_model
 def cross_validate(data_dir: Path, settings: NluSettings, folds: int = 5, seed: int = 1) -> dict[str, Any]:
     examples = list(load_nlu(data_dir).examples)
     random.Random(seed).shuffle(examples)
-    tuning = ParseTuning(settings.builtin_temperature, settings.off_domain_factor, settings.faq_boost)
+    tuning = ParseTuning(settings.builtin_temperature, settings.off_domain_factor, settings.faq_boost,
+                         off_topic_factor=settings.off_topic_factor)
     results: dict[int, dict[str, Any]] = {}
     for fold in range(folds):
         train = [e for i, e in enumerate(examples) if i % folds != fold]

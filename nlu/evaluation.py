@@ -104,7 +104,27 @@ def evaluate(parse_fn: Callable[[str], dict[str, Any]], examples: Iterable[Examp
                        "max": round(max(latencies), 3) if n else 0.0},
         "latency_cpu_ms": {"p50": round(_percentile(cpu, 50), 3), "p99": round(_percentile(cpu, 99), 3)},
         "confusion_matrix": {"labels": labels, "matrix": matrix},
+        "scope": scope_scores(gold_intents, pred_intents),
         "errors": errors[:100],
+    }
+
+
+REJECTED = frozenset({"out_of_scope", "nlu_fallback"})
+
+
+def scope_scores(gold: list[str], pred: list[str]) -> dict[str, Any]:
+    """In-domain accuracy (exact intent on messages that are not out_of_scope) and out-of-scope false accepts
+    (an out_of_scope message read as any Hajj/service intent instead of out_of_scope or nlu_fallback)."""
+    inside = [(g, p) for g, p in zip(gold, pred) if g != "out_of_scope"]
+    outside = [p for g, p in zip(gold, pred) if g == "out_of_scope"]
+    accepted = sum(p not in REJECTED for p in outside)
+    return {
+        "in_domain": len(inside),
+        "in_domain_accuracy": round(sum(g == p for g, p in inside) / len(inside), 4) if inside else None,
+        "in_domain_rejected": round(sum(p in REJECTED for _, p in inside) / len(inside), 4) if inside else None,
+        "out_of_scope": len(outside),
+        "oos_false_accepts": accepted,
+        "oos_false_accept_rate": round(accepted / len(outside), 4) if outside else None,
     }
 
 

@@ -1,6 +1,7 @@
 """The trained built-in model: normaliser + featuriser + intent classifier + FAQ retriever."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from nlu.faq import FaqRetriever
 from nlu.features import Featurizer, classification_text
 from nlu.normalize import Normalizer
 from nlu.rules import override
+from nlu.split import split_questions
 
 # Intents about Hajj administration: they need some Hajj word in the message to keep full confidence.
 DOMAIN_INTENTS = frozenset({"check_porsi", "check_case_status", "cancel_registration", "transfer_porsi",
@@ -39,8 +41,18 @@ class BuiltinModel:
             self.__dict__["_dmask"] = mask
         return mask
 
-    def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None) -> dict[str, Any]:
-        """Rasa /model/parse shaped result; `text` is returned unchanged."""
+    @staticmethod
+    def _to_out_of_scope(probs: np.ndarray, oos: int, factor: float) -> np.ndarray:
+        """Another topic is named and no Hajj word: every other intent keeps `factor` of its probability,
+        the rest moves to out_of_scope."""
+        out = probs * factor
+        out[oos] = probs[oos] + (probs.sum() - probs[oos]) * (1.0 - factor)
+        return out
+
+    def parse(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning | None" = None,
+              split: bool = True) -> dict[str, Any]:
+        """Rasa /model/parse shaped result; `text` is returned unchanged. With `split`, a message that asks
+        several questions also gets `parts`: each question's own text, intent, ranking and FAQ answer."""
         t = tuning or ParseTuning()
         norm, entities = self.prepare(text, max_chars)
         idx, vals = self.featurizer.transform_one(norm)
@@ -58,6 +70,9 @@ class BuiltinModel:
                 probs = probs * 0.5  # no known word at all: likely gibberish or another language
             if t.off_domain_factor < 1.0 and not self.normalizer.lex.is_domain_text(norm):
                 probs = np.where(self._domain_mask(), probs * t.off_domain_factor, probs)
+            if t.off_topic_factor < 1.0 and "out_of_scope" in labels and self.normalizer.lex.is_off_topic_text(
+                    norm + " " + " ".join(re.findall(r"\w+", text[:max_chars].lower()))):
+                probs = self._to_out_of_scope(probs, labels.index("out_of_scope"), t.off_topic_factor)
         order = np.argsort(-probs)[:10]
         ranking = [(labels[i], float(probs[i])) for i in order]
         forced = override(norm, entities, ranking) if ranking else None
@@ -67,7 +82,7 @@ class BuiltinModel:
         if conf < threshold:  # as Rasa's FallbackClassifier: fallback on top with the threshold as confidence
             name, conf = FALLBACK_INTENT, threshold
             ranking = [(name, conf)] + ranking[:9]
-        return {
+        result = {
             "text": text,
             "text_normalized": self.normalizer(text[:max_chars]),
             "intent": {"name": name, "confidence": round(conf, 4)},
@@ -75,6 +90,17 @@ class BuiltinModel:
             "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],
             "response_selector": self.faq.select(faq_scores),
         }
+        if split:
+            parts = split_questions(text[:max_chars], self.normalizer.lex)
+            if len(parts) > 1:
+                result["parts"] = [self._part(p, max_chars, threshold, t) for p in parts]
+        return result
+
+    def _part(self, text: str, max_chars: int, threshold: float, tuning: "ParseTuning") -> dict[str, Any]:
+        r = self.parse(text, max_chars, threshold, tuning, split=False)
+        return {"text": text, "text_normalized": r["text_normalized"], "intent": r["intent"],
+                "intent_ranking": r["intent_ranking"][:3], "entities": r["entities"],
+                "response_selector": r["response_selector"]}
 
 
 @dataclass(frozen=True)
@@ -85,3 +111,4 @@ class ParseTuning:
     off_domain_factor: float = 0.4
     faq_boost: float = 5.0
     faq_pivot: float = 0.4
+    off_topic_factor: float = 0.3

@@ -17,6 +17,9 @@ class NluSettings(BaseModel):
     builtin_c: float = Field(20.0, gt=0, description="Inverse regularisation of the built-in intent classifier")
     off_domain_factor: float = Field(0.4, ge=0.0, le=1.0, description="Confidence factor for Hajj-service intents "
                                      "when the message has no Hajj word (lexicons/domain_words.txt)")
+    off_topic_factor: float = Field(0.3, ge=0.0, le=1.0, description="Probability factor for every intent but "
+                                    "out_of_scope when the message names another topic (lexicons/off_topic_words.txt) "
+                                    "and has no strong Hajj word")
     builtin_temperature: float = Field(0.8, gt=0, description="Softmax temperature of the built-in classifier")
     faq_boost: float = Field(5.0, ge=0, description="Logit bonus for `faq` per unit of FAQ similarity above 0.4")
     spelling_correction: bool = Field(True, description="Correct 1-letter typos against the training vocabulary")

@@ -96,6 +96,10 @@ def crossval_cmd(ctx: CliContext, folds: int, report_dir: Path | None) -> None:
 def format_report(report: dict) -> str:
     """Human-readable summary of an evaluation report."""
     lines = [f"examples {report['examples']}  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}"]
+    scope = report.get("scope") or {}
+    if scope.get("in_domain_accuracy") is not None and scope.get("oos_false_accept_rate") is not None:
+        lines.append(f"in-domain accuracy {scope['in_domain_accuracy']:.4f} ({scope['in_domain']})  out-of-scope false "
+                     f"accepts {scope['oos_false_accepts']}/{scope['out_of_scope']} = {scope['oos_false_accept_rate']:.4f}")
     if "latency_ms" in report:
         lines.append("latency ms  p50 {p50:.3f}  p99 {p99:.3f}  mean {mean:.3f}  max {max:.3f}".format(
             **report["latency_ms"]) + "  (CPU time p50 {p50:.3f}  p99 {p99:.3f})".format(**report["latency_cpu_ms"]))

@@ -5,12 +5,16 @@ import asyncio
 import logging
 import time
 
+from pathlib import Path
+
 import aiohttp
 
 from nlu.backend import ParseResult
+from nlu.lexicon import Lexicons, load_lexicons
 from nlu.rasa.entities import EntityMode, merge_entities
 from nlu.rasa.normalize import fallback_result, normalize_parse
 from nlu.settings import NluSettings
+from nlu.split import split_questions
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +31,20 @@ class RasaNLU:
 
     def __init__(self, url: str = "http://127.0.0.1:5005", timeout: float = 5.0,
                  max_chars: int = 1000, health_timeout: float | None = None,
-                 health_interval: float | None = 15.0, entities: EntityMode = "hybrid") -> None:
+                 health_interval: float | None = 15.0, entities: EntityMode = "hybrid",
+                 lexicons: Lexicons | None = None) -> None:
         """`health_interval`: seconds between background GET /status checks (None: no background
         checks). They start when the client is built inside a running event loop.
         `entities`: "hybrid" takes porsi/NIK/phone/ticket/date from our rule extractors (normalised
-        values), "rasa" returns Rasa's entities unchanged."""
+        values), "rasa" returns Rasa's entities unchanged. With `lexicons` (question joiners), a message that asks
+        several questions also gets `parts`, each question parsed by Rasa on its own (as the built-in backend)."""
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.max_chars = max_chars
         self.health_timeout = health_timeout if health_timeout is not None else min(timeout, 2.0)
         self.health_interval = health_interval
         self.entity_mode: EntityMode = entities
+        self.lexicons = lexicons
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         self._down_logged = False
@@ -52,10 +59,12 @@ class RasaNLU:
                 self.start_health_checks()
 
     @classmethod
-    def from_settings(cls, nlu_settings: NluSettings) -> RasaNLU:
-        """Build from the `nlu:` section of config.yml."""
+    def from_settings(cls, nlu_settings: NluSettings, data_dir: Path | None = None) -> RasaNLU:
+        """Build from the `nlu:` section of config.yml (`data_dir`: nlu/data, for the question joiners)."""
+        lexicons = load_lexicons(Path(data_dir) / "lexicons") if data_dir and (Path(data_dir) / "lexicons").is_dir() \
+            else None
         return cls(url=nlu_settings.rasa_url, timeout=nlu_settings.rasa_timeout_seconds,
-                   max_chars=nlu_settings.max_chars, entities=nlu_settings.rasa_entities)
+                   max_chars=nlu_settings.max_chars, entities=nlu_settings.rasa_entities, lexicons=lexicons)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -86,6 +95,16 @@ class RasaNLU:
         """Parse one message via Rasa; `nlu_fallback` when Rasa can't be asked."""
         if not isinstance(text, str) or not text.strip():
             return fallback_result(text if isinstance(text, str) else "")
+        result = await self._parse_one(text)
+        if self.lexicons is not None and self._ready:
+            parts = split_questions(text[: self.max_chars], self.lexicons)
+            if len(parts) > 1:
+                result["parts"] = [{k: r.get(k) for k in ("text", "intent", "entities", "response_selector")}
+                                   | {"intent_ranking": (r.get("intent_ranking") or [])[:3]}
+                                   for r in [await self._parse_one(p) for p in parts]]
+        return result
+
+    async def _parse_one(self, text: str) -> ParseResult:
         started = time.perf_counter()
         try:
             async with self._client().post(f"{self.url}/model/parse",

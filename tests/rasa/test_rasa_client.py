@@ -239,3 +239,21 @@ def test_merge_entities_modes() -> None:
     text = "saya sudah daftar dari 2013, kira kira kapan berangkat ya"
     assert merge_entities(text, raw, "rasa") == raw
     assert merge_entities(text, raw, "hybrid") == []
+
+
+async def test_several_questions_get_parts_parsed_one_by_one(fake) -> None:
+    from pathlib import Path
+
+    from nlu.settings import NluSettings
+
+    data_dir = Path(__file__).resolve().parents[2] / "nlu" / "data"
+    client = RasaNLU.from_settings(NluSettings(rasa_url=fake.url), data_dir)
+    try:
+        result = await client.parse("brp biaya haji skrg? trs kantor dmn?")
+        assert fake.texts == ["brp biaya haji skrg? trs kantor dmn?", "brp biaya haji skrg", "kantor dmn"]
+        assert [p["text"] for p in result["parts"]] == ["brp biaya haji skrg", "kantor dmn"]
+        assert result["parts"][0]["intent"]["name"] == "check_porsi"  # the fake's answer
+        single = await client.parse("brp biaya haji skrg?")
+        assert "parts" not in single
+    finally:
+        await client.close()

@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from bot.metrics import GAUGES_KEY, REGISTRY
 from storage.crypto import MAGIC, FileCipher
+from tests.conftest import chat_cookies
 
 TOKEN = "rahasia-prometheus-2026"
 
@@ -178,7 +179,8 @@ async def test_handled_failures_are_logged_and_counted(client, demo_services, mo
     monkeypatch.setattr(demo_services.nlu, "parse", flaky_parse)
     before = sample("hajibot_suppressed_errors_total", {"where": "pipeline_early_parse"})
     caplog.set_level(logging.WARNING)
-    response = await client.post("/webchat/messages", json={"user_id": "uda-1", "text": "ambo nio cek porsi 0312345678"})
+    response = await client.post("/webchat/messages", json={"text": "ambo nio cek porsi 0312345678"},
+                                 cookies=chat_cookies(client, "uda-1"))
     assert response.status == 200 and (await response.json())["messages"]
     assert sample("hajibot_suppressed_errors_total", {"where": "pipeline_early_parse"}) == before + 1
     lines = [r.getMessage() for r in caplog.records if "early NLU parse failed" in r.getMessage()]

@@ -1,7 +1,7 @@
 """one active booking per case
 
 Revision ID: 0005_replies
-Revises: 0005_hardening
+Revises: 0005_stalls
 Create Date: 2026-12-01 17:00:00
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_replies'
-down_revision = '0005_hardening'  # chained after main's 0005 at merge
+down_revision = '0005_stalls'  # chained after main's 0005s at merge
 branch_labels = None
 depends_on = None
 
