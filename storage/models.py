@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-    UniqueConstraint,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -219,6 +219,11 @@ class Appointment(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled | done
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (  # one active booking per case (a partial unique index; migration 0005_replies)
+        Index("uq_appointments_case_booked", "case_id", unique=True, sqlite_where=text("status = 'booked'"),
+              postgresql_where=text("status = 'booked'")),
+    )
 
 
 class StaffUser(Base):
