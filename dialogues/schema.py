@@ -239,6 +239,28 @@ class InfoTexts(Strict):
     office: str
 
 
+class ServiceStage(Strict):
+    name: str
+    label: str
+    working_days: int = Field(ge=0, le=365)
+    statuses: list[str] = Field(min_length=1)
+
+
+class ServiceStandard(Strict):
+    label: str
+    basis: str
+    stages: list[ServiceStage] = Field(min_length=1)
+
+
+class ServiceLevelRules(Strict):
+    """dialogues/rules/service_levels.yml: working days per stage of each service (see dialogues/service_level.py)."""
+    include_cuti_bersama: bool = True
+    extra_cuti_bersama: list[date] = []
+    closures: list[date] = []
+    warn_working_days: int = Field(1, ge=0, le=30)
+    services: dict[str, ServiceStandard] = {}
+
+
 class Rules(Strict):
     language: Lexicon
     checklists: dict[str, Checklist]
@@ -251,6 +273,7 @@ class Rules(Strict):
     appointments: AppointmentRules
     porsi_status: dict[str, StatusInfo]
     info: InfoTexts
+    service_levels: ServiceLevelRules = ServiceLevelRules()
 
     @field_validator("office_hours")
     @classmethod
