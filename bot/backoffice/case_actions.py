@@ -13,6 +13,7 @@ from bot.backoffice.answers import checklist_key
 from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_replies, queue_text, render
 from bot.backoffice.states import CLOSED_STATUSES, TRANSITIONS, target_status
+from dialogues.sla_hooks import sla_stage_change
 from storage.models import Appointment, Case, CaseDocument, Conversation
 
 MAX_TEXT = 2000
@@ -79,6 +80,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
     _mark_touched(case, now)
     if new_status in CLOSED_STATUSES:
         case.closed_at = now
+    values.update(sla_stage_change(bo.services.engine, case, now))
     conversation = await case_conversation(session, case)
     if conversation is not None:
         queue_text(session, conversation, render(bo.services.engine, f"bo_case_{action}", **values),

@@ -14,6 +14,7 @@ from bot.backoffice import audit
 from bot.backoffice.answers import answer_rows, checklist_key
 from bot.backoffice.case_actions import ActionError, assign, change_status, review_document, slot_taken
 from bot.backoffice.notify import wake_outbox
+from bot.backoffice.queue import sla_flag
 from bot.backoffice.queue import (
     AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
 )
@@ -47,6 +48,7 @@ async def queue_page(request: web.Request) -> web.Response:
         names = await staff_names(session)
         doc_counts = await document_counts(session, [c.id for c in cases])
     rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
+             "sla": sla_flag(c, now, context.rules),
              "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {})} for c in cases]
     pages = max(1, (total + size - 1) // size)
     return render(request, "queue.jinja2", {
@@ -54,6 +56,7 @@ async def queue_page(request: web.Request) -> web.Response:
         "age_choices": list(AGE_CHOICES), "total": total, "pages": pages, "now": now,
         "sla_hours": context.settings.sla_hours,
         "overdue_count": sum(1 for r in rows if r["overdue"]),
+        "sla_count": sum(1 for r in rows if r["sla"] in ("at_risk", "breached")),
     })
 
 
