@@ -48,5 +48,7 @@ def sla_stage_change(engine: Any, case: Case, now: datetime) -> dict[str, Any]:
     rules = getattr(engine, "rules", None)
     if not isinstance(rules, Rules):
         return {}
-    start_clock(case, rules, engine.tz, now)
+    first_stage = stage_index(rules.service_levels, case.service, case.status) == 0
+    started = case.submitted_at if case.sla_stage is None and first_stage and case.submitted_at else now
+    start_clock(case, rules, engine.tz, started)  # a case from before the clock existed counts from submission
     return expected_vars(case, rules, engine.lexicon, engine.tz)

@@ -53,8 +53,10 @@ async def slot_taken(session: AsyncSession, slot: datetime) -> int:
 
 
 async def change_status(bo: Backoffice, session: AsyncSession, case: Case, action: str, actor: str,
-                        staff_id: int | None = None, text: str = "", slot: datetime | None = None) -> str:
-    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status."""
+                        staff_id: int | None = None, text: str = "", slot: datetime | None = None,
+                        now: datetime | None = None) -> str:
+    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status.
+    `now` pins the clock (conversation stories); default: the current time."""
     transition = TRANSITIONS.get(action)
     new_status = target_status(action, case.status)
     assert transition is not None
@@ -63,7 +65,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
         raise ActionError("reason_required")
     if len(text) > MAX_TEXT:
         raise ActionError("text_too_long", max=MAX_TEXT)
-    now = _now()
+    now = now or _now()
     values = {"ticket": case.ticket, "text": text, "office_name": bo.services.settings.config.office.name,
               "address": bo.services.settings.config.office.address, "phone": bo.services.settings.config.office.phone}
     if transition.needs_slot:
