@@ -67,6 +67,9 @@ _CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
 _INSERT_INBOUND = insert(Message.__table__).returning(Message.__table__.c.id)  # Core: column defaults apply
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
+# What the opt-out check and the dialogue's phrase matching see of a message (channels refuse longer text
+# with a polite answer; this bounds the work per message, whatever a channel let through)
+MAX_DIALOGUE_TEXT = 4096
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -257,7 +260,7 @@ class Pipeline:
                    for a in inbound.attachments if a.get("rejected") == "too_large"]
         replies += [Reply(system_text("attachment_storage_full", filename=a.get("filename") or "-"))
                     for a in inbound.attachments if a.get("rejected") == "storage_full"]
-        text = inbound.text or ""
+        text = (inbound.text or "")[:MAX_DIALOGUE_TEXT]
         if await optout.handle_inbound(session, conversation.id, text):  # STOP / BERHENTI: no more broadcasts
             replies.append(Reply(self.engine.text("unsubscribed")))
             if conversation.mode == "bot" and not self.engine.in_progress(conversation):

@@ -185,6 +185,8 @@ class CaseDocument(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     page_count: Mapped[int] = mapped_column(Integer, default=1)
+    # active content found when the file was checked (a PDF's javascript, launch, embedded_files ...)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="received")  # received | accepted | rejected | replaced
     reject_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,7 @@
 """cases: service-level clock (current stage start and due time, expected completion)
 
 Revision ID: 0005_sla
-Revises: 0005_hardening
+Revises: 0005_stalls
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import storage.models
 
 
 revision = '0005_sla'
-down_revision = '0005_hardening'
+down_revision = '0005_stalls'  # chained after main's 0005 migrations
 branch_labels = None
 depends_on = None
 
