@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
 from dialogues.parsing import format_date, mask_name
+from dialogues.sla_hooks import expected_vars, start_clock
 from dialogues.throttle import Requester, record_attempt, wait_before_attempt
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence
 
@@ -182,6 +183,8 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
                 conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=ctx.slots.get("porsi"),
                 applicant_name=applicant,
                 answers=answers, submitted_at=ctx.now, created_at=ctx.now, updated_at=ctx.now)
+    start_clock(case, engine.rules, engine.tz, slot_start or ctx.now)  # service-level clock
+    ctx.extra.update(expected_vars(case, engine.rules, engine.lexicon, engine.tz))
     ctx.session.add(case)
     await ctx.session.flush()
     if doc_ids:

@@ -276,6 +276,26 @@ class ConversationWords(Strict):
     day_parts: dict[str, tuple[int, int]] = {}  # "pagi": [6, 12] -> hours from 6 up to (not incl.) 12
     reply_window_hours: float = Field(default=24, gt=0)  # further messages after a reply still reach the case
     resume_aborted_hours: float = Field(default=24, gt=0)  # "lanjut" resumes a stopped form this long
+class ServiceStage(Strict):
+    name: str
+    label: str
+    working_days: int = Field(ge=0, le=365)
+    statuses: list[str] = Field(min_length=1)
+
+
+class ServiceStandard(Strict):
+    label: str
+    basis: str
+    stages: list[ServiceStage] = Field(min_length=1)
+
+
+class ServiceLevelRules(Strict):
+    """dialogues/rules/service_levels.yml: working days per stage of each service (see dialogues/service_level.py)."""
+    include_cuti_bersama: bool = True
+    extra_cuti_bersama: list[date] = []
+    closures: list[date] = []
+    warn_working_days: int = Field(1, ge=0, le=30)
+    services: dict[str, ServiceStandard] = {}
 
 
 class Rules(Strict):
@@ -291,6 +311,7 @@ class Rules(Strict):
     appointments: AppointmentRules
     porsi_status: dict[str, StatusInfo]
     info: InfoTexts
+    service_levels: ServiceLevelRules = ServiceLevelRules()
     banks: BankRules | None = None
 
     @field_validator("office_hours")

@@ -164,6 +164,11 @@ class Case(Base):
     submitted_at: Mapped[datetime | None] = mapped_column()
     first_staff_action_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # service-level clock (dialogues/service_level.py): current stage, its start and due time, expected completion
+    sla_stage: Mapped[str | None] = mapped_column(String(40))
+    sla_stage_started_at: Mapped[datetime | None] = mapped_column()
+    sla_stage_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    sla_due_at: Mapped[datetime | None] = mapped_column()
 
     documents: Mapped[list["CaseDocument"]] = relationship(back_populates="case", lazy="raise",
                                                            order_by="CaseDocument.id")

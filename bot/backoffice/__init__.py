@@ -95,10 +95,16 @@ def setup_routes(app: web.Application, services: Any) -> None:
     app.add_subapp("/api/v1", create_api_app(context))
     app.router.add_get(PREFIX, _home)
 
+    from bot.backoffice.sla_watch import SlaWatch
+
+    sla_watch = SlaWatch(context)  # service-level alerts and digest to the head of section
+
     async def start(_: web.Application) -> None:
         context.webhooks.start()
+        sla_watch.start()
 
     async def stop(_: web.Application) -> None:
+        await sla_watch.stop()
         await context.webhooks.stop()
 
     app.on_startup.append(start)

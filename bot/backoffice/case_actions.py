@@ -13,6 +13,7 @@ from bot.backoffice.answers import checklist_key
 from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_replies, queue_text, render
 from bot.backoffice.states import CLOSED_STATUSES, TRANSITIONS, target_status
+from dialogues.sla_hooks import sla_stage_change
 from storage.models import Appointment, Case, CaseDocument, Conversation
 
 MAX_TEXT = 2000
@@ -53,8 +54,10 @@ async def slot_taken(session: AsyncSession, slot: datetime) -> int:
 
 
 async def change_status(bo: Backoffice, session: AsyncSession, case: Case, action: str, actor: str,
-                        staff_id: int | None = None, text: str = "", slot: datetime | None = None) -> str:
-    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status."""
+                        staff_id: int | None = None, text: str = "", slot: datetime | None = None,
+                        now: datetime | None = None) -> str:
+    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status.
+    `now` pins the clock (conversation stories); default: the current time."""
     transition = TRANSITIONS.get(action)
     new_status = target_status(action, case.status)
     assert transition is not None
@@ -63,7 +66,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
         raise ActionError("reason_required")
     if len(text) > MAX_TEXT:
         raise ActionError("text_too_long", max=MAX_TEXT)
-    now = _now()
+    now = now or _now()
     values = {"ticket": case.ticket, "text": text, "office_name": bo.services.settings.config.office.name,
               "address": bo.services.settings.config.office.address, "phone": bo.services.settings.config.office.phone}
     if transition.needs_slot:
@@ -81,6 +84,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
     _mark_touched(case, now)
     if new_status in CLOSED_STATUSES:
         case.closed_at = now
+    values.update(sla_stage_change(bo.services.engine, case, now))
     conversation = await case_conversation(session, case, lock=True)
     if conversation is not None:
         queue_text(session, conversation, render(bo.services.engine, f"bo_case_{action}", **values),

@@ -16,10 +16,10 @@ from bot.backoffice.case_actions import (
     ActionError, active_appointment, assign, change_appointment, change_status, review_document, slot_taken,
 )
 from bot.backoffice.notify import wake_outbox
-from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets, unanswered_replies
 from bot.backoffice.queue import (
-    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
+    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, sla_flag, status_counts,
 )
+from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets, unanswered_replies
 from bot.backoffice.states import CLOSED_STATUSES, STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
@@ -52,6 +52,7 @@ async def queue_page(request: web.Request) -> web.Response:
         doc_counts = await document_counts(session, [c.id for c in cases])
         replied = await unanswered_replies(session, [c.id for c in cases])
     rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
+             "sla": sla_flag(c, now, context.rules),
              "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {}),
              "new_reply": c.id in replied} for c in cases]
     pages = max(1, (total + size - 1) // size)
@@ -60,6 +61,7 @@ async def queue_page(request: web.Request) -> web.Response:
         "age_choices": list(AGE_CHOICES), "total": total, "pages": pages, "now": now,
         "sla_hours": context.settings.sla_hours,
         "overdue_count": sum(1 for r in rows if r["overdue"]),
+        "sla_count": sum(1 for r in rows if r["sla"] in ("at_risk", "breached")),
     })
 
 
