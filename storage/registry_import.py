@@ -1,6 +1,7 @@
 """Imports the office's porsi registry from CSV (upsert by nomor_porsi)."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from storage.models import Pilgrim
 REQUIRED_COLUMNS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi",
                     "status", "estimasi_tahun", "bank", "tanggal_daftar")
 OPTIONAL_COLUMNS = ("kecamatan",)
-BATCH_ROWS = 5000
+# rows per INSERT: a batch's statement is built on the event loop, so batches stay small and the loop is
+# given back between them (other conversations keep being answered during an import)
+BATCH_ROWS = 500
 
 
 class RegistryFileError(Exception):
@@ -158,6 +161,7 @@ async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None
     async def flush() -> None:
         await session.execute(stmt, batch)
         batch.clear()
+        await asyncio.sleep(0)
 
     for row in rows:
         batch.append({**row, "updated_at": now, "transfer_count": 0})
