@@ -48,6 +48,7 @@ from bot.privacy_log import conversation_context, mask_user_id
 from bot.texts import system_text
 from dialogues.engine import DialogueEngine
 from dialogues.replies import Reply
+from dialogues.survey import ChatSurvey
 from dialogues.turn import Turn
 from nlu.backend import NluBackend
 from storage.db import Database
@@ -96,6 +97,7 @@ class Pipeline:
         self.max_upload_bytes = max_upload_bytes
         self.nlu_max_chars = nlu_max_chars
         self.on_outbound = on_outbound
+        self.survey = ChatSurvey(engine)  # satisfaction survey after a closed case (its own state key)
         self.locks = ConversationLocks()
         self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
         self._parsed: dict[int, dict[str, Any]] = {}  # NLU results computed before the lock, by message id
@@ -264,6 +266,10 @@ class Pipeline:
                 return replies
         if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
             return replies + self._staff_waiting_notice(conversation)
+        survey = await self.survey.step(session, conversation, text, bool(inbound.attachments), inbound.created_at)
+        replies += survey.replies
+        if survey.consumed:
+            return replies
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = _stored_files(inbound.attachments)

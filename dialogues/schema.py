@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialogues.parsing import Lexicon
+from dialogues.survey_rules import SkmRules
 
 STEP_TYPES = ("ask", "say", "branch", "check", "action", "documents", "confirm", "switch", "end")
 VALIDATORS = ("porsi", "nik", "date", "past_date", "identity", "yesno", "choice", "name", "text",
@@ -251,6 +252,7 @@ class Rules(Strict):
     appointments: AppointmentRules
     porsi_status: dict[str, StatusInfo]
     info: InfoTexts
+    skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
 
     @field_validator("office_hours")
     @classmethod
