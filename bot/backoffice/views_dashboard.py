@@ -13,6 +13,8 @@ from bot.backoffice.charts import bar_chart, stacked_bars
 from bot.backoffice.states import STATUSES
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import bo, int_param, now_utc, render
+from bot.skm.data import ALL_SERVICES, current_quarter, ikm_report, parse_period, previous
+from bot.skm.report import service_label
 from nlu.backend import FALLBACK_INTENT
 from storage.models import Case, Message
 
@@ -38,6 +40,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
                                               .where(func.coalesce(Case.submitted_at, Case.created_at) >= since))).all()
         inbound = (await session.execute(select(Message.created_at, Message.conversation_id, Message.intent)
                                          .where(Message.direction == "in", Message.created_at >= since))).all()
+        skm = await _skm_widget(session, context, request.query.get("skm", ""), now)
     days = _days(now.astimezone(tz).date(), period)
     labels = [d.strftime("%d/%m") for d in days]
     cases_per_day = Counter((s or c).astimezone(tz).date() for s, c, _, _ in recent_cases)
@@ -76,4 +79,26 @@ async def dashboard_page(request: web.Request) -> web.Response:
         "first_action_count": len(waits),
         "fallback_share": round(100 * sum(fallback.values()) / total_parsed, 1) if total_parsed else None,
         "messages_total": total_parsed,
+        "skm": skm,
     })
+
+
+async def _skm_widget(session, context, wanted: str, now) -> dict | None:  # type: ignore[no-untyped-def]
+    """IKM per service of a quarter or month (`?skm=2026-Q4`; default the current quarter)."""
+    rules = getattr(context.services.engine.rules, "skm", None)
+    if rules is None:
+        return None
+    this_quarter = current_quarter(now.astimezone(context.rules.tz).date())
+    try:
+        period = parse_period(wanted) if wanted else this_quarter
+    except ValueError:
+        period = this_quarter
+    report = await ikm_report(session, rules, period, context.rules.tz)
+    rows = [(service_label(s), r) for s, r in sorted(report.by_service.items(), key=lambda x: x[0] == ALL_SERVICES)]
+    overall = report.by_service.get(ALL_SERVICES)
+    return {"period": period.label, "periods": [previous(this_quarter).label, this_quarter.label],
+            "rows": rows, "offered": report.offered.get(ALL_SERVICES, 0),
+            "respondents": overall.respondents if overall else 0,
+            "chart": bar_chart([label for label, _ in rows], [round(r.value or 0, 2) for _, r in rows])
+            if rows else "",
+            "elements": [(name, overall.nrr.get(key)) for key, name in report.elements] if overall else []}
