@@ -39,7 +39,8 @@ ENGINE_KEYS = (
     "doc_bad_type", "doc_too_large", "doc_too_small", "doc_blurry", "doc_unreadable", "doc_pdf_locked",
     "doc_too_many_pages", "doc_empty", "resend_prompt", "resend_thanks", "porsi_status", "estimasi_value",
     "estimasi_unknown", "case_list_header", "case_line", "case_missing", "case_detail", "service_labels",
-    "case_status_labels", "busy_other_flow", "noted_later", "offer_switch", "midflow_greet", "midflow_thanks", "requirements_header",
+    "case_status_labels", "busy_other_flow", "noted_later", "askback_yesno", "askback_one", "askback_choice",
+    "stale_choice", "noted_item", "noted_and", "noted_slots", "correction_done", "offer_switch", "midflow_greet", "midflow_thanks", "requirements_header",
     "requirements_item", "requirements_start", "requirements_note", "slot_label", "next_open_label",
 )
 
@@ -170,9 +171,11 @@ def _check_flow(bundle: Bundle, flow: Flow, path: Path, data: Any, responses_dir
         keys = [k for k in (step.prompt, step.reask, step.label, step.summary) if k]
         keys += step.say + [k for o in step.results.values() for k in o.say] + (step.fail.say if step.fail else [])
         keys += [o.label for o in step.options]
+        keys += [c.refuse for c in step.checks] + [k for k in (step.means_yes, step.means_no) if k]
         for key in keys:
             _need_response(bundle, key, where(i), f"step '{step.id}'")
-        exprs = [step.when, step.condition, *[c.when for c in step.cases], *step.carry.values()]
+        exprs = [step.when, step.condition, *[c.when for c in step.cases], *step.carry.values(),
+                 *[c.condition for c in step.checks]]
         for expr in exprs:
             if expr:
                 try:

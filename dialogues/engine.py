@@ -22,6 +22,7 @@ doc_item, pilgrim (registry facts for conditions), verified (porsi verified in t
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogues import actions
 from dialogues.calendar import hours_label
+from dialogues.answers import Reading, interpret, named_options, read_choice, read_yes_no, resolve_yes_no_askback
 from dialogues.collect import Collection
 from dialogues.conditions import MISSING, evaluate
 from dialogues.config import Bundle, load_bundle
 from dialogues.context import FLOW_KEYS, INFO_INTENTS, MAX_LOOP, Ctx, original_span
 from dialogues.corrections import Corrections
 from dialogues.frontdesk import FrontDesk
-from dialogues.parsing import contains_phrase, format_date, is_only, normalize, parse_yes_no, pick_option
+from dialogues.parsing import contains_phrase, format_date, is_only, normalize, pick_option
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow, Outcome, Step
@@ -137,6 +139,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             "hajj_repeat_basis": r.pendaftaran.hajj_repeat_basis, "setoran_awal": r.pendaftaran.setoran_awal,
             "allowed_relationships": ", ".join(allowed),
             "max_mb": round(self.settings.max_upload_bytes / (1024 * 1024), 1),
+            "banks_basis": r.banks.basis if r.banks else "",
         }
 
     def _ctx_vars(self, ctx: Ctx) -> dict[str, Any]:
@@ -230,11 +233,9 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         return [self.text("choice_resume"), self.text("choice_restart"), self.text("choice_menu")]
 
     def _answer_yes_no(self, ctx: Ctx) -> bool | None:
-        if normalize(ctx.text) in ("1", "2"):
-            return normalize(ctx.text) == "1"
-        if ctx.intent in ("affirm", "deny") and ctx.confidence >= 0.8 and parse_yes_no(ctx.text, self.lexicon) is None:
-            return ctx.intent == "affirm"
-        return parse_yes_no(ctx.text, self.lexicon)
+        """Yes/no to the engine's own questions (confirm, stop, switch, hand-off); None when unclear."""
+        reading = read_yes_no(ctx.readings, self.lexicon, ctx.intent, ctx.confidence)
+        return reading.value if reading.answered else None
 
     async def _pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         """Handle the engine's own question; False means 'not an answer to it, process normally'."""
@@ -254,6 +255,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                 self._finish(ctx)
                 self._menu(ctx)
             return True
+        if kind == "askback":
+            return await self._resolve_askback(ctx, pending)
         if kind == "correct":
             options = pending.get("options", [])
             idx = pick_option(ctx.text, [o["label"] for o in options], [[] for _ in options])
@@ -307,13 +310,17 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
     def _finish(self, ctx: Ctx) -> None:
         for key in FLOW_KEYS:
             ctx.state.pop(key, None)
+        if isinstance(ctx.state.get("question"), dict):  # keep the counter, not the stale question
+            ctx.state["question"] = {"n": ctx.state["question"].get("n", 0)}
 
     async def _start_flow(self, ctx: Ctx, flow: Flow, text: str, carry: dict[str, Any]) -> None:
         self._finish(ctx)
         ctx.state.update(flow=flow.name, slots={k: v for k, v in carry.items() if v not in (None, "")}, fails={},
                          docs={})
         if text:
+            before = dict(ctx.slots)
             self._prefill(ctx, flow, text, exclude=None)
+            self._say_noted(ctx, flow, before)
         await self._run(ctx, flow, 0)
 
     def _names(self, ctx: Ctx) -> dict[str, Any]:
@@ -324,9 +331,13 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                            "max_transfers": r.pelimpahan.max_transfers},
             "pendaftaran": {"min_age": r.pendaftaran.min_age, "hajj_repeat_years": r.pendaftaran.hajj_repeat_years},
             "allowed_relationships": [x.value for x in r.pelimpahan.relationships if x.allowed],
+            "bps_banks": [b.name for b in r.banks.entries if b.bps] if r.banks else [],
         }
         names: dict[str, Any] = dict(ctx.slots)
-        names.update(pilgrim=ctx.state.get("pilgrim") or {}, rules=rules,
+        pilgrim = dict(ctx.state.get("pilgrim") or {})
+        if pilgrim.get("bank"):
+            pilgrim["bank"] = self._canonical_bank(ctx, str(pilgrim["bank"])) or pilgrim["bank"]
+        names.update(pilgrim=pilgrim, rules=rules,
                      verified=bool(ctx.slots.get("porsi")) and ctx.state.get("verified") == ctx.slots.get("porsi"))
         return names
 
@@ -334,8 +345,9 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         value = evaluate(self.bundle.conditions[expr], self._names(ctx), ctx.today)
         return None if value is MISSING else value
 
-    async def _run(self, ctx: Ctx, flow: Flow, idx: int) -> None:
-        """Execute steps from `idx` until one needs the user's input, or the flow ends."""
+    async def _run(self, ctx: Ctx, flow: Flow, idx: int, quiet_before: int | None = None) -> None:
+        """Execute steps from `idx` until one needs the user's input, or the flow ends. After a correction,
+        `quiet_before` is where the flow was: `say` steps before it are not said again."""
         for _ in range(MAX_LOOP):
             if ctx.state.get("flow") != flow.name:
                 return
@@ -348,14 +360,19 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                 continue
             if step.type == "ask":
                 if ctx.slots.get(step.slot) is not None:  # type: ignore[arg-type]
-                    idx += 1
-                    continue
+                    refusal = self._refusal(ctx, step, ctx.slots[step.slot])  # type: ignore[index]
+                    if refusal is None:
+                        idx += 1
+                        continue
+                    value = ctx.slots.pop(step.slot)  # type: ignore[arg-type]
+                    self._say_refusal(ctx, step, refusal, value)
                 ctx.state["step"] = step.id
                 self._prompt(ctx, step)
                 return
             if step.type == "say":
-                for key in step.say:
-                    ctx.say(key)
+                if quiet_before is None or idx >= quiet_before:
+                    for key in step.say:
+                        ctx.say(key)
                 idx += 1
             elif step.type == "branch":
                 target = next((c.goto for c in step.cases if self._cond(ctx, c.when)), step.default)
@@ -454,7 +471,11 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         return [c.label for c in self._choices(ctx, step)]
 
     def _prompt(self, ctx: Ctx, step: Step, key: str | None = None) -> None:
-        ctx.say(key or step.prompt, choices=self._shown_choices(ctx, step))  # type: ignore[arg-type]
+        choices = self._shown_choices(ctx, step)
+        n = int((ctx.state.get("question") or {}).get("n", 0)) + 1
+        ctx.state["question"] = {"n": n, "id": f"{ctx.state.get('flow')}.{step.id}.{n}", "step": step.id,
+                                 "choices": choices}
+        ctx.say(key or step.prompt, choices=choices)  # type: ignore[arg-type]
 
     def _current(self, ctx: Ctx, flow: Flow) -> tuple[int, Step] | None:
         sid = ctx.state.get("step")
@@ -487,20 +508,145 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         else:
             await self._run(ctx, flow, idx)
 
-    def _validate(self, ctx: Ctx, step: Step, text: str) -> Any:
-        vctx = ValidationContext(self.lexicon, ctx.today, self._choices(ctx, step))
-        # the whole message is also tried as the NLU reads it when the answer is in words
-        value = None
-        for reading in ctx.readings if text == ctx.text and step.validator in WORD_VALIDATORS else [text]:
-            value = validate(step.validator, reading, vctx)  # type: ignore[arg-type]
-            if value is not None:
-                break
-        if step.validator == "choice" and value is None and step.options_from == "relationships":
+    def _vctx(self, ctx: Ctx, step: Step) -> ValidationContext:
+        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
+        return ValidationContext(self.lexicon, ctx.today, self._choices(ctx, step), banks)
+
+    def _read(self, ctx: Ctx, step: Step, text: str) -> Reading:
+        """The message (or a part of it) read as the answer to `step` by the one answer interpreter."""
+        whole = text == ctx.text
+        readings = ctx.readings if whole else [text]
+        flow = self._flow(ctx)
+        reading = interpret(step.validator or "text", readings, self._vctx(ctx, step),  # type: ignore[arg-type]
+                            ctx.intent if whole else None, ctx.confidence if whole else 0.0,
+                            self._stale_labels(ctx, flow) if whole else ())
+        if reading.value is None and not reading.stale and step.validator == "choice" \
+                and step.options_from == "relationships" and whole:
             entity = next((e.get("value") for e in (ctx.turn.parse or {}).get("entities", [])
                            if e.get("entity") == "relationship"), None)
-            if entity in {c.value for c in vctx.choices}:
-                return entity
-        return value
+            if entity in {c.value for c in self._choices(ctx, step)}:
+                return Reading(entity)
+        return reading
+
+    def _validate(self, ctx: Ctx, step: Step, text: str) -> Any:
+        """The value when `text` surely answers `step`, else None."""
+        reading = self._read(ctx, step, text)
+        return reading.value if reading.answered else None
+
+    def _stale_labels(self, ctx: Ctx, flow: Flow | None) -> list[str]:
+        """Button labels of every question of the flow and of the menu: never a name, bank or reason."""
+        labels = [*self._yes_no(), *self._resume_choices(), *[self.text(m.label) for m in self.bundle.menu]]
+        for step in flow.steps if flow else []:
+            if step.type == "ask" and step.validator in ("choice", "yesno"):
+                labels += [c.label for c in self._choices(ctx, step)]
+        return labels
+
+    def _canonical_bank(self, ctx: Ctx, text: str) -> str | None:
+        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
+        return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], banks))
+
+    def _refusal(self, ctx: Ctx, step: Step, value: Any) -> str | None:
+        """The response key of the first answer-time rule `value` breaks, or None."""
+        if not step.checks:
+            return None
+        before = ctx.slots.get(step.slot)  # type: ignore[arg-type]
+        ctx.slots[step.slot] = value  # type: ignore[index]
+        try:
+            return next((c.refuse for c in step.checks if not self._cond(ctx, c.condition)), None)
+        finally:
+            if before is None:
+                ctx.slots.pop(step.slot, None)  # type: ignore[arg-type]
+            else:
+                ctx.slots[step.slot] = before  # type: ignore[index]
+
+    def _say_refusal(self, ctx: Ctx, step: Step, key: str, value: Any) -> None:
+        label = value
+        if step.validator == "choice":
+            label = next((c.label for c in self._choices(ctx, step) if c.value == value), value)
+        ctx.say(key, value=self._display(label))
+
+    def _label_of(self, ctx: Ctx, step: Step, value: Any) -> Any:
+        if step.validator == "choice":
+            return next((c.label for c in self._choices(ctx, step) if c.value == value), value)
+        return self._display(value)
+
+    def _say_noted(self, ctx: Ctx, flow: Flow, before: dict[str, Any]) -> bool:
+        """'Nomor porsi 0312345678 sudah kami catat.' for slots filled from what the pilgrim said."""
+        items = []
+        for step in flow.steps:
+            if step.type != "ask" or not step.slot or not step.label or step.validator == "identity":
+                continue
+            value = ctx.slots.get(step.slot)
+            if value is not None and before.get(step.slot) != value:
+                items.append(self.text("noted_item", None, label=self.text(step.label),
+                                       value=self._label_of(ctx, step, value)))
+        if not items:
+            return False
+        joined = items[0] if len(items) == 1 else f'{", ".join(items[:-1])} {self.text("noted_and")} {items[-1]}'
+        ctx.say("noted_slots", items=joined)
+        return True
+
+    def _ask_back(self, ctx: Ctx, step: Step, reading: Reading) -> None:
+        """Not sure: ask with the options ('Maksudnya belum pernah, ya?'); the next answer resolves it."""
+        values = [v for v in reading.candidates if v is not None] or [reading.value]
+        ctx.state["pending"] = {"kind": "askback", "step": step.id, "values": values}
+        if step.validator == "yesno":
+            guess = bool(values[0])
+            key = step.means_yes if guess else step.means_no
+            meaning = self.text(key, ctx) if key else f'"{self.text("choice_yes" if guess else "choice_no")}"'
+            ctx.say("askback_yesno", choices=self._yes_no(), meaning=meaning)
+            return
+        labels = [self._label_of(ctx, step, v) for v in values]
+        if len(labels) == 1:
+            ctx.say("askback_one", choices=self._yes_no(), meaning=labels[0])
+        else:
+            ctx.say("askback_choice", choices=[str(x) for x in labels])
+
+    async def _resolve_askback(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
+        flow = self._flow(ctx)
+        ctx.state.pop("pending", None)
+        cur = self._current(ctx, flow) if flow else None
+        if flow is None or cur is None or cur[1].id != pending.get("step"):
+            return False
+        idx, step = cur
+        values = list(pending.get("values") or [])
+        if step.validator == "yesno":
+            reading = resolve_yes_no_askback(ctx.readings, self.lexicon, bool(values[0]), ctx.intent, ctx.confidence)
+            if reading.answered:
+                await self._accept(ctx, flow, idx, step, reading.value)
+                return True
+            return False
+        if len(values) == 1:
+            yes = self._answer_yes_no(ctx)
+            if yes is True:
+                await self._accept(ctx, flow, idx, step, values[0])
+                return True
+            if yes is False:
+                self._prompt(ctx, step)
+                return True
+            return False
+        candidates = [c for c in self._choices(ctx, step) if c.value in values]
+        reading = read_choice(ctx.readings, candidates, self.lexicon)
+        if reading.answered:
+            await self._accept(ctx, flow, idx, step, reading.value)
+            return True
+        return False
+
+    async def _accept(self, ctx: Ctx, flow: Flow, idx: int, step: Step, value: Any) -> None:
+        """Store an answer after the answer-time rules; a refused value is never stored."""
+        refusal = self._refusal(ctx, step, value)
+        if refusal is not None:
+            self._say_refusal(ctx, step, refusal, value)
+            if not self._count_fail(ctx, step.id):
+                self._prompt(ctx, step, step.reask)
+            return
+        if step.validator == "yesno":
+            value = bool(value)
+        ctx.slots[step.slot] = value  # type: ignore[index]
+        before = dict(ctx.slots)
+        self._prefill(ctx, flow, ctx.text, exclude=step.slot)
+        self._say_noted(ctx, flow, before)
+        await self._run(ctx, flow, idx + 1)
 
     def _is_info_question(self, ctx: Ctx) -> str | None:
         if ctx.intent in INFO_INTENTS and ctx.confidence >= 0.5 and (
@@ -546,24 +692,52 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                 await self._not_an_answer(ctx, flow, step)
             return
         value = self._keyword_values(ctx, flow, ctx.text, None).get(step.slot) if step.extract else None  # type: ignore[arg-type]
-        if value is None:
-            value = self._validate(ctx, step, ctx.text)
+        reading = Reading(value) if value is not None else self._read(ctx, step, ctx.text)
+        if reading.stale:
+            ctx.say("stale_choice", answer=ctx.text)
+            self._prompt(ctx, step)
+            return
+        value = reading.value if reading.answered else None
+        if value is None and step.validator == "name" and not reading.stale:
+            value = self._leading_name(ctx, flow, step)
         if step.validator in ("text", "name") and "?" in ctx.text:
             value = None  # a question is not a name or a reason
         if value is None and step.other_option and "?" not in ctx.text and len(normalize(ctx.text).split()) >= 2 \
-                and not looks_like_question(ctx.text, self.lexicon) and not any(c.isdigit() for c in ctx.text):
+                and not looks_like_question(ctx.text, self.lexicon) and not any(c.isdigit() for c in ctx.text) \
+                and not reading.candidates and not reading.excluded:
             value = step.other_option
             ctx.slots[step.other_slot or f"{step.slot}_detail"] = ctx.text
-        if value is None and step.validator == "yesno" and ctx.intent in ("affirm", "deny") and ctx.confidence >= 0.8:
-            value = ctx.intent == "affirm"
+        if value is None and reading.value is not None and not reading.sure:
+            self._ask_back(ctx, step, reading)
+            return
         if value is None:
             await self._not_an_answer(ctx, flow, step)
             return
-        if step.validator == "yesno" and value is not None:
-            value = bool(value)
-        ctx.slots[step.slot] = value  # type: ignore[index]
-        self._prefill(ctx, flow, ctx.text, exclude=step.slot)
-        await self._run(ctx, flow, idx + 1)
+        await self._accept(ctx, flow, idx, step, value)
+
+    def _leading_name(self, ctx: Ctx, flow: Flow, step: Step) -> str | None:
+        """A name written before other answers ('Dewi Sartika nik 1375014303850001'): the words up to the first
+        keyword of another question or the first digit."""
+        norm = normalize(ctx.text)
+        cut = next((m.start() for m in re.finditer(r"\d", norm)), len(norm))
+        for other in flow.steps:
+            if other is step or other.type != "ask":
+                continue
+            for kw in other.extract:
+                m = re.search(r"(?:^| )" + re.escape(normalize(kw)) + r"(?: |$)", norm)
+                if m:
+                    cut = min(cut, m.start())
+        prefix = norm[:cut].strip()
+        if not prefix or cut >= len(norm):
+            return None
+        probe = {k: v for k, v in ctx.slots.items() if k != step.slot}
+        saved, ctx.state["slots"] = ctx.state.get("slots"), probe
+        try:  # only when the rest of the message answers another question ('nik 1375...'), not 'saya lahir 1985'
+            self._prefill(ctx, flow, ctx.text, exclude=step.slot)
+            answers_more = probe != {k: v for k, v in (saved or {}).items() if k != step.slot}
+        finally:
+            ctx.state["slots"] = saved
+        return self._validate(ctx, step, original_span(ctx.text, prefix)) if answers_more else None
 
     async def _answer_then_resume(self, ctx: Ctx, flow: Flow, intent: str) -> None:
         self._info(ctx, intent)
@@ -574,7 +748,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         before = dict(ctx.slots)
         self._prefill(ctx, flow, ctx.text, exclude=step.slot)
         if ctx.slots != before:  # answers to later questions: keep them, ask this one again
-            ctx.say("noted_later")
+            if not self._say_noted(ctx, flow, before):
+                ctx.say("noted_later")
             await self._reprompt(ctx, flow)
             return
         info = self._is_info_question(ctx)
@@ -652,9 +827,19 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         return found
 
     def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
-        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960')."""
+        """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960'); a second
+        pass reads the questions that only apply once the first pass filled something ('wafat tgl 3 maret 2024'
+        after 'almarhumah' chose the reason)."""
+        for _ in range(2):
+            before = dict(ctx.slots)
+            self._prefill_once(ctx, flow, text, exclude)
+            if ctx.slots == before:
+                return
+
+    def _prefill_once(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
+        steps = {st.slot: st for st in flow.steps if st.type == "ask" and st.slot}
         for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
-            if ctx.slots.get(slot) is None:
+            if ctx.slots.get(slot) is None and self._refusal(ctx, steps[slot], value) is None:
                 ctx.slots[slot] = value
         for step in flow.steps:
             if step.type == "ask" and step.extract_bare and step.slot and step.slot != exclude \
@@ -665,14 +850,14 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                     value = self._only_option(ctx, step, text)
                 else:
                     value = self._validate(ctx, step, text)
-                if value is not None:
+                if value is not None and self._refusal(ctx, step, value) is None:
                     ctx.slots[step.slot] = value
 
     def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
-        """The one option whose words occur in a free message (None if none or several do)."""
+        """The one option whose words occur, not negated, in a free message (None if none or several do)."""
         choices = self._choices(ctx, step)
         for reading in ctx.readings if text == ctx.text else [text]:
-            hits = {c.value for c in choices if contains_phrase(reading, list(c.words))}
+            hits = named_options(reading, choices, self.lexicon)
             if hits:
                 return hits.pop() if len(hits) == 1 else None
         return None

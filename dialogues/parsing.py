@@ -41,6 +41,13 @@ class Lexicon(BaseModel):
     info_office: list[str]
     subscribe: list[str]
     unsubscribe: list[str]
+    negators: list[str] = []
+    statement_words: list[str] = []
+    hedges: list[str] = []
+    ordinals: dict[int, list[str]] = {}
+    last_option: list[str] = []
+    day_parts: dict[str, tuple[str, str]] = {}
+    correction_soft: list[str] = []
     months: dict[int, list[str]]
     month_names: list[str] = Field(min_length=12, max_length=12)
     weekday_names: list[str] = Field(min_length=7, max_length=7)
@@ -131,17 +138,12 @@ def _first_position(text: str, phrases: list[str]) -> int | None:
 
 
 def parse_yes_no(text: str, lex: Lexicon) -> bool | None:
-    """True for yes, False for no, None when unclear. When both occur, the first one wins
-    ("tidak pernah" is no, "sudah, tidak ada lagi" is yes)."""
-    yes = _first_position(text, lex.yes_words)
-    no = _first_position(text, lex.no_words)
-    if yes is None and no is None:
-        return None
-    if no is None:
-        return True
-    if yes is None:
-        return False
-    return yes < no if yes != no else None
+    """True for yes, False for no, None when unclear, read with negation scope ('blm pernah' is no, 'alah pernah'
+    is yes); see dialogues.answers for the full reading with the NLU and the ask-back."""
+    from dialogues.answers import read_yes_no  # the one interpreter; imported here to avoid an import cycle
+
+    reading = read_yes_no([text], lex)
+    return reading.value if reading.sure else None
 
 
 def digit_runs(text: str) -> list[tuple[str, int, int]]:

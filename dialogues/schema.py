@@ -11,7 +11,7 @@ from dialogues.survey_rules import SkmRules
 
 STEP_TYPES = ("ask", "say", "branch", "check", "action", "documents", "confirm", "switch", "end")
 VALIDATORS = ("porsi", "nik", "date", "past_date", "identity", "yesno", "choice", "name", "text",
-              "account_number", "ticket")
+              "account_number", "ticket", "bank")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -42,6 +42,13 @@ class Outcome(Strict):
         return [v] if isinstance(v, str) else v
 
 
+class AnswerCheck(Strict):
+    """A rule checked when the answer arrives: a refused value is never stored; `refuse` says why."""
+
+    condition: str
+    refuse: str = Field(description="response key explaining the rule (with its legal basis)")
+
+
 class BranchCase(Strict):
     when: str
     goto: str
@@ -65,6 +72,9 @@ class Step(Strict):
     other_slot: str | None = None  # ... and is kept in this slot (e.g. reason 'lainnya' + reason_detail)
     words: list[str] = []  # how people name this answer when correcting it
     clears: list[str] = []  # slots that depend on this one
+    checks: list[AnswerCheck] = []  # rules checked at answer time (the new value is the slot in the condition)
+    means_yes: str | None = None  # yes/no: response keys naming each answer for the ask-back
+    means_no: str | None = None   # ("Maksudnya belum pernah berhaji dalam 18 tahun terakhir, ya?")
     # say / end
     say: list[str] = []
     # branch
@@ -178,6 +188,17 @@ class Relationship(Strict):
     words: list[str] = []
 
 
+class Bank(Strict):
+    name: str
+    bps: bool  # a Bank Penerima Setoran Bipih
+    words: list[str] = []
+
+
+class BankRules(Strict):
+    basis: str
+    entries: list[Bank] = Field(min_length=1)
+
+
 class PelimpahanRules(Strict):
     death_date_cutoff: date
     death_date_basis: str
@@ -252,6 +273,7 @@ class Rules(Strict):
     appointments: AppointmentRules
     porsi_status: dict[str, StatusInfo]
     info: InfoTexts
+    banks: BankRules | None = None
     skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
 
     @field_validator("office_hours")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
-from dialogues.parsing import Lexicon, find_dates, find_number, normalize, parse_name, parse_yes_no, pick_option
+from dialogues.parsing import Lexicon, contains_phrase, find_dates, find_number, normalize, parse_name, parse_yes_no, pick_option
 
 _TICKET = re.compile(r"\b(PBT|PLH|REG)\s*[-/ ]?\s*(\d{4})\s*[-/ ]?\s*(\d{1,5})\b", re.IGNORECASE)
 
@@ -23,6 +23,7 @@ class ValidationContext:
     lexicon: Lexicon
     today: date
     choices: list[Choice]
+    banks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (canonical name, words) from rules/banks.yml
 
 
 def _porsi(text: str, ctx: ValidationContext) -> str | None:
@@ -65,7 +66,7 @@ def _yesno(text: str, ctx: ValidationContext) -> bool | None:
         idx = pick_option(text, [c.label for c in ctx.choices], [[] for _ in ctx.choices])
         if idx is not None and re.fullmatch(r"\s*\d\s*", text or ""):
             return idx == 0
-    return parse_yes_no(text, ctx.lexicon)
+    return parse_yes_no(text, ctx.lexicon)  # negation scope: dialogues.answers.read_yes_no
 
 
 def _choice(text: str, ctx: ValidationContext) -> str | None:
@@ -90,6 +91,17 @@ def _account_number(text: str, ctx: ValidationContext) -> str | None:
     return m.group()
 
 
+def _bank(text: str, ctx: ValidationContext) -> str | None:
+    """The canonical name of the bank named anywhere in the message ('rekening muamalat ambo' -> Bank Muamalat
+    Indonesia); the longest matching word wins ('bri syariah' over 'bri')."""
+    best: tuple[int, str] | None = None
+    for name, words in ctx.banks:
+        hit = contains_phrase(text, [name, *words])
+        if hit and (best is None or len(hit) > best[0]):
+            best = (len(hit), name)
+    return best[1] if best else None
+
+
 def _ticket(text: str, ctx: ValidationContext) -> str | None:
     m = _TICKET.search(text or "")
     if not m:
@@ -100,7 +112,7 @@ def _ticket(text: str, ctx: ValidationContext) -> str | None:
 VALIDATORS: dict[str, Callable[[str, ValidationContext], Any]] = {
     "porsi": _porsi, "nik": _nik, "date": _date, "past_date": _past_date, "identity": _identity,
     "yesno": _yesno, "choice": _choice, "name": _name, "text": _text, "account_number": _account_number,
-    "ticket": _ticket,
+    "ticket": _ticket, "bank": _bank,
 }
 
 

@@ -23,9 +23,10 @@ def test_group() -> None:
 @click.option("--category", "categories", multiple=True, help="Hanya kategori ini (boleh berulang)")
 @click.option("--name", "name_part", default="", help="Hanya cerita yang namanya memuat teks ini")
 @click.option("--verbose", "-v", is_flag=True, help="Tampilkan percakapan cerita yang lulus juga")
+@click.option("--exitfirst", "-x", is_flag=True, help="Berhenti pada cerita pertama yang gagal")
 @pass_cli
 def conversations_cmd(cli: CliContext, path: Path | None, categories: tuple[str, ...], name_part: str,
-                      verbose: bool) -> None:
+                      verbose: bool, exitfirst: bool) -> None:
     """Jalankan cerita percakapan (YAML) pada pipeline sungguhan; kode keluar 1 bila ada yang gagal.
 
     The database is a fresh SQLite file per story, or PostgreSQL when HAJIBOT_TEST_DATABASE_URL is set."""
@@ -58,6 +59,8 @@ def conversations_cmd(cli: CliContext, path: Path | None, categories: tuple[str,
             elif verbose:
                 click.echo(result.transcript())
             results.append(result)
+            if exitfirst and not result.passed:
+                break
         return results
 
     try:

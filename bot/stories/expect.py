@@ -178,7 +178,7 @@ async def _optout(expected: Any, obs: Observation) -> str | None:
     conversation = await obs.conversation()
     async with obs.services.db.session() as session:
         row = await session.get(BroadcastOptout, obs.conversation_id)
-    opted_out = row is not None and (conversation.subscribed_at is None or row.at >= conversation.subscribed_at)
+    opted_out = row is not None and not conversation.subscribed  # subscribing again clears an opt-out
     if bool(expected) != opted_out:
         return f"optout: expected {bool(expected)}, the conversation is {'opted out' if opted_out else 'not opted out'}"
     return None

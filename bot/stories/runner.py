@@ -11,9 +11,11 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
 from bot.backoffice.case_actions import ActionError, change_status, review_document, slot_taken
+from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_text, render as render_template
 from bot.backoffice.states import IllegalTransition
 from bot.backoffice.views_inbox import _take as take_conversation
@@ -23,8 +25,11 @@ from bot.stories import media
 from bot.stories.expect import Observation, check_step
 from bot.stories.model import StaffSpec, Step, Story
 from bot.stories.world import STAFF_USERNAME, World
-from storage.models import Case, CaseDocument, Conversation, Message, StaffUser
+from dialogues.engine import DialogueEngine
+from storage.models import Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
+from storage.registry_import import import_registry
 
+CASE_SEEDS = 1_000_000  # seeds of earlier cases' photos, apart from those of files sent in steps
 STEP_SECONDS = 20  # the story clock moves on this much between steps (a pilgrim typing)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TICKET_PREFIX = {"pembatalan": "PBT", "pelimpahan": "PLH", "pendaftaran": "REG"}
@@ -43,6 +48,7 @@ class Turn:
     replies: list[tuple[str, list[str]]] = field(default_factory=list)
     intent: str | None = None
     sent: str | None = None  # the text actually sent (a button's full label)
+    error: str | None = None  # the pipeline could not process the message
 
 
 @dataclass
@@ -68,7 +74,7 @@ class StoryResult:
         return "\n".join(lines)
 
 
-def story_clock(value: Any, engine: Any) -> datetime:
+def story_clock(value: Any, engine: DialogueEngine) -> datetime:
     """The story's start time (UTC). Default: the most recent Tuesday 10:00 office time that is no holiday,
     so office hours and weekdays are the same on every run. Also an ISO date-time (office time when naive)
     or 'saturday 20:00' (the most recent such moment)."""
@@ -95,6 +101,8 @@ def story_clock(value: Any, engine: Any) -> datetime:
 
 
 class Player:
+    """One story's pilgrim (a user on the story's channel) and the officer acting on its cases."""
+
     def __init__(self, world: World, services: Services, story: Story, number: int) -> None:
         self.world = world
         self.services = services
@@ -112,13 +120,9 @@ class Player:
         setup = self.story.setup
         async with self.services.db.session() as session:
             if setup.get("demo_registry") is False:
-                from storage.models import Pilgrim
-
                 for pilgrim in (await session.execute(select(Pilgrim))).scalars().all():
                     await session.delete(pilgrim)
             if setup.get("registry"):
-                from storage.registry_import import import_registry
-
                 report = await import_registry(session, _registry_csv(setup["registry"]), strict=True)
                 if report.errors:
                     raise StoryError(f"setup.registry: {report.errors[0]}")
@@ -153,7 +157,7 @@ class Player:
         session.add(case)
         await session.flush()
         for i, item_key in enumerate(spec.get("documents") or [], 1):
-            stored = await self.services.files.put(media.photo(seed=n * 100 + i), f"{item_key}.jpg")
+            stored = await self.services.files.put(media.photo(seed=CASE_SEEDS + n * 100 + i), f"{item_key}.jpg")
             session.add(CaseDocument(case_id=case.id, conversation_id=conversation.id, item_key=item_key,
                                      sha256=stored.sha256, content_type=stored.content_type, size=stored.size,
                                      status="received", created_at=submitted))
@@ -181,6 +185,9 @@ class Player:
             async with self.services.db.session() as session:
                 inbound = await session.get(Message, result.message_id)
                 turn.intent = inbound.intent if inbound else None
+                if inbound is not None and inbound.status != "processed":
+                    turn.error = f"the pipeline did not process this message (status {inbound.status}, " \
+                                 f"error {inbound.error}); see the log above"
         turn.replies = await self._new_messages()
         if turn.replies:
             self.offered.append([c for _, choices in turn.replies for c in choices])
@@ -254,7 +261,7 @@ class Player:
                     raise StoryError(f"staff {spec.action} refused by the back office: {exc}") from None
             await session.commit()
 
-    async def _case(self, session: Any, ticket: str | None) -> Case:
+    async def _case(self, session: AsyncSession, ticket: str | None) -> Case:
         query = select(Case).where(Case.ticket == ticket) if ticket else \
             select(Case).where(Case.conversation_id == self.conversation_id).order_by(Case.id.desc()).limit(1)
         case = (await session.execute(query)).scalars().first()
@@ -263,7 +270,7 @@ class Player:
         return case
 
     @staticmethod
-    async def _document(session: Any, case: Case, item_key: str) -> CaseDocument:
+    async def _document(session: AsyncSession, case: Case, item_key: str) -> CaseDocument:
         doc = (await session.execute(select(CaseDocument).where(
             CaseDocument.case_id == case.id, CaseDocument.item_key == item_key, CaseDocument.status != "replaced")
             .order_by(CaseDocument.id.desc()))).scalars().first()
@@ -272,7 +279,7 @@ class Player:
         return doc
 
     @staticmethod
-    async def _slot(session: Any, bo: Any, n: int) -> datetime:
+    async def _slot(session: AsyncSession, bo: Backoffice, n: int) -> datetime:
         free = [s for s in bo.rules.upcoming_slots(datetime.now(timezone.utc))
                 if await slot_taken(session, s) < bo.rules.slot_capacity]
         if len(free) < n:
@@ -296,7 +303,8 @@ def _registry_csv(rows: list[dict[str, Any]]) -> bytes:
 async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
     """Play `story` on a fresh database; the result says which expectation failed first, if any."""
     started = time.perf_counter()
-    services = world.services(await world.fresh_database())
+    url = await world.fresh_database()
+    services = world.services(url)
     result = StoryResult(story, passed=False, seconds=0.0)
     player = Player(world, services, story, number)
     try:
@@ -308,6 +316,9 @@ async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
                 result.failed_step, result.failure = step.index, str(exc)
                 return result
             result.turns.append(turn)
+            if turn.error:
+                result.failed_step, result.failure = step.index, turn.error
+                return result
             observation = Observation(services, player.conversation_id or 0, turn, world.backoffice(services))
             failure = await check_step(step, observation)
             if failure:
@@ -319,5 +330,6 @@ async def run_story(world: World, story: Story, number: int = 1) -> StoryResult:
         result.failure = f"setup: {exc}"
         return result
     finally:
-        result.seconds = time.perf_counter() - started
         await services.db.dispose()
+        world.discard(url)
+        result.seconds = time.perf_counter() - started

@@ -166,3 +166,73 @@ def test_cli_prints_stories_and_categories_and_sets_the_exit_code(tmp_path: Path
     result = runner.invoke(cli, ["--config", str(config), "test", "conversations", str(bad)])
     assert result.exit_code == 1
     assert "FAIL  off_topic" in result.output and "intent: expected goodbye, got greet" in result.output
+
+
+def test_generated_files_are_what_they_claim() -> None:
+    """Photos pass the engine's own size and sharpness checks (blurred ones do not), PDFs open with their
+    page count, voice notes are Ogg Opus with valid page checksums, stickers are WebP."""
+    import io
+    import wave
+
+    from PIL import Image
+    from pypdf import PdfReader
+
+    from bot.stories import media
+    from dialogues.documents import sharpness
+    from storage.filetypes import sniff_content_type
+
+    photo = media.generate("photo", None, seed=3)
+    image = Image.open(io.BytesIO(photo.data))
+    assert sniff_content_type(photo.data) == "image/jpeg" and image.size == (1280, 960)
+    assert sharpness(image) > 50 > sharpness(Image.open(io.BytesIO(media.generate("blurry_photo", None, 3).data)))
+    assert media.generate("photo", None, seed=4).data != photo.data
+    assert len(PdfReader(io.BytesIO(media.generate("pdf", None, 1, pages=3).data)).pages) == 3
+    with wave.open(io.BytesIO(media.generate("audio", None, 1).data)) as clip:
+        assert clip.getnchannels() == 1 and clip.getnframes() / clip.getframerate() == 2.0
+    voice = media.generate("voice", None, 1)
+    assert voice.content_type.startswith("audio/ogg") and voice.data[:4] == b"OggS" and b"OpusHead" in voice.data
+    offset, pages = 0, 0
+    while offset < len(voice.data):  # every Ogg page carries a correct CRC
+        segments = voice.data[offset + 26]
+        size = 27 + segments + sum(voice.data[offset + 27: offset + 27 + segments])
+        page = voice.data[offset: offset + size]
+        assert media._ogg_crc(page[:22] + b"\0\0\0\0" + page[26:]) == int.from_bytes(page[22:26], "little")
+        offset, pages = offset + size, pages + 1
+    assert pages == 5  # head, tags, three seconds of audio
+    assert sniff_content_type(media.generate("sticker", None, 1).data) == "image/webp"
+
+
+async def test_a_message_the_pipeline_failed_on_fails_the_story(story_world: World, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash in the dialogue step is a failure even when no expectation would notice the apology."""
+    real_step = story_world.engine.step
+
+    async def failing_step(session, files, turn):  # type: ignore[no-untyped-def]
+        if "kacau" in (turn.text or ""):
+            raise RuntimeError("injected fault")
+        return await real_step(session, files, turn)
+
+    monkeypatch.setattr(story_world.engine, "step", failing_step)
+    result = await play(story_world, tmp_path, """
+        stories:
+          - name: pesan yang gagal diproses
+            category: happy_paths
+            steps:
+              - user: assalamualaikum
+              - user: kacau balau
+              - user: cek porsi
+        """)
+    assert not result.passed and result.failed_step == 2
+    assert "did not process this message (status failed" in result.failure
+
+
+def test_the_readme_example_follows_the_format(tmp_path: Path) -> None:
+    """The complete example in tests/conversations/README.md must load, so the documentation stays true."""
+    import re
+
+    readme = (Path(__file__).parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    assert example is not None
+    [story] = load_file(story_file(tmp_path, example.group(1), "readme.yml"))
+    assert story.setup["cases"][0]["service"] == "pelimpahan" and len(story.steps) >= 10
+    assert {s.staff.action for s in story.steps if s.staff} >= {"request_info", "invite", "reject_document"}
