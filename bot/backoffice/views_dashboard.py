@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.backoffice.context import Backoffice
 from bot.backoffice.charts import bar_chart, stacked_bars
 from bot.backoffice.states import STATUSES
 from bot.backoffice.texts import staff_text
@@ -83,7 +86,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     })
 
 
-async def _skm_widget(session, context, wanted: str, now) -> dict | None:  # type: ignore[no-untyped-def]
+async def _skm_widget(session: AsyncSession, context: Backoffice, wanted: str, now: datetime) -> dict[str, Any] | None:
     """IKM per service of a quarter or month (`?skm=2026-Q4`; default the current quarter)."""
     rules = getattr(context.services.engine.rules, "skm", None)
     if rules is None:

@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.cli import CliContext, pass_cli
+from bot.config import Settings
+from bot.skm.data import Period
+from dialogues.survey_rules import SkmRules
 
 
 @click.group("report")
@@ -48,7 +51,7 @@ def skm_cmd(cli: CliContext, period: str, out_dir: Path) -> None:
     click.echo(f"{csv_path}\n{pdf_path}")
 
 
-async def _write(settings, rules, period, out_dir: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+async def _write(settings: Settings, rules: SkmRules, period: Period, out_dir: Path) -> tuple[Path, Path]:
     from bot.skm.data import ikm_report
     from bot.skm.report import write_csv, write_pdf
     from storage.db import Database
