@@ -276,3 +276,21 @@ async def test_dashboard_shows_ikm_per_service(client, admin_id, demo_services):
     assert quarter in section
     empty = await (await client.get("/backoffice/dashboard", params={"skm": "2020-Q1"})).text()
     assert "Belum ada jawaban survei" in empty
+
+
+async def test_privacy_export_includes_survey_answers(client, admin_id, seeded, demo_services):
+    import io
+    import json
+    import zipfile
+
+    from storage.privacy import export_subject, find_subject
+
+    csrf = await login(client, "admin", ADMIN_PASSWORD)
+    await _complete(client, csrf, seeded.case_id)
+    pilgrim = WebChat(client, PILGRIM_USER)
+    await pilgrim.say("mulai survei")
+    await pilgrim.say("sesuai")
+    subject = await find_subject(demo_services.db, f"webchat:{PILGRIM_USER}")
+    archive = zipfile.ZipFile(io.BytesIO(await export_subject(demo_services.db, demo_services.files, subject)))
+    data = json.loads(archive.read("data.json"))
+    assert [(a["element"], a["score"]) for a in data["satisfaction_survey"]] == [("persyaratan", 3)]
