@@ -21,3 +21,6 @@ class InboundMessage:
     channel_message_id: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     display_name: str | None = None
+    # who sent it, beyond the conversation, for failure budgets (dialogues/throttle.py): set by the channel
+    # adapter - 'ip:<hash>' of the web-chat client address, 'tg:<user id>', 'wa:<phone>'; None when unknown
+    requester: str | None = None

@@ -68,6 +68,9 @@ _CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
 _INSERT_INBOUND = insert(Message.__table__).returning(Message.__table__.c.id)  # Core: column defaults apply
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
+# What the opt-out check and the dialogue's phrase matching see of a message (channels refuse longer text
+# with a polite answer; this bounds the work per message, whatever a channel let through)
+MAX_DIALOGUE_TEXT = 4096
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -128,6 +131,7 @@ class Pipeline:
                     conversation_id=conversation_id, channel=msg.channel, direction="in",
                     channel_message_id=msg.channel_message_id, text=_storable(msg.text),
                     attachments=attachments, status="received", sender="user", created_at=msg.at,
+                    requester=msg.requester,
                 ))).scalar_one()
                 await session.commit()
             except IntegrityError:
@@ -259,7 +263,7 @@ class Pipeline:
                    for a in inbound.attachments if a.get("rejected") == "too_large"]
         replies += [Reply(system_text("attachment_storage_full", filename=a.get("filename") or "-"))
                     for a in inbound.attachments if a.get("rejected") == "storage_full"]
-        text = inbound.text or ""
+        text = (inbound.text or "")[:MAX_DIALOGUE_TEXT]
         if await optout.handle_inbound(session, conversation.id, text):  # STOP / BERHENTI: no more broadcasts
             replies.append(Reply(self.engine.text("unsubscribed")))
             if conversation.mode == "bot" and not self.engine.in_progress(conversation):
@@ -274,7 +278,8 @@ class Pipeline:
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = _stored_files(inbound.attachments)
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
-                    files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}))
+                    files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}),
+                    requester=inbound.requester)
         replies += await self.engine.step(session, self.files, turn)
         # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
         inbound.intent = parse.get("intent", {}).get("name")

@@ -5,23 +5,25 @@ Each action takes (engine, ctx, flow, step) and returns a result name that the f
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import hmac
+import math
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
 from dialogues.parsing import format_date, mask_name
-from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence, VerificationAttempt
+from dialogues.throttle import Requester, record_attempt, wait_before_attempt
+from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence
 
 if TYPE_CHECKING:
     from dialogues.engine import Ctx, DialogueEngine
     from dialogues.schema import Flow, Step
 
-LOCK_WINDOW = timedelta(hours=1)
-LOCK_AFTER_FAILURES = 5
 PRIVATE_SLOTS = ("identity",)
+REGISTRY_FLAG = "nik_sudah_terdaftar"  # pendaftaran: the NIK is on the waiting list (for staff, never told)
 
 Action = Callable[["DialogueEngine", "Ctx", "Flow", "Step"], Awaitable[str]]
 
@@ -30,40 +32,48 @@ def normalize_status(status: str | None) -> str:
     return (status or "").strip().lower().replace(" ", "_").replace("-", "_")
 
 
-async def is_locked(ctx: "Ctx", porsi: str | None) -> bool:
-    """Locked for an hour after the fifth failed verification within an hour, counted per porsi and per
-    conversation (unknown porsi numbers count too, so numbers cannot be enumerated)."""
-    since = ctx.now - 2 * LOCK_WINDOW
-    base = select(VerificationAttempt.at).where(VerificationAttempt.success.is_(False),
-                                                 VerificationAttempt.at >= since)
-    scopes = [VerificationAttempt.conversation_id == ctx.conv.id]
-    if porsi:
-        scopes.append(VerificationAttempt.nomor_porsi == porsi)
-    for scope in scopes:
-        times = sorted(t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-                       for t in (await ctx.session.execute(base.where(scope))).scalars())
-        n = LOCK_AFTER_FAILURES
-        for i in range(n - 1, len(times)):
-            if times[i] - times[i - n + 1] <= LOCK_WINDOW and ctx.now - times[i] < LOCK_WINDOW:
-                return True
-    return False
+def _requester(ctx: "Ctx") -> Requester:
+    return Requester(ctx.conv.id, ctx.turn.requester)
 
 
-async def _attempt(ctx: "Ctx", porsi: str, success: bool) -> None:
-    ctx.session.add(VerificationAttempt(conversation_id=ctx.conv.id, nomor_porsi=porsi, success=success, at=ctx.now))
+def _wait_text(engine: "DialogueEngine", wait: timedelta) -> str:
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return engine.text("wait_minutes", n=minutes)
+    return engine.text("wait_hours", n=hours) if not rest else engine.text("wait_hours_minutes", h=hours, m=rest)
+
+
+async def is_locked(engine: "DialogueEngine", ctx: "Ctx", subject: str) -> bool:
+    """True when this requester must wait before its next identity check (dialogues/throttle.py); the wait is
+    put in the `{wait}` variable of the reply. The same for any subject, known or not."""
+    wait = await wait_before_attempt(ctx.session, ctx.now, _requester(ctx), subject)
+    if wait <= timedelta(0):
+        return False
+    ctx.extra["wait"] = _wait_text(engine, wait)
+    return True
+
+
+async def _attempt(ctx: "Ctx", subject: str, success: bool, porsi: str = "") -> None:
+    record_attempt(ctx.session, ctx.now, _requester(ctx), subject, success, nomor_porsi=porsi)
     await ctx.session.flush()
 
 
-async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
-    porsi = ctx.slots.get("porsi")
-    if await is_locked(ctx, porsi):
-        return "locked"
-    pilgrim = (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
-    if pilgrim is None:
-        await _attempt(ctx, porsi or "", False)  # unknown numbers count too: this stops enumeration
-        return "not_found"
-    if ctx.state.get("verified") != porsi:
-        ctx.state["verified"] = None
+def _matches(answer: str, birth_date: date | str | None, nik: str | None) -> bool:
+    """The identity answer: the ISO birth date, or 'nik:' and the last 4 digits of the NIK."""
+    if isinstance(birth_date, date):
+        birth_date = birth_date.isoformat()
+    by_date = bool(birth_date) and hmac.compare_digest(answer.encode(), str(birth_date).encode())
+    by_nik = bool(nik) and len(str(nik)) >= 4 and hmac.compare_digest(answer.encode(), f"nik:{str(nik)[-4:]}".encode())
+    return by_date or by_nik
+
+
+async def _pilgrim(ctx: "Ctx", porsi: str) -> Pilgrim | None:
+    return (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
+
+
+def _remember(ctx: "Ctx", pilgrim: Pilgrim) -> None:
+    """Registry facts for the flow's conditions and texts; only ever after the identity check."""
     ctx.state["pilgrim"] = {
         "id": pilgrim.id, "porsi": pilgrim.nomor_porsi, "status": normalize_status(pilgrim.status),
         "transfer_count": pilgrim.transfer_count or 0, "bank": pilgrim.bank or "",
@@ -71,26 +81,43 @@ async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step:
         "kab_kota": pilgrim.kab_kota, "provinsi": pilgrim.provinsi, "estimasi_tahun": pilgrim.estimasi_tahun,
         "status_raw": pilgrim.status,
     }
-    return "ok"
+
+
+async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """No oracle: any well-formed number goes on to the identity question, known or not. Only a porsi already
+    verified in this flow is looked up here; otherwise this only checks the requester's failure budget."""
+    porsi = str(ctx.slots.get("porsi") or "")
+    if porsi and ctx.state.get("verified") == porsi:
+        pilgrim = await _pilgrim(ctx, porsi)
+        if pilgrim is not None:
+            _remember(ctx, pilgrim)
+            return "ok"
+    ctx.state["verified"] = None
+    ctx.state.pop("pilgrim", None)
+    return "locked" if await is_locked(engine, ctx, porsi) else "ok"
 
 
 async def verify_identity(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
-    porsi = ctx.slots.get("porsi")
-    if ctx.state.get("verified") == porsi and porsi:
+    """Check the birth date / last NIK digits against the registry. An unknown porsi fails exactly like a wrong
+    answer for a known one (same reply, same queries); every check counts in the failure budgets."""
+    porsi = str(ctx.slots.get("porsi") or "")
+    if porsi and ctx.state.get("verified") == porsi and ctx.state.get("pilgrim"):
         return "ok"
-    if await is_locked(ctx, porsi):
+    if await is_locked(engine, ctx, porsi):
+        ctx.slots.pop("identity", None)
         return "locked"
-    pilgrim = (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
-    answer = str(ctx.slots.get("identity") or "")
-    ok = pilgrim is not None and (
-        answer == pilgrim.tanggal_lahir.isoformat()
-        or (answer.startswith("nik:") and len(pilgrim.nik) >= 4 and answer[4:] == pilgrim.nik[-4:]))
-    await _attempt(ctx, porsi or "", ok)
-    if not ok:
-        return "locked" if await is_locked(ctx, porsi) else "failed"
+    pilgrim = await _pilgrim(ctx, porsi)
+    answer = str(ctx.slots.pop("identity", None) or "")  # never keep the secret once checked
+    ok = pilgrim is not None and _matches(answer, pilgrim.tanggal_lahir, pilgrim.nik)
+    await _attempt(ctx, porsi, ok, porsi)
+    if not ok or pilgrim is None:
+        if await is_locked(engine, ctx, porsi):
+            ctx.say("identity_failed")
+            return "locked"
+        return "failed"
     ctx.state["verified"] = porsi
-    ctx.slots.pop("identity", None)  # never keep the secret once checked
-    ctx.conv.pilgrim_id = pilgrim.id if pilgrim else None
+    _remember(ctx, pilgrim)
+    ctx.conv.pilgrim_id = pilgrim.id
     return "ok"
 
 
@@ -225,13 +252,20 @@ async def _say_case(engine: "DialogueEngine", ctx: "Ctx", case: Case, key: str) 
             missing=engine.text("case_missing", items=", ".join(missing)) if missing else "")
 
 
+def _owned(ctx: "Ctx") -> Any:
+    """Cases this conversation may see without a check: the ones it created, and those of the pilgrim whose
+    identity it verified (Conversation.pilgrim_id)."""
+    mine = Case.conversation_id == ctx.conv.id
+    if ctx.conv.pilgrim_id is None:
+        return mine
+    return or_(mine, and_(Case.pilgrim_id.is_not(None), Case.pilgrim_id == ctx.conv.pilgrim_id))
+
+
 async def find_cases(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """The conversation's own cases; a ticket that was named is left to show_case (ownership, verification)."""
     if ctx.slots.get("ticket"):
-        result = await show_case(engine, ctx, flow, step)
-        if result == "ok":
-            return "shown"
-        ctx.say("ticket_not_found", ticket=ctx.slots.pop("ticket"))
-    cases = (await ctx.session.execute(select(Case).where(Case.conversation_id == ctx.conv.id)
+        return "none"
+    cases = (await ctx.session.execute(select(Case).where(_owned(ctx))
                                        .order_by(Case.id.desc()).limit(10))).scalars().all()
     if not cases:
         return "none"
@@ -243,18 +277,32 @@ async def find_cases(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "
 
 
 async def show_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
-    case = (await ctx.session.execute(select(Case).where(Case.ticket == ctx.slots.get("ticket")))).scalar_one_or_none()
-    if case is None:
-        return "not_found"
-    await _say_case(engine, ctx, case, "case_detail")
-    return "ok"
+    """Shows a case to the conversation that owns it; anyone else - for a real or a made-up ticket alike - is
+    asked the identity question first ("verify"), or told to wait when over the failure budget ("locked")."""
+    ticket = str(ctx.slots.get("ticket") or "")
+    case = (await ctx.session.execute(select(Case).where(Case.ticket == ticket, _owned(ctx)))).scalar_one_or_none()
+    if case is not None:
+        await _say_case(engine, ctx, case, "case_detail")
+        return "ok"
+    return "locked" if await is_locked(engine, ctx, ticket) else "verify"
 
 
 async def find_registered(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
-    """Is the NIK in `params.slot` already in the porsi registry (on the waiting list)?"""
-    nik = ctx.slots.get(str(step.params.get("slot", "nik")))
-    found = (await ctx.session.execute(select(Pilgrim.id).where(Pilgrim.nik == nik).limit(1))).scalar()
-    return "registered" if found else "ok"
+    """No NIK oracle: only a conversation verified as the pilgrim with this NIK is told that it is already on
+    the waiting list ("registered"). Anyone else continues the same way for any NIK (the flow tells everyone
+    that the office checks the NIK at the visit); a NIK found in the registry is flagged on the case for staff."""
+    nik = str(ctx.slots.get(str(step.params.get("slot", "nik"))) or "")
+    owner_nik = None
+    if ctx.conv.pilgrim_id is not None:
+        owner_nik = (await ctx.session.execute(select(Pilgrim.nik).where(Pilgrim.id == ctx.conv.pilgrim_id))).scalar()
+    on_list = (await ctx.session.execute(select(Pilgrim.id).where(Pilgrim.nik == nik).limit(1))).scalar()
+    if owner_nik and nik and hmac.compare_digest(owner_nik.encode(), nik.encode()):
+        return "registered"
+    if on_list:
+        ctx.slots[REGISTRY_FLAG] = True
+    else:
+        ctx.slots.pop(REGISTRY_FLAG, None)
+    return "ok"
 
 
 async def recipient_not_owner(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
@@ -266,10 +314,45 @@ async def recipient_not_owner(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow"
     return "same_person" if owner_nik and owner_nik == ctx.slots.get("recipient_nik") else "ok"
 
 
+async def _case_identity(ctx: "Ctx", case: Case | None) -> tuple[Any, Any]:
+    """Birth date and NIK that verify a case: the registry pilgrim's, else the applicant's answers
+    (pendaftaran: a new applicant is not in the registry yet)."""
+    if case is None:
+        return None, None
+    if case.pilgrim_id is not None:
+        row = (await ctx.session.execute(select(Pilgrim.tanggal_lahir, Pilgrim.nik)
+                                         .where(Pilgrim.id == case.pilgrim_id))).first()
+        if row is not None:
+            return row[0], row[1]
+    answers = case.answers or {}
+    return answers.get("dob"), answers.get("nik")
+
+
+async def verify_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """A ticket this conversation does not own is shown after the birth date / last NIK digits of its pilgrim
+    (or applicant) match. A made-up ticket fails exactly like a wrong answer; every check is budgeted."""
+    ticket = str(ctx.slots.get("ticket") or "")
+    if await is_locked(engine, ctx, ticket):
+        ctx.slots.pop("identity", None)
+        return "locked"
+    case = (await ctx.session.execute(select(Case).where(Case.ticket == ticket))).scalar_one_or_none()
+    birth_date, nik = await _case_identity(ctx, case)
+    answer = str(ctx.slots.pop("identity", None) or "")
+    ok = case is not None and _matches(answer, birth_date, nik)
+    await _attempt(ctx, ticket, ok)
+    if not ok or case is None:
+        if await is_locked(engine, ctx, ticket):
+            ctx.say("case_identity_failed")
+            return "locked"
+        return "failed"
+    await _say_case(engine, ctx, case, "case_detail")
+    return "ok"
+
+
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
     "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
-    "find_registered": find_registered, "recipient_not_owner": recipient_not_owner,
+    "find_registered": find_registered, "recipient_not_owner": recipient_not_owner, "verify_case": verify_case,
 }
 
 

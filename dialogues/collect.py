@@ -1,14 +1,13 @@
 """Document collection through chat, the summary before confirmation, and what a case stores."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import update
 
-from dialogues import actions
+from dialogues import actions, offload
 from dialogues.context import DOC_DONE, Ctx
-from dialogues.documents import Inspection, inspect, to_jpeg
+from dialogues.documents import Inspection, inspect_offloaded, to_jpeg
 from dialogues.parsing import contains_phrase, normalize, parse_yes_no
 from dialogues.replies import Reply
 from dialogues.schema import Checklist, ChecklistItem, Flow, Step
@@ -69,11 +68,12 @@ class Collection:
                 problems.append(result.problem or "doc_unreadable")
                 continue
             if f.content_type == "image/heic":  # keep a JPEG copy that every browser can show
-                jpeg = await asyncio.to_thread(to_jpeg, await ctx.files.read(f.sha256))
+                jpeg = await offload.run(to_jpeg, await ctx.files.read(f.sha256),
+                                         self.rules.documents.max_image_pixels)
                 f = await ctx.files.put(jpeg, f.filename)
             doc = CaseDocument(case_id=case_id, conversation_id=ctx.conv.id, item_key=item_key, sha256=f.sha256,
                                content_type=f.content_type, size=f.size, page_count=result.page_count,
-                               status="received", created_at=ctx.now)
+                               warnings=list(result.warnings), status="received", created_at=ctx.now)
             ctx.session.add(doc)
             await ctx.session.flush()
             ids.append(doc.id)
@@ -93,8 +93,7 @@ class Collection:
             data = await files.read(f.sha256)
         except (OSError, ValueError):
             return Inspection(False, "doc_unreadable")
-        return await asyncio.to_thread(inspect, data, f.content_type, self.rules.documents,
-                                       self.settings.max_upload_bytes)
+        return await inspect_offloaded(data, f.content_type, self.rules.documents, self.settings.max_upload_bytes)
 
     async def check_files(self, files: FileStore, stored: list[StoredFile]) -> dict[tuple[str, str], Inspection]:
         """The document checks of `stored`, for Turn.inspections: the pipeline runs them before it locks the

@@ -19,12 +19,12 @@ KNOWN_INTENTS = (
     "human_handoff", "subscribe", "unsubscribe", "stop", "faq", "out_of_scope", "nlu_fallback", "info_menu",
 )
 ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case",
-           "find_registered", "recipient_not_owner")
+           "find_registered", "recipient_not_owner", "verify_case")
 ACTION_RESULTS = {
     "lookup_porsi": ("ok", "not_found", "locked"), "verify_identity": ("ok", "failed", "locked"),
     "show_porsi": ("ok",), "create_case": ("ok", "slot_full"), "offer_slots": ("ok", "none"),
-    "find_cases": ("shown", "none"), "show_case": ("ok", "not_found"), "find_registered": ("ok", "registered"),
-    "recipient_not_owner": ("ok", "same_person"),
+    "find_cases": ("shown", "none"), "show_case": ("ok", "verify", "locked"), "find_registered": ("ok", "registered"),
+    "recipient_not_owner": ("ok", "same_person"), "verify_case": ("ok", "failed", "locked"),
 }
 # Response keys the engine itself uses (flows reference the rest).
 ENGINE_KEYS = (
@@ -42,6 +42,7 @@ ENGINE_KEYS = (
     "case_status_labels", "busy_other_flow", "noted_later", "askback_yesno", "askback_one", "askback_choice",
     "stale_choice", "noted_item", "noted_and", "noted_slots", "correction_done", "offer_switch", "midflow_greet", "midflow_thanks", "requirements_header",
     "requirements_item", "requirements_start", "requirements_note", "slot_label", "next_open_label",
+    "wait_minutes", "wait_hours", "wait_hours_minutes", "identity_failed", "case_identity_failed",
 )
 
 

@@ -224,6 +224,7 @@ class DocumentRules(Strict):
     min_image_height: int = Field(ge=1)
     min_sharpness: float = Field(ge=0)
     max_pdf_pages: int = Field(ge=1)
+    max_image_pixels: int = Field(50_000_000, ge=1)  # larger images are refused before they are decoded
     form_labels: dict[str, str]
 
 

@@ -27,3 +27,6 @@ class Turn:
     # document checks of `files` done before the conversation was locked (DialogueEngine.check_files),
     # by (sha256, content_type); a file missing here is checked during the step
     inspections: dict[tuple[str, str], Inspection] = field(default_factory=dict)
+    # who sent the message besides the conversation (InboundMessage.requester): the failure budgets'
+    # client-IP / channel-user scope
+    requester: str | None = None

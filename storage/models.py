@@ -101,6 +101,8 @@ class Message(Base):
     intent: Mapped[str | None] = mapped_column(String(50))
     intent_confidence: Mapped[float | None] = mapped_column()
     sender: Mapped[str] = mapped_column(String(20), default="user")  # user | bot | staff | broadcast
+    # inbound: who sent it besides the conversation (InboundMessage.requester), for failure budgets
+    requester: Mapped[str | None] = mapped_column(String(100))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column()
@@ -180,6 +182,8 @@ class CaseDocument(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     page_count: Mapped[int] = mapped_column(Integer, default=1)
+    # active content found when the file was checked (a PDF's javascript, launch, embedded_files ...)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="received")  # received | accepted | rejected | replaced
     reject_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -194,7 +198,11 @@ class VerificationAttempt(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
-    nomor_porsi: Mapped[str] = mapped_column(String(10), index=True)
+    nomor_porsi: Mapped[str] = mapped_column(String(10), index=True)  # "" for ticket checks
+    # what was checked: the porsi number or the ticket (dialogues/throttle.py counts failures per subject)
+    subject: Mapped[str | None] = mapped_column(String(40), index=True)
+    # who asked, besides the conversation: 'ip:<hash>' (web chat), 'tg:<user id>', 'wa:<phone>'
+    requester: Mapped[str | None] = mapped_column(String(100), index=True)
     success: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -88,7 +88,10 @@ def read_rows(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[RowEr
     except UnicodeDecodeError as exc:
         raise RegistryFileError(f"berkas bukan UTF-8 (byte ke-{exc.start})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise RegistryFileError(f"header CSV rusak: {exc}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise RegistryFileError(f"kolom tidak ada di header: {', '.join(missing)}")
@@ -97,28 +100,40 @@ def read_rows(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[RowEr
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     count = 0
-    for row in reader:
-        count += 1
-        line = reader.line_num
-        if None in row:
-            errors.append(RowError(line, "jumlah kolom lebih banyak dari header"))
-            continue
-        try:
-            values = parse_row(row)
-        except ValueError as exc:
-            errors.append(RowError(line, str(exc)))
-            continue
-        if values["nomor_porsi"] in seen:
-            errors.append(RowError(line, f"nomor_porsi ganda (sudah ada di baris {seen[values['nomor_porsi']]})"))
-            continue
-        seen[values["nomor_porsi"]] = line
-        good.append((line, values))
+    try:
+        for count, row in enumerate(reader, start=1):
+            _take_row(reader.line_num, row, good, errors, seen)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit, a NUL byte
+        raise RegistryFileError(f"berkas CSV rusak di baris {reader.line_num}: {exc}") from None
     return good, errors, count
 
 
-async def import_registry(session: AsyncSession, data: bytes, strict: bool = False) -> ImportReport:
-    """Validate and upsert; good rows in one transaction, or nothing when strict and any row is bad."""
-    good, errors, count = read_rows(data)
+def _take_row(line: int, row: dict[str, Any], good: list[tuple[int, dict[str, Any]]], errors: list[RowError],
+              seen: dict[str, int]) -> None:
+    """Validate one row into `good` or `errors` (a repeated nomor_porsi is an error)."""
+    if None in row:
+        errors.append(RowError(line, "jumlah kolom lebih banyak dari header"))
+        return
+    try:
+        values = parse_row(row)
+    except ValueError as exc:
+        errors.append(RowError(line, str(exc)))
+        return
+    if values["nomor_porsi"] in seen:
+        errors.append(RowError(line, f"nomor_porsi ganda (sudah ada di baris {seen[values['nomor_porsi']]})"))
+        return
+    seen[values["nomor_porsi"]] = line
+    good.append((line, values))
+
+
+Parsed = tuple[list[tuple[int, dict[str, Any]]], list[RowError], int]
+
+
+async def import_registry(session: AsyncSession, data: bytes, strict: bool = False,
+                          parsed: Parsed | None = None) -> ImportReport:
+    """Validate and upsert; good rows in one transaction, or nothing when strict and any row is bad.
+    `parsed`: the result of read_rows(data) computed elsewhere (the web service parses in a worker)."""
+    good, errors, count = parsed if parsed is not None else read_rows(data)
     report = ImportReport(rows_read=count, errors=errors)
     if strict and errors:
         return report

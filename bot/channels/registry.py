@@ -6,6 +6,7 @@ from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_session import ChatSessions
 from bot.config import Settings
 from bot.pipeline import Pipeline
+from bot.requester import RequesterKeys
 from storage.db import Database
 from storage.files import FileStore
 
@@ -14,7 +15,9 @@ def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: 
                    only: tuple[str, ...] = ()) -> dict[str, ChannelPlugin]:
     config = settings.config.channels
     sessions = ChatSessions(settings.secrets.session_key, config.webchat.session_days)
-    channels: dict[str, ChannelPlugin] = {"webchat": WebChatChannel(pipeline, db, config.webchat, sessions)}
+    requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
+    channels: dict[str, ChannelPlugin] = {
+        "webchat": WebChatChannel(pipeline, db, config.webchat, sessions, requesters)}
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel
 

@@ -13,12 +13,13 @@ from telegram import Bot, CallbackQuery, Message as TgMessage, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.inbound import InboundAttachment, InboundMessage
-from bot.texts import system_text
+from bot.texts import system_text, text_too_long
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
+MAX_TEXT_CHARS = 4096  # Telegram's own limit for a message; longer text only comes from a forged update
 
 
 class TransientError(Exception):
@@ -86,6 +87,9 @@ class UpdateConverter:
             text = start_text(msg.text)
         if msg.contact is not None:
             text = contact_text(msg)
+        if len(text) > MAX_TEXT_CHARS:  # refused before any file is downloaded or anything stored
+            out.notices.append(text_too_long(MAX_TEXT_CHARS))
+            return out
         attachments = await self._attachments(msg, out)
         if not text.strip() and not attachments:
             if not out.notices:
@@ -95,7 +99,7 @@ class UpdateConverter:
         out.inbound = InboundMessage(
             channel=CHANNEL, user_id=str(msg.chat.id), text=text, attachments=tuple(attachments),
             channel_message_id=str(update.update_id), at=_aware(msg.date),
-            display_name=user.full_name[:200] if user else None)
+            display_name=user.full_name[:200] if user else None, requester=f"tg:{user.id}" if user else None)
         return out
 
     def _callback(self, update: Update) -> Converted:
@@ -108,7 +112,7 @@ class UpdateConverter:
         if label:
             out.inbound = InboundMessage(
                 channel=CHANNEL, user_id=str(chat_id), text=label, channel_message_id=str(update.update_id),
-                display_name=query.from_user.full_name[:200])
+                display_name=query.from_user.full_name[:200], requester=f"tg:{query.from_user.id}")
         return out
 
     async def _attachments(self, msg: TgMessage, out: Converted) -> list[InboundAttachment]:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.channels.webchat_session import ChatSessions, new_session_id
 from bot.inbound import InboundAttachment, InboundMessage
 from bot.pipeline import Pipeline
 from bot.privacy_log import mask_user_id
+from bot.requester import RequesterKeys
 from bot.texts import system_text
 from storage.db import Database
 from storage.models import Conversation, Message
@@ -108,12 +110,14 @@ class WebChatChannel:
     name = CHANNEL
     push = False
 
-    def __init__(self, pipeline: Pipeline, db: Database, settings: WebChatSettings, sessions: ChatSessions) -> None:
+    def __init__(self, pipeline: Pipeline, db: Database, settings: WebChatSettings, sessions: ChatSessions,
+                 requesters: RequesterKeys | None = None) -> None:
         self.pipeline = pipeline
         self.db = db
         self.settings = settings
         self.sessions = sessions
         self.max_body = max_body_bytes(pipeline.max_upload_bytes)
+        self.requesters = requesters or RequesterKeys([])  # client address key, for failure budgets
 
     def setup_routes(self, app: web.Application) -> None:
         app[WEBCHAT_KEY] = self
@@ -163,6 +167,7 @@ class WebChatChannel:
             response = web.json_response({"error": system_text(exc.text_key, **exc.values), "detail": exc.detail},
                                          status=status)
         else:
+            inbound = replace(inbound, requester=self.requesters.for_request(request))  # client address, for budgets
             result = await self.pipeline.handle(inbound, deliver=True)  # replies stored as sent (returned here)
             response = web.json_response({"inbound_id": result.message_id,
                                           "messages": [render_message(m) for m in result.replies],

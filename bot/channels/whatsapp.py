@@ -79,6 +79,7 @@ class WhatsAppChannel:
     async def start(self) -> None:
         if not self.config.public_url:
             log.warning("whatsapp: channels.whatsapp.public_url is empty; every webhook will be refused")
+        self.client.messages  # noqa: B018 - twilio imports its API modules lazily: now, not during a send (~0.15 s)
 
     async def stop(self) -> None:
         if self._tasks:

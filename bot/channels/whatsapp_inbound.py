@@ -12,12 +12,13 @@ import aiohttp
 import yarl
 
 from bot.inbound import InboundAttachment, InboundMessage
-from bot.texts import system_text
+from bot.texts import system_text, text_too_long
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
 MAX_MEDIA = 10
+MAX_TEXT_CHARS = 4096  # Twilio's WhatsApp body is at most 1,600 characters; tolerant, like Telegram's limit
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 3
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
@@ -90,6 +91,9 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
     if not user_id.startswith("whatsapp:") or not sid:
         return out  # SMS to the same Twilio number, or not a message at all: not ours
     text = form.get("ButtonText") or form.get("Body") or ""
+    if len(text) > MAX_TEXT_CHARS:  # refused before any media is fetched or anything stored
+        out.notices.append(text_too_long(MAX_TEXT_CHARS))
+        return out
     attachments: list[InboundAttachment] = []
     try:
         count = min(int(form.get("NumMedia", "0") or 0), MAX_MEDIA)
@@ -117,5 +121,6 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
             out.notices.append(system_text("channel_unsupported"))
         return out
     out.inbound = InboundMessage(channel=CHANNEL, user_id=user_id, text=text, attachments=tuple(attachments),
-                                 channel_message_id=sid, display_name=(form.get("ProfileName") or None))
+                                 channel_message_id=sid, display_name=(form.get("ProfileName") or None),
+                                 requester=f"wa:{user_id}"[:100])
     return out

@@ -117,7 +117,7 @@ async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.
         from bot.cli.telegram import enable_polling
 
         enable_polling(services)
-    return create_app(services)
+    return create_app(services, warm_workers=True)
 
 
 @click.command("chat")

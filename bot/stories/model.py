@@ -19,9 +19,9 @@ EXPECTATIONS = ("intent", "intent_not", "slots", "flow", "step", "reply_contains
                 "mode")
 STAFF_ACTIONS = ("start_review", "request_info", "invite", "approve", "reject", "complete", "message",
                  "take_over", "return_to_bot", "accept_document", "reject_document")
-SETUP_KEYS = ("now", "demo_registry", "registry", "cases", "display_name", "subscribed")
+SETUP_KEYS = ("now", "demo_registry", "registry", "cases", "display_name", "subscribed", "strangers_failed")
 CASE_SETUP_KEYS = ("service", "variant", "status", "ticket", "nomor_porsi", "applicant_name", "answers",
-                   "documents", "submitted_days_ago")
+                   "documents", "submitted_days_ago", "owner")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 
 

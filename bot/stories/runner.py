@@ -133,8 +133,28 @@ class Player:
             await session.flush()
             self.conversation_id = conversation.id
             for n, spec in enumerate(setup.get("cases") or [], 1):
-                await self._seed_case(session, conversation, spec, n)
+                owner = conversation if spec.get("owner", "self") == "self" else await self._stranger(session, n)
+                await self._seed_case(session, owner, spec, n)
+            await self._seed_stranger_failures(session, setup.get("strangers_failed") or {})
             await session.commit()
+
+    async def _stranger(self, session: Any, n: int) -> Conversation:
+        """Another person's conversation on the same channel (for cases owned by someone else)."""
+        other = Conversation(channel=self.story.channel, channel_user_id=f"{self.user_id}-other-{n}", state={})
+        session.add(other)
+        await session.flush()
+        return other
+
+    async def _seed_stranger_failures(self, session: Any, failures: dict[str, Any]) -> None:
+        """`strangers_failed: {subject: n}`: n failed identity checks on a porsi number or ticket in the last
+        half hour, each from a different stranger's conversation and address (dialogues/throttle.py)."""
+        from dialogues.throttle import Requester, record_attempt
+
+        for subject, count in failures.items():
+            for i in range(int(count)):
+                other = await self._stranger(session, 1000 + i)
+                record_attempt(session, self.clock - timedelta(minutes=30), Requester(other.id, f"ip:stranger-{i}"),
+                               str(subject), False, nomor_porsi=str(subject) if str(subject).isdigit() else "")
 
     async def _seed_case(self, session: Any, conversation: Conversation, spec: dict[str, Any], n: int) -> None:
         from storage.models import Pilgrim

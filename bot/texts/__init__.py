@@ -21,3 +21,8 @@ def _templates() -> dict[str, str]:
 def system_text(key: str, **values: Any) -> str:
     """Render a system message template."""
     return _templates()[key].format(**values)
+
+
+def text_too_long(max_chars: int) -> str:
+    """The polite answer to an over-long message, the limit written the Indonesian way (4.096)."""
+    return system_text("channel_text_too_long", max_chars=f"{max_chars:,}".replace(",", "."))

@@ -143,8 +143,12 @@ async def test_case_status_own_and_by_ticket(chat: Chat, engine, db) -> None:
     out = await other.say("cek status", parse=intent("check_case_status"))
     assert "nomor tiket" in out
     out = await other.say("pbt 2026 1")
+    assert "tanggal lahir" in out and "Pembatalan" not in out  # another chat's ticket: verification first
+    out = await other.say("3 Mei 1960")  # the pilgrim's birth date (e.g. a family member on another phone)
     assert "Tiket PBT-2026-00001" in out and "Pembatalan" in out
     out = await other.say("status PBT-2026-00099", parse=intent("check_case_status"))
+    assert "tanggal lahir" in out and "tidak kami temukan" not in out
+    out = await other.say("3 Mei 1960")
     assert "tidak kami temukan" in out
 
 
@@ -217,7 +221,7 @@ async def test_bare_porsi_or_ticket_without_nlu(chat: Chat) -> None:
     await chat.say("stop")
     await chat.say("ya")
     out = await chat.say("PBT-2026-00007")
-    assert "tidak kami temukan" in out
+    assert "tanggal lahir" in out and "PBT-2026-00007" in out
 
 
 async def test_notification_templates(engine) -> None:

@@ -135,9 +135,20 @@ async def test_slot_by_day_and_hour(chat: Chat, db) -> None:
     assert "Kamis, 26 November 2026 pukul 10.00" in out and "Ringkasan" in out
 
 
-async def test_nik_already_on_the_waiting_list(chat: Chat) -> None:
+async def test_nik_on_the_waiting_list_is_not_told_to_a_stranger(chat: Chat) -> None:
+    """No NIK oracle: an anonymous chat gets the same neutral note for a NIK on the waiting list as for any."""
     await chat.say("daftar haji", parse=REGISTER)
     for answer in ("1 Januari 1980", "ya", "tidak", "tidak", "sudah", "Siti Aminah"):
+        await chat.say(answer)
+    out = await chat.say("1375014305600002")
+    assert "sudah tercatat" not in out and "mencocokkan NIK" in out and "memeriksa dokumen" in out
+
+
+async def test_nik_already_on_the_waiting_list_told_to_the_verified_pilgrim(chat: Chat) -> None:
+    out = await chat.say("cek porsi 0312345678 lahir 3 Mei 1960", parse={"intent": {"name": "check_porsi", "confidence": 0.95}})
+    assert "SITI A***" in out
+    await chat.say("daftar haji", parse=REGISTER)
+    for answer in ("3 Mei 1960", "ya", "tidak", "tidak", "sudah", "Siti Aminah Rahman"):
         await chat.say(answer)
     out = await chat.say("1375014305600002")
     assert "sudah tercatat dalam daftar tunggu" in out

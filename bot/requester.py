@@ -1,0 +1,86 @@
+"""Who is asking, for failure budgets (dialogues/throttle.py): the web chat's client address.
+
+The address is the TCP peer, unless the peer is one of `security.trusted_proxies` (e.g. the nginx in front of
+the service): then X-Forwarded-For is read from the right, skipping trusted proxies, and the first address
+that is not a trusted proxy is the client. A client cannot spoof its address by sending its own
+X-Forwarded-For: without a trusted proxy the header is ignored, and behind one only what the proxy appended
+counts. The address is stored and compared only as a keyed hash ('ip:<hash>'); IPv6 clients are counted per
+/64 (one household or phone usually owns a whole /64).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from typing import Union
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, field_validator
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+class SecuritySettings(BaseModel):
+    """`security:` in config.yml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # addresses or networks of reverse proxies whose X-Forwarded-For is believed, e.g. [127.0.0.1, 10.0.0.0/8]
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # raises ValueError naming the bad entry
+        return value
+
+
+def _address(text: str) -> Address | None:
+    text = text.strip().strip('"')
+    if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # 203.0.113.7:51234
+        text = text.split(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+class RequesterKeys:
+    """Turns a web request into the requester key of its client address."""
+
+    def __init__(self, trusted_proxies: list[str], secret: str | None = None) -> None:
+        self.trusted: list[Network] = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.secret = (secret or "hajibot-requester").encode()
+
+    def _is_trusted(self, address: Address) -> bool:
+        return any(address in network for network in self.trusted)
+
+    def client_address(self, request: web.Request) -> Address | None:
+        """The client's address: the peer, or the last untrusted hop of X-Forwarded-For behind a trusted proxy."""
+        peer = _address(request.remote or "")
+        if peer is None or not self._is_trusted(peer):
+            return peer
+        hops = [h for line in request.headers.getall("X-Forwarded-For", []) for h in line.split(",")]
+        for hop in reversed(hops):
+            address = _address(hop)
+            if address is None:
+                return peer  # a malformed hop: believe nothing left of it
+            if not self._is_trusted(address):
+                return address
+        return peer
+
+    def key(self, address: Address | None) -> str | None:
+        if address is None:
+            return None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+            text = str(ipaddress.ip_network(f"{address}/64", strict=False))
+        else:
+            text = str(address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address)
+        return "ip:" + hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def for_request(self, request: web.Request) -> str | None:
+        return self.key(self.client_address(request))
