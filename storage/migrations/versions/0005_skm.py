@@ -1,7 +1,7 @@
 """satisfaction survey (SKM): one survey per closed case, one answer per case and element
 
 Revision ID: 0005_skm
-Revises: 0005_hardening
+Revises: 0005_oracle
 """
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import storage.models
 
 
 revision = '0005_skm'
-# The lead's instruction was '0004_broadcast'; main already has 0005_hardening on top of it, so this
-# migration follows it to keep a single head (re-chain at merge if needed).
-down_revision = '0005_hardening'
+down_revision = '0005_oracle'  # chained after main's 0005 migrations (hardening, stalls, oracle)
 branch_labels = None
 depends_on = None
 
