@@ -10,6 +10,7 @@ class InboundAttachment:
     filename: str
     content_type: str  # as claimed by the platform; the store sniffs the real type
     data: bytes
+    kind: str = ""  # what the platform says it is: "voice", "audio", "sticker", "video"; "" = a file/photo
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,6 @@ class InboundMessage:
     # who sent it, beyond the conversation, for failure budgets (dialogues/throttle.py): set by the channel
     # adapter - 'ip:<hash>' of the web-chat client address, 'tg:<user id>', 'wa:<phone>'; None when unknown
     requester: str | None = None
+    # things shared that are not files: {"kind": "location", "latitude": "...", "longitude": "...", "label": "..."}
+    # or {"kind": "contact", "name": "...", "phone": "..."}; kept on the message for staff
+    shares: tuple[dict[str, str], ...] = ()

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.broadcast import optout
 from bot.conversation_lock import ConversationLocks
 from bot.inbound import InboundMessage
+from bot.media import DOCUMENT, attachment_kind, is_document, media_of, share_json
 from bot.ops_http import is_database_down
 from bot import metrics
 from bot.privacy_log import conversation_context, mask_user_id
@@ -53,7 +54,8 @@ from dialogues.turn import Turn
 from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore, StoredFile
-from storage.models import Conversation, Message
+from storage.optouts import record_optout
+from storage.models import Case, Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ class Pipeline:
         self.max_upload_bytes = max_upload_bytes
         self.nlu_max_chars = nlu_max_chars
         self.on_outbound = on_outbound
+        # set by the back office: queues a webhook event about a case in the caller's transaction
+        self.case_events: Callable[..., None] | None = None
         self.survey = ChatSurvey(engine)  # satisfaction survey after a closed case (its own state key)
         self.locks = ConversationLocks()
         self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
@@ -264,9 +268,16 @@ class Pipeline:
         replies += [Reply(system_text("attachment_storage_full", filename=a.get("filename") or "-"))
                     for a in inbound.attachments if a.get("rejected") == "storage_full"]
         text = (inbound.text or "")[:MAX_DIALOGUE_TEXT]
-        if await optout.handle_inbound(session, conversation.id, text):  # STOP / BERHENTI: no more broadcasts
+        in_form = conversation.mode == "bot" and bool((conversation.state or {}).get("flow"))
+        # a bare STOP / BERHENTI outside a form: no more broadcasts (inside a form the engine asks which stop)
+        keyword = None if in_form else optout.is_optout_keyword(text)
+        if keyword is not None:
+            await record_optout(session, conversation.id, f"keyword:{keyword}", inbound.created_at)
             replies.append(Reply(self.engine.text("unsubscribed")))
-            if conversation.mode == "bot" and not self.engine.in_progress(conversation):
+            if conversation.mode == "bot":
+                state = dict(conversation.state or {})
+                state.pop("pending", None)
+                conversation.state = state
                 return replies
         if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
             return replies + self._staff_waiting_notice(conversation)
@@ -279,12 +290,23 @@ class Pipeline:
         files = _stored_files(inbound.attachments)
         turn = Turn(conversation=conversation, channel=conversation.channel, text=text, parse=parse,
                     files=files, now=inbound.created_at, inspections=self._checked.pop(inbound.id, {}),
-                    requester=inbound.requester)
+                    requester=inbound.requester, message_id=inbound.id, media=media_of(inbound.attachments))
         replies += await self.engine.step(session, self.files, turn)
+        await self._case_events(session, turn)
         # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
-        inbound.intent = parse.get("intent", {}).get("name")
+        inbound.intent = optout.IN_FORM_STOP if in_form and optout.is_optout_keyword(text) else \
+            parse.get("intent", {}).get("name")
         inbound.intent_confidence = parse.get("intent", {}).get("confidence")
         return replies
+
+    async def _case_events(self, session: AsyncSession, turn: Turn) -> None:
+        """Hand the step's case events (a pilgrim's reply, a late document) to the back office's webhooks."""
+        if self.case_events is None or not turn.events:
+            return
+        for event, case_id, extra in turn.events:
+            case = await session.get(Case, case_id)
+            if case is not None:
+                self.case_events(session, event, case, **extra)
 
     @staticmethod
     def _staff_waiting_notice(conversation: Conversation) -> list[Reply]:
@@ -374,7 +396,9 @@ class Pipeline:
                 result.append({"filename": attachment.filename, "size": len(attachment.data),
                                "rejected": "storage_full"})
                 continue
-            result.append(stored.to_json())
+            kind = attachment_kind(attachment.kind, attachment.content_type, stored.content_type)
+            result.append({**stored.to_json(), "kind": kind} if kind != DOCUMENT else stored.to_json())
+        result += [share for share in map(share_json, msg.shares) if share is not None]
         return result
 
 
@@ -385,5 +409,6 @@ def _storable(text: str) -> str:
 
 
 def _stored_files(attachments: list[dict[str, Any]]) -> list[StoredFile]:
-    """The attachments of an inbound row that were stored (not rejected as too large or for a full disk)."""
-    return [StoredFile.from_json(a) for a in attachments if not a.get("rejected")]
+    """The documents of an inbound row that were stored (not rejected as too large or for a full disk; not a
+    voice note, sticker or other media, which the engine sees as `Turn.media`)."""
+    return [StoredFile.from_json(a) for a in attachments if is_document(a)]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
 from dialogues.parsing import format_date, mask_name
+from dialogues.sla_hooks import expected_vars, start_clock
 from dialogues.throttle import Requester, record_attempt, wait_before_attempt
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence
 
@@ -182,6 +183,8 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
                 conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=ctx.slots.get("porsi"),
                 applicant_name=applicant,
                 answers=answers, submitted_at=ctx.now, created_at=ctx.now, updated_at=ctx.now)
+    start_clock(case, engine.rules, engine.tz, slot_start or ctx.now)  # service-level clock
+    ctx.extra.update(expected_vars(case, engine.rules, engine.lexicon, engine.tz))
     ctx.session.add(case)
     await ctx.session.flush()
     if doc_ids:
@@ -200,23 +203,49 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     return "ok"
 
 
-async def offer_slots(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+async def free_slots(engine: "DialogueEngine", ctx: "Ctx") -> list[datetime]:
+    """Upcoming slot starts (UTC) with room left, in time order."""
     rules = engine.rules.appointments
     candidates = [c.astimezone(timezone.utc)  # store and compare in UTC (SQLite keeps the digits as given)
                   for c in candidate_slots(ctx.now, rules, engine.rules.holidays, engine.tz)]
     if not candidates:
-        return "none"
+        return []
     rows = (await ctx.session.execute(
         select(Appointment.slot_start, func.count()).where(
             Appointment.status == "booked", Appointment.slot_start >= candidates[0],
             Appointment.slot_start <= candidates[-1]).group_by(Appointment.slot_start))).all()
     taken = {r[0].astimezone(timezone.utc): r[1] for r in rows}
-    free = [c for c in candidates if taken.get(c.astimezone(timezone.utc), 0) < rules.capacity][:rules.offer_count]
+    return [c for c in candidates if taken.get(c.astimezone(timezone.utc), 0) < rules.capacity]
+
+
+def slot_option(engine: "DialogueEngine", start: datetime) -> dict[str, Any]:
+    """A slot as a choice: stored value (ISO, UTC), label and the ways to name it."""
+    return {"value": start.isoformat(), "label": engine.when_label(start, "slot_label"),
+            "words": _slot_words(engine, start)}
+
+
+async def book_slot(engine: "DialogueEngine", ctx: "Ctx", start: datetime, case_id: int | None,
+                    purpose: str) -> Appointment | None:
+    """Book `start` as the one active booking of the case (or, without a case, of the conversation): other
+    bookings are cancelled. None when the slot is full (nothing changes)."""
+    if await _slot_taken(ctx, start) >= engine.rules.appointments.capacity:
+        return None
+    scope = Appointment.case_id == case_id if case_id is not None else Appointment.conversation_id == ctx.conv.id
+    await ctx.session.execute(update(Appointment).where(scope, Appointment.status == "booked")
+                              .values(status="cancelled"))
+    appointment = Appointment(case_id=case_id, conversation_id=ctx.conv.id, slot_start=start, purpose=purpose[:40],
+                              status="booked", created_at=ctx.now)
+    ctx.session.add(appointment)
+    await ctx.session.flush()
+    return appointment
+
+
+async def offer_slots(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    rules = engine.rules.appointments
+    free = (await free_slots(engine, ctx))[:rules.offer_count]
     if not free:
         return "none"
-    ctx.state.setdefault("options", {})["appointment"] = [
-        {"value": c.isoformat(), "label": engine.when_label(c, "slot_label"), "words": _slot_words(engine, c)}
-        for c in free]
+    ctx.state.setdefault("options", {})["appointment"] = [slot_option(engine, c) for c in free]
     return "ok"
 
 

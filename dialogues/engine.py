@@ -17,7 +17,9 @@ Public interface (used by bot/pipeline.py and, later, the back office):
 State (conversation.state, JSON): flow, step (the step waiting for input), slots, fails (per step),
 pending (a yes/no or pick question of the engine itself), docs (per checklist item: status + document ids),
 doc_item, pilgrim (registry facts for conditions), verified (porsi verified in this flow), options
-(dynamic choices), last_choices (menu shown last), updated_at, resend.
+(dynamic choices), last_choices (menu shown last), updated_at, resend, awaiting (staff wait for the pilgrim's
+reply to a case: dialogues/casereplies.py), aborted_form (a stopped form that "lanjut" brings back:
+dialogues/stopping.py).
 """
 from __future__ import annotations
 
@@ -37,12 +39,15 @@ from dialogues.collect import Collection
 from dialogues.conditions import MISSING, evaluate
 from dialogues.config import Bundle, load_bundle
 from dialogues.context import FLOW_KEYS, INFO_INTENTS, MAX_LOOP, Ctx, original_span
+from dialogues.booking import Booking
+from dialogues.casereplies import CaseReplies
 from dialogues.corrections import Corrections
 from dialogues.frontdesk import FrontDesk
 from dialogues.parsing import contains_phrase, format_date, is_only, normalize, pick_option
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow, Outcome, Step
+from dialogues.stopping import Stopping
 from dialogues.settings import DialogueSettings, OfficeSettings
 from dialogues.turn import Turn
 from dialogues.validators import Choice, ValidationContext, looks_like_question, validate
@@ -53,7 +58,7 @@ from storage.models import Case, Conversation
 WORD_VALIDATORS = ("choice", "yesno")  # answers in words: retried on the NLU's normalised text
 
 
-class DialogueEngine(FrontDesk, Corrections, Collection):
+class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, Booking):
     def __init__(self, bundle: Bundle, office: OfficeSettings, settings: DialogueSettings) -> None:
         self.bundle = bundle
         self.rules = bundle.rules
@@ -182,6 +187,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                 return
             if ctx.text:
                 ctx.state.pop("resend", None)
+        if await self._case_reply(ctx):  # media, a reply to staff, a late document for an open case
+            return
         pending = ctx.state.get("pending")
         if pending and await self._pending(ctx, pending):
             return
@@ -194,13 +201,16 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             await self._handoff(ctx)
             return
         if flow:
+            if await self._stop_request(ctx, flow):
+                return
             if self._wants_stop(ctx) or is_only(ctx.text, lex.menu):
-                ctx.state["pending"] = {"kind": "abort"}
-                ctx.say("abort_confirm", choices=self._yes_no())
+                self._ask_abort(ctx)
                 return
             if await self._correction(ctx, flow):
                 return
             await self._flow_input(ctx, flow)
+            return
+        if await self._resume_aborted(ctx) or await self._booking_request(ctx):
             return
         await self._top_level(ctx)
 
@@ -241,6 +251,12 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
         """Handle the engine's own question; False means 'not an answer to it, process normally'."""
         kind = pending.get("kind")
         flow = self._flow(ctx)
+        if kind in ("abort", "stop_which"):
+            return await self._stop_pending(ctx, pending)
+        if kind in self.CASE_PENDING:
+            return await self._case_pending(ctx, pending)
+        if kind in self.BOOKING_PENDING:
+            return await self._booking_pending(ctx, pending)
         if kind == "resume":
             labels = self._resume_choices()
             lex = self.lexicon
@@ -279,17 +295,6 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
                 await self._reprompt(ctx, flow)
             else:
                 self._menu(ctx)
-            return True
-        if kind == "abort":
-            if answer:
-                title = self.text(flow.title) if flow else ""
-                self._finish(ctx)
-                ctx.say("aborted", flow_title=title)
-                self._menu(ctx)
-            else:
-                ctx.say("abort_cancelled")
-                if flow:
-                    await self._reprompt(ctx, flow)
             return True
         if kind == "handoff":
             if answer:
@@ -775,8 +780,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection):
             await self._reprompt(ctx, flow)
             return
         if ctx.intent == "stop" and ctx.confidence >= 0.8:
-            ctx.state["pending"] = {"kind": "abort"}
-            ctx.say("abort_confirm", choices=self._yes_no())
+            self._ask_abort(ctx)
             return
         if self._count_fail(ctx, step.id):
             return

@@ -262,8 +262,46 @@ class InfoTexts(Strict):
     office: str
 
 
+class ConversationWords(Strict):
+    """Words for stopping, replies to staff and bookings (dialogues/rules/conversation.yml)."""
+
+    ambiguous_stop: list[str] = Field(min_length=1)  # a bare "STOP" inside a form: which stop is meant?
+    stop_form: list[str] = Field(min_length=1)  # "berhenti mengisi formulir"
+    stop_announcements: list[str] = Field(min_length=1)  # "berhenti menerima pengumuman"
+    reschedule: list[str] = Field(min_length=1)  # "ganti jadwal", "berhalangan"
+    cancel_booking: list[str] = Field(min_length=1)  # "batalkan jadwal", "tidak jadi datang"
+    booking: list[str] = Field(min_length=1)  # "jadwal", "janji", "kunjungan"
+    refuse: list[str] = Field(min_length=1)  # "jumat sy ada acara": that day is refused
+    ordinals: list[str] = Field(min_length=1)  # "yg pertama", "yang kedua": the n-th choice
+    clause_breaks: list[str] = Field(min_length=1)  # "kamis bisa, tapi jumat ada acara": words between wishes
+    day_parts: dict[str, tuple[int, int]] = {}  # "pagi": [6, 12] -> hours from 6 up to (not incl.) 12
+    reply_window_hours: float = Field(default=24, gt=0)  # further messages after a reply still reach the case
+    resume_aborted_hours: float = Field(default=24, gt=0)  # "lanjut" resumes a stopped form this long
+class ServiceStage(Strict):
+    name: str
+    label: str
+    working_days: int = Field(ge=0, le=365)
+    statuses: list[str] = Field(min_length=1)
+
+
+class ServiceStandard(Strict):
+    label: str
+    basis: str
+    stages: list[ServiceStage] = Field(min_length=1)
+
+
+class ServiceLevelRules(Strict):
+    """dialogues/rules/service_levels.yml: working days per stage of each service (see dialogues/service_level.py)."""
+    include_cuti_bersama: bool = True
+    extra_cuti_bersama: list[date] = []
+    closures: list[date] = []
+    warn_working_days: int = Field(1, ge=0, le=30)
+    services: dict[str, ServiceStandard] = {}
+
+
 class Rules(Strict):
     language: Lexicon
+    conversation: ConversationWords
     checklists: dict[str, Checklist]
     pelimpahan: PelimpahanRules
     pendaftaran: PendaftaranRules
@@ -274,6 +312,7 @@ class Rules(Strict):
     appointments: AppointmentRules
     porsi_status: dict[str, StatusInfo]
     info: InfoTexts
+    service_levels: ServiceLevelRules = ServiceLevelRules()
     banks: BankRules | None = None
     skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
 

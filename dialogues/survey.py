@@ -93,7 +93,9 @@ class ChatSurvey:
                       choices=[self._text("skm_choice_start"), self._text("skm_choice_decline")])]
 
     async def _locked_conversation(self, session: AsyncSession, conversation_id: int) -> Conversation | None:
-        """The conversation, re-read under the pipeline's row lock (PostgreSQL) so its state is current."""
+        """The conversation, re-read under the pipeline's row lock (PostgreSQL) so its state is current
+        (pending changes of this session are flushed first, so none is lost by the re-read)."""
+        await session.flush()
         query = select(Conversation).where(Conversation.id == conversation_id) \
             .execution_options(populate_existing=True)
         if session.bind is not None and session.bind.dialect.name == "postgresql":

@@ -30,3 +30,9 @@ class Turn:
     # who sent the message besides the conversation (InboundMessage.requester): the failure budgets'
     # client-IP / channel-user scope
     requester: str | None = None
+    # the stored inbound message (replies to staff point at it) and what it carries besides documents:
+    # voice notes, audio, stickers, locations, contact cards (as stored on the message, with a "kind")
+    message_id: int | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    # (event, case id, extra) for the back office's webhooks, e.g. ("case.pilgrim_replied", 12, {})
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)

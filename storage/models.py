@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-    UniqueConstraint,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -164,6 +164,11 @@ class Case(Base):
     submitted_at: Mapped[datetime | None] = mapped_column()
     first_staff_action_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # service-level clock (dialogues/service_level.py): current stage, its start and due time, expected completion
+    sla_stage: Mapped[str | None] = mapped_column(String(40))
+    sla_stage_started_at: Mapped[datetime | None] = mapped_column()
+    sla_stage_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    sla_due_at: Mapped[datetime | None] = mapped_column()
 
     documents: Mapped[list["CaseDocument"]] = relationship(back_populates="case", lazy="raise",
                                                            order_by="CaseDocument.id")
@@ -219,6 +224,11 @@ class Appointment(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled | done
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (  # one active booking per case (a partial unique index; migration 0005_replies)
+        Index("uq_appointments_case_booked", "case_id", unique=True, sqlite_where=text("status = 'booked'"),
+              postgresql_where=text("status = 'booked'")),
+    )
 
 
 class StaffUser(Base):

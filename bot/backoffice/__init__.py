@@ -50,6 +50,7 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_get("/cases/{case_id}", views_cases.case_page)
     r.add_post("/cases/{case_id}/action", views_cases.case_action)
     r.add_post("/cases/{case_id}/assign", views_cases.case_assign)
+    r.add_post("/cases/{case_id}/appointment", views_cases.case_appointment)
     r.add_post("/cases/{case_id}/documents/{doc_id}/review", views_cases.document_review)
     r.add_get("/cases/{case_id}/export.pdf", views_exports.case_pdf)
     r.add_get("/documents/{doc_id}", views_documents.document_file)
@@ -94,10 +95,16 @@ def setup_routes(app: web.Application, services: Any) -> None:
     app.add_subapp("/api/v1", create_api_app(context))
     app.router.add_get(PREFIX, _home)
 
+    from bot.backoffice.sla_watch import SlaWatch
+
+    sla_watch = SlaWatch(context)  # service-level alerts and digest to the head of section
+
     async def start(_: web.Application) -> None:
         context.webhooks.start()
+        sla_watch.start()
 
     async def stop(_: web.Application) -> None:
+        await sla_watch.stop()
         await context.webhooks.stop()
 
     app.on_startup.append(start)

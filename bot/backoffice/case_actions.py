@@ -13,10 +13,12 @@ from bot.backoffice.answers import checklist_key
 from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_replies, queue_text, render
 from bot.backoffice.states import CLOSED_STATUSES, TRANSITIONS, target_status
+from dialogues.sla_hooks import sla_stage_change
 from dialogues.survey import ChatSurvey
 from storage.models import Appointment, Case, CaseDocument, Conversation
 
 MAX_TEXT = 2000
+AWAITS_REPLY = ("request_info", "invite")  # staff actions the pilgrim is expected to answer
 
 
 class ActionError(Exception):
@@ -53,8 +55,10 @@ async def slot_taken(session: AsyncSession, slot: datetime) -> int:
 
 
 async def change_status(bo: Backoffice, session: AsyncSession, case: Case, action: str, actor: str,
-                        staff_id: int | None = None, text: str = "", slot: datetime | None = None) -> str:
-    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status."""
+                        staff_id: int | None = None, text: str = "", slot: datetime | None = None,
+                        now: datetime | None = None) -> str:
+    """Apply `action` to `case`; raises IllegalTransition or ActionError. Returns the new status.
+    `now` pins the clock (conversation stories); default: the current time."""
     transition = TRANSITIONS.get(action)
     new_status = target_status(action, case.status)
     assert transition is not None
@@ -63,7 +67,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
         raise ActionError("reason_required")
     if len(text) > MAX_TEXT:
         raise ActionError("text_too_long", max=MAX_TEXT)
-    now = _now()
+    now = now or _now()
     values = {"ticket": case.ticket, "text": text, "office_name": bo.services.settings.config.office.name,
               "address": bo.services.settings.config.office.address, "phone": bo.services.settings.config.office.phone}
     if transition.needs_slot:
@@ -71,6 +75,7 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
             raise ActionError("slot_required")
         if slot not in bo.rules.upcoming_slots(now) or await slot_taken(session, slot) >= bo.rules.slot_capacity:
             raise ActionError("slot_invalid")
+        await _cancel_bookings(session, case)  # one active booking per case
         session.add(Appointment(case_id=case.id, conversation_id=case.conversation_id, slot_start=slot,
                                 purpose=f"case:{case.service}"[:40], status="booked"))
         values["when"] = bo.format_when(slot)
@@ -80,10 +85,12 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
     _mark_touched(case, now)
     if new_status in CLOSED_STATUSES:
         case.closed_at = now
-    conversation = await case_conversation(session, case)
+    values.update(sla_stage_change(bo.services.engine, case, now))
+    conversation = await case_conversation(session, case, lock=True)
     if conversation is not None:
         queue_text(session, conversation, render(bo.services.engine, f"bo_case_{action}", **values),
                    sender="staff", staff_id=staff_id)
+        _track_reply(bo, conversation, case, action, now)
         if new_status in CLOSED_STATUSES:  # satisfaction survey (SKM), at most once per case
             queue_replies(session, conversation, await ChatSurvey(bo.services.engine).offer(session, case, now),
                           staff_id=staff_id)
@@ -92,6 +99,68 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
                  slot=slot.isoformat() if slot else None, notified=conversation is not None)
     bo.webhooks.enqueue(session, "case.status_changed", case, previous_status=old_status)
     return new_status
+
+
+def _track_reply(bo: Backoffice, conversation: Conversation, case: Case, action: str, now: datetime) -> None:
+    """After a question or an invitation the conversation waits for the pilgrim's reply to this case;
+    any other action ends that wait."""
+    engine = bo.services.engine
+    if not hasattr(engine, "await_reply"):
+        return
+    if action in AWAITS_REPLY:
+        engine.await_reply(conversation, case, action, now)
+    else:
+        engine.stop_awaiting(conversation, case)
+
+
+async def _cancel_bookings(session: AsyncSession, case: Case) -> list[Appointment]:
+    booked = list((await session.execute(select(Appointment).where(
+        Appointment.case_id == case.id, Appointment.status == "booked"))).scalars().all())
+    for appointment in booked:
+        appointment.status = "cancelled"
+    await session.flush()  # before a new booking is inserted: one active booking per case (unique index)
+    return booked
+
+
+async def active_appointment(session: AsyncSession, case: Case) -> Appointment | None:
+    """The case's one booked visit (the latest, should older data hold several)."""
+    return (await session.execute(select(Appointment).where(
+        Appointment.case_id == case.id, Appointment.status == "booked").order_by(Appointment.id.desc())
+        .limit(1))).scalar_one_or_none()
+
+
+async def change_appointment(bo: Backoffice, session: AsyncSession, case: Case, slot: datetime | None, actor: str,
+                             staff_id: int | None = None) -> None:
+    """Staff move the case's booked visit to `slot`, or cancel it (`slot` None); the pilgrim is told."""
+    if case.status in CLOSED_STATUSES:
+        raise ActionError("case_closed")
+    now = _now()
+    current = await active_appointment(session, case)
+    if slot is None and current is None:
+        raise ActionError("no_appointment")
+    if slot is not None:
+        if slot not in bo.rules.upcoming_slots(now) or await slot_taken(session, slot) >= bo.rules.slot_capacity:
+            raise ActionError("slot_invalid")
+    old = await _cancel_bookings(session, case)
+    if slot is not None:
+        purpose = current.purpose if current is not None else f"case:{case.service}"[:40]
+        session.add(Appointment(case_id=case.id, conversation_id=case.conversation_id, slot_start=slot,
+                                purpose=purpose, status="booked", created_at=now))
+    case.updated_at = now
+    _mark_touched(case, now)
+    conversation = await case_conversation(session, case, lock=True)
+    if conversation is not None:
+        values = {"ticket": case.ticket, "old_when": bo.format_when(current.slot_start) if current else "-",
+                  "when": bo.format_when(slot) if slot else "", "office_name": bo.services.settings.config.office.name,
+                  "address": bo.services.settings.config.office.address}
+        key = "bo_appointment_changed" if slot is not None else "bo_appointment_cancelled"
+        queue_text(session, conversation, render(bo.services.engine, key, **values), sender="staff",
+                   staff_id=staff_id)
+    detail = {"from": old[0].slot_start.isoformat() if old else None, "to": slot.isoformat() if slot else None,
+              "by": "staff"}
+    audit.record(session, actor, "case.appointment", case_id=case.id, conversation_id=case.conversation_id,
+                 notified=conversation is not None, **detail)
+    bo.webhooks.enqueue(session, "case.appointment_changed", case, **detail)
 
 
 async def review_document(bo: Backoffice, session: AsyncSession, case: Case, doc: CaseDocument, accept: bool,

@@ -44,6 +44,7 @@ class Backoffice:
         if config.backoffice.webhook_url and webhook_key is None:
             log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")
         webhooks = Webhooks(services.db, config.backoffice, webhook_key)
+        services.pipeline.case_events = webhooks.enqueue  # a pilgrim's reply or late document: staff notified
         return cls(services, config.backoffice, rules, SessionKeys(key.encode()), webhooks)
 
     def format_when(self, moment: datetime) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.backoffice.states import STATUSES, WAITING_ON_OFFICE
+from bot.backoffice.states import OPEN_STATUSES, STATUSES, WAITING_ON_OFFICE
 from storage.models import Case
 
 AGE_CHOICES = {"1": 1, "3": 3, "7": 7, "14": 14, "30": 30}  # "older than N days"
@@ -80,7 +80,8 @@ async def status_counts(session: AsyncSession, f: QueueFilter, staff_id: int, no
 
 async def list_cases(session: AsyncSession, f: QueueFilter, staff_id: int, now: datetime,
                      limit: int | None, offset: int = 0) -> list[Case]:
-    query = apply_filters(select(Case), f, staff_id, now).order_by(
+    query = apply_filters(select(Case), f, staff_id, now).order_by(  # least time left first, then oldest
+        Case.sla_stage_due_at.is_(None), Case.sla_stage_due_at.asc(),
         func.coalesce(Case.submitted_at, Case.created_at).asc(), Case.id.asc())
     if limit is not None:
         query = query.limit(limit).offset(offset)
@@ -100,3 +101,14 @@ def is_overdue(case: Case, now: datetime, sla_hours: float) -> bool:
 
 async def known_services(session: AsyncSession) -> list[str]:
     return sorted(s for s in (await session.execute(select(Case.service).distinct())).scalars().all() if s)
+
+
+def sla_flag(case: Case, now: datetime, rules: Any) -> str:
+    """'breached' / 'at_risk' / 'ok' against the service standard ('' without a running clock);
+    `rules` is the back office's OfficeRules."""
+    from dialogues.service_level import WorkCalendar, sla_state
+
+    if case.sla_stage_due_at is None or case.status not in OPEN_STATUSES:
+        return ""
+    calendar = WorkCalendar.from_rules(rules.rules, rules.tz)
+    return sla_state(calendar, now, case.sla_stage_due_at, rules.rules.service_levels.warn_working_days)

@@ -22,5 +22,10 @@ class BackofficeSettings(BaseModel):
     webhook_url: str = Field("", description="POST target for case events; empty = no webhook")
     webhook_max_attempts: int = Field(0, ge=0, description="0 = retry until acknowledged")
     webhook_timeout_seconds: float = Field(10, gt=0)
+    sla_head_of_section: str = Field("", description="Head of section told of cases about to breach the service "
+                                     "standard (name or contact, sent in the signed event); empty = no alerts")
+    sla_alert_url: str = Field("", description="POST target for SLA alerts and the daily digest; empty = webhook_url")
+    sla_digest_hour: int = Field(7, ge=0, le=23, description="Local hour after which the daily SLA digest is sent")
+    sla_check_minutes: float = Field(10, gt=0, description="How often open cases are checked against the standard")
     inbox_poll_seconds: float = Field(5, gt=0, le=120)
     page_size: int = Field(50, ge=5, le=500)

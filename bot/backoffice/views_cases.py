@@ -12,11 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
 from bot.backoffice.answers import answer_rows, checklist_key
-from bot.backoffice.case_actions import ActionError, assign, change_status, review_document, slot_taken
+from bot.backoffice.case_actions import (
+    ActionError, active_appointment, assign, change_appointment, change_status, review_document, slot_taken,
+)
 from bot.backoffice.notify import wake_outbox
 from bot.backoffice.queue import (
-    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, status_counts,
+    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, sla_flag, status_counts,
 )
+from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets, unanswered_replies
 from bot.backoffice.states import CLOSED_STATUSES, STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
@@ -25,6 +28,7 @@ from bot.backoffice.web_common import (
 from storage.models import AuditLog, Appointment, Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 
 TRANSCRIPT_LIMIT = 300
+EXTRA_ITEM = "tambahan"  # late documents that are not one of the checklist's items (dialogues/casereplies.py)
 CSV_LIMIT = 50_000
 
 
@@ -46,14 +50,18 @@ async def queue_page(request: web.Request) -> web.Response:
         counts = await status_counts(session, f, staff.id, now)
         names = await staff_names(session)
         doc_counts = await document_counts(session, [c.id for c in cases])
+        replied = await unanswered_replies(session, [c.id for c in cases])
     rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
-             "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {})} for c in cases]
+             "sla": sla_flag(c, now, context.rules),
+             "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {}),
+             "new_reply": c.id in replied} for c in cases]
     pages = max(1, (total + size - 1) // size)
     return render(request, "queue.jinja2", {
         "rows": rows, "f": f, "counts": counts, "statuses": STATUSES, "services": services, "staff_names": names,
         "age_choices": list(AGE_CHOICES), "total": total, "pages": pages, "now": now,
         "sla_hours": context.settings.sla_hours,
         "overdue_count": sum(1 for r in rows if r["overdue"]),
+        "sla_count": sum(1 for r in rows if r["sla"] in ("at_risk", "breached")),
     })
 
 
@@ -140,7 +148,8 @@ def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -
                      "form": item.get("form", ""), "optional": bool(item.get("optional")), "docs": docs,
                      "state": _item_state(docs)})
     for key, docs in by_item.items():
-        view.append({"key": key, "name": key, "form": "", "optional": True, "docs": docs, "state": _item_state(docs)})
+        name = staff_text("extra_documents") if key == EXTRA_ITEM else key
+        view.append({"key": key, "name": name, "form": "", "optional": True, "docs": docs, "state": _item_state(docs)})
     return view
 
 
@@ -179,8 +188,11 @@ async def case_page(request: web.Request) -> web.Response:
         await session.commit()
         active_staff = (await session.execute(select(StaffUser).where(StaffUser.active.is_(True))
                                               .order_by(StaffUser.display_name))).scalars().all()
+        replies = await pilgrim_replies(session, case.id)
+        tickets = await reply_tickets(session, conversation.id) if conversation is not None else {}
+        active = await active_appointment(session, case)
         slots = []
-        if "invite" in allowed_actions(case.status):
+        if "invite" in allowed_actions(case.status) or active is not None:
             for slot in context.rules.upcoming_slots(now):
                 left = context.rules.slot_capacity - await slot_taken(session, slot)
                 if left > 0:
@@ -191,6 +203,9 @@ async def case_page(request: web.Request) -> web.Response:
         "messages": messages, "checklist": checklist_view(items, documents),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
         "actions": [TRANSITIONS[a] for a in allowed_actions(case.status)], "slots": slots,
+        "replies": replies, "reply_tickets": tickets, "attachments_of": attachments_view,
+        "active_appointment": active,
+        "change_slots": [s for s in slots if active is None or s["at"] != active.slot_start],
         "overdue": is_overdue(case, now, context.settings.sla_hours), "tz": context.rules.tz,
     })
 
@@ -223,6 +238,33 @@ async def case_action(request: web.Request) -> web.Response:
         conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
     wake_outbox(context.services, conversation)
     return redirect(back, msg="done_status")
+
+
+async def case_appointment(request: web.Request) -> web.Response:
+    """Staff change or cancel the case's booked visit; the pilgrim is told in the chat."""
+    context = bo(request)
+    staff = current_staff(request)
+    case_id = path_int(request, "case_id")
+    data = await form(request)
+    back = f"{PREFIX}/cases/{case_id}"
+    slot: datetime | None = None
+    if data.get("op") != "cancel":
+        try:
+            slot = datetime.fromisoformat(data.get("slot", ""))
+        except ValueError:
+            return redirect(back, err="slot_invalid")
+        if slot.tzinfo is None:
+            return redirect(back, err="slot_invalid")
+    async with context.services.db.session() as session:
+        case = await load_case(session, case_id, lock=True)
+        try:
+            await change_appointment(context, session, case, slot, f"staff:{staff.username}", staff.id)
+        except ActionError as exc:
+            return redirect(back, err=exc.code)
+        await session.commit()
+        conversation = await session.get(Conversation, case.conversation_id) if case.conversation_id else None
+    wake_outbox(context.services, conversation)
+    return redirect(back, msg="done_appointment")
 
 
 async def case_assign(request: web.Request) -> web.Response:

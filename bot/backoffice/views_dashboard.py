@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.context import Backoffice
 from bot.backoffice.charts import bar_chart, stacked_bars
+from bot.backoffice.sla_watch import cases_to_watch, on_time_rates
 from bot.backoffice.states import STATUSES
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import bo, int_param, now_utc, render
@@ -41,6 +42,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
         recent_cases = (await session.execute(select(Case.submitted_at, Case.created_at, Case.first_staff_action_at,
                                                      Case.service)
                                               .where(func.coalesce(Case.submitted_at, Case.created_at) >= since))).all()
+        watched = await cases_to_watch(session, now, context.rules)  # service-level clock
+        on_time = await on_time_rates(session, tz)
         inbound = (await session.execute(select(Message.created_at, Message.conversation_id, Message.intent)
                                          .where(Message.direction == "in", Message.created_at >= since))).all()
         skm = await _skm_widget(session, context, request.query.get("skm", ""), now)
@@ -83,7 +86,16 @@ async def dashboard_page(request: web.Request) -> web.Response:
         "fallback_share": round(100 * sum(fallback.values()) / total_parsed, 1) if total_parsed else None,
         "messages_total": total_parsed,
         "skm": skm,
+        "sla_watched": watched, "sla_charts": on_time_charts(on_time),
     })
+
+
+def on_time_charts(on_time: dict[str, dict[str, tuple[int, int]]]) -> list[dict[str, object]]:
+    """One bar chart per service: share of completed cases closed within the standard, per month."""
+    return [{"service": service, "chart": bar_chart(list(months), [round(100 * ok / n, 1) for ok, n in months.values()],
+                                                    unit="%"),
+             "rows": [(m, ok, n, round(100 * ok / n, 1)) for m, (ok, n) in months.items()]}
+            for service, months in on_time.items()]
 
 
 async def _skm_widget(session: AsyncSession, context: Backoffice, wanted: str, now: datetime) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ from bot.backoffice.web_common import bo, current_staff, path_int
 from storage.models import CaseDocument, Message
 
 INLINE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
-                "application/pdf": "pdf"}
+                "application/pdf": "pdf", "audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a",
+                "audio/webm": "webm", "audio/wav": "wav"}  # audio: voice notes played on the staff pages
 
 
 def file_headers(content_type: str, base_name: str, download: bool) -> dict[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice import audit
 from bot.backoffice.notify import queue_text, render as render_template, wake_outbox
+from bot.backoffice.replies_view import attachments_view, reply_tickets, unanswered_replies
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
@@ -43,7 +44,8 @@ def message_summary(message: Message | None) -> str:
         return ""
     if (message.text or "").strip():
         return message.text[:120]
-    names = ", ".join(a.get("filename") or a.get("content_type") or "-" for a in message.attachments or [])
+    names = ", ".join(a.get("filename") or a.get("content_type") or a.get("kind") or "-"
+                      for a in message.attachments or [])
     return staff_text("inbox_files_only", names=names)[:120] if names else ""
 
 
@@ -81,9 +83,11 @@ async def inbox_page(request: web.Request) -> web.Response:
     context = bo(request)
     async with context.services.db.session() as session:
         rows = await inbox_rows(session)
+        replies = list((await unanswered_replies(session)).values())
     now = now_utc()
     opening = context.rules.next_opening(now)
-    return render(request, "inbox.jinja2", {"rows": rows, "office_open": context.rules.is_open(now),
+    return render(request, "inbox.jinja2", {"rows": rows, "replies": replies,
+                                            "office_open": context.rules.is_open(now),
                                             "next_opening": opening, "poll_seconds": context.settings.inbox_poll_seconds})
 
 
@@ -93,12 +97,11 @@ async def inbox_json(request: web.Request) -> web.Response:
     return web.json_response({"conversations": rows})
 
 
-def message_json(m: Message, names: dict[int, str]) -> dict[str, Any]:
+def message_json(m: Message, names: dict[int, str], tickets: dict[int, str] | None = None) -> dict[str, Any]:
+    """A message for the staff pages; `tickets` marks the pilgrim's replies to a case."""
     return {"id": m.id, "direction": m.direction, "sender": m.sender, "text": m.text,
             "staff": names.get(m.staff_id or 0, ""), "at": _iso(m.created_at), "status": m.status,
-            "attachments": [{"filename": a.get("filename", ""), "content_type": a.get("content_type", ""),
-                             "url": f"/backoffice/messages/{m.id}/attachments/{i}" if a.get("sha256") else ""}
-                            for i, a in enumerate(m.attachments or [], start=1)]}
+            "reply_to_ticket": (tickets or {}).get(m.id, ""), "attachments": attachments_view(m)}
 
 
 async def load_conversation(session: AsyncSession, conversation_id: int) -> Conversation:
@@ -120,12 +123,13 @@ async def conversation_page(request: web.Request) -> web.Response:
         cases = (await session.execute(select(Case).where(Case.conversation_id == conversation.id)
                                        .order_by(Case.id.desc()).limit(20))).scalars().all()
         pilgrim = await session.get(Pilgrim, conversation.pilgrim_id) if conversation.pilgrim_id else None
+        tickets = await reply_tickets(session, conversation.id)
         audit.record(session, f"staff:{current_staff(request).username}", "conversation.view",
                      conversation_id=conversation.id)
         await session.commit()
     return render(request, "conversation.jinja2", {
         "conversation": conversation, "title": pilgrim_name(conversation, pilgrim.nama if pilgrim else None),
-        "messages": [message_json(m, names) for m in messages], "cases": cases,
+        "messages": [message_json(m, names, tickets) for m in messages], "cases": cases,
         "pilgrim": pilgrim, "handler": names.get(conversation.handoff_staff_id or 0, ""),
         "last_id": messages[-1].id if messages else 0, "poll_seconds": context.settings.inbox_poll_seconds})
 
@@ -139,7 +143,9 @@ async def conversation_messages_json(request: web.Request) -> web.Response:
                                                             Message.id > after)
                                       .order_by(Message.id).limit(HISTORY))).scalars().all()
         names = dict((await session.execute(select(StaffUser.id, StaffUser.display_name))).all())
-    return web.json_response({"mode": conversation.mode, "messages": [message_json(m, names) for m in rows]})
+        tickets = await reply_tickets(session, conversation.id)
+    return web.json_response({"mode": conversation.mode,
+                              "messages": [message_json(m, names, tickets) for m in rows]})
 
 
 def _take(conversation: Conversation, staff: StaffUser, now: datetime) -> None:

@@ -83,6 +83,19 @@ class Webhooks:
                                     status="pending", next_attempt_at=self.clock()))
         self._loop.wake()
 
+    def enqueue_event(self, session: AsyncSession, event: str, payload: dict[str, Any], url: str = "",
+                      case_id: int | None = None) -> bool:
+        """A signed event that is not a case change (e.g. the SLA digest) to `url` (default: webhook_url)."""
+        target = url or self.settings.webhook_url
+        if not (target and self.key):
+            return False
+        body = json.dumps({"event": event, "at": self.clock().isoformat(), **payload},
+                          ensure_ascii=False, sort_keys=True)
+        session.add(WebhookDelivery(event=event, case_id=case_id, url=target, body=body,
+                                    status="pending", next_attempt_at=self.clock()))
+        self._loop.wake()
+        return True
+
     async def enqueue_new_submissions(self) -> int:
         """Cases the bot submitted recently that have no `case.submitted` delivery yet."""
         if not self.enabled:

@@ -4,7 +4,8 @@ Two ways they take effect, both immediate:
 - the pipeline calls `handle_inbound(session, conversation_id, text)` on each inbound message, and
 - independently, the broadcast worker looks at each recipient's recent inbound messages right before sending
   (`keyword_optouts`), so a STOP that is stored but not processed yet (another process, a database outage)
-  stops the rest of a running broadcast too.
+  stops the rest of a running broadcast too. A bare STOP sent inside a form is asked about by the dialogue
+  ("stop the form or the announcements?"); the pipeline marks it (intent IN_FORM_STOP) and it is skipped here.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.broadcast_models import BroadcastOptout
@@ -21,6 +22,7 @@ from storage.optouts import record_optout
 
 KEYWORDS = ("STOP", "BERHENTI", "BERHENTI LANGGANAN")
 MAX_KEYWORD_CHARS = 40
+IN_FORM_STOP = "stop_in_form"  # Message.intent of a bare STOP sent inside a form: not an opt-out by itself
 
 
 def normalize(text: str) -> str:
@@ -58,6 +60,7 @@ async def keyword_optouts(session: AsyncSession, conversation_ids: Iterable[int]
         .join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(BroadcastOptout, BroadcastOptout.conversation_id == Message.conversation_id)
         .where(Message.conversation_id.in_(ids), Message.direction == "in",
+               or_(Message.intent.is_(None), Message.intent != IN_FORM_STOP),  # asked about in the form
                func.length(Message.text) <= MAX_KEYWORD_CHARS,
                and_(Message.text != ""))
     )).all()

@@ -1,6 +1,7 @@
 """Telegram Update (python-telegram-bot types) -> InboundMessage, downloading files with getFile.
 
-Handles text, captions, photos (largest size), documents, contact shares, `/start` deep links and
+Handles text, captions, photos (largest size), documents, voice notes, audio, video notes, stickers,
+locations and contact cards (recognised as what they are, never as documents), `/start` deep links and
 callback queries (a pressed inline-keyboard button continues the flow as the button's label).
 """
 from __future__ import annotations
@@ -61,11 +62,24 @@ def start_text(text: str) -> str:
     return payload.replace("_", " ").replace("-", " ").strip()
 
 
-def contact_text(msg: TgMessage) -> str:
+def contact_phone(msg: TgMessage) -> str:
     phone = (msg.contact.phone_number if msg.contact else "").strip()
     if phone and not phone.startswith("+") and phone.isdigit():
         phone = "+" + phone
     return phone
+
+
+def shares_of(msg: TgMessage) -> tuple[dict[str, str], ...]:
+    """A shared contact card or location (a venue is a location with a name)."""
+    if msg.contact is not None:
+        name = " ".join(p for p in (msg.contact.first_name, msg.contact.last_name) if p)
+        return ({"kind": "contact", "name": name, "phone": contact_phone(msg)},)
+    location = msg.venue.location if msg.venue is not None else msg.location
+    if location is not None:
+        label = msg.venue.title if msg.venue is not None else ""
+        return ({"kind": "location", "latitude": f"{location.latitude:.6f}",
+                 "longitude": f"{location.longitude:.6f}", "label": label},)
+    return ()
 
 
 class UpdateConverter:
@@ -85,13 +99,12 @@ class UpdateConverter:
         text = msg.text or msg.caption or ""
         if msg.text and (msg.text == "/start" or msg.text.startswith("/start ")):
             text = start_text(msg.text)
-        if msg.contact is not None:
-            text = contact_text(msg)
+        shares = shares_of(msg)
         if len(text) > MAX_TEXT_CHARS:  # refused before any file is downloaded or anything stored
             out.notices.append(text_too_long(MAX_TEXT_CHARS))
             return out
         attachments = await self._attachments(msg, out)
-        if not text.strip() and not attachments:
+        if not text.strip() and not attachments and not shares:
             if not out.notices:
                 out.notices.append(system_text("channel_unsupported"))
             return out
@@ -99,7 +112,8 @@ class UpdateConverter:
         out.inbound = InboundMessage(
             channel=CHANNEL, user_id=str(msg.chat.id), text=text, attachments=tuple(attachments),
             channel_message_id=str(update.update_id), at=_aware(msg.date),
-            display_name=user.full_name[:200] if user else None, requester=f"tg:{user.id}" if user else None)
+            display_name=user.full_name[:200] if user else None, requester=f"tg:{user.id}" if user else None,
+            shares=shares)
         return out
 
     def _callback(self, update: Update) -> Converted:
@@ -116,19 +130,30 @@ class UpdateConverter:
         return out
 
     async def _attachments(self, msg: TgMessage, out: Converted) -> list[InboundAttachment]:
-        wanted: list[tuple[str, int | None, str, str]] = []  # file_id, size, filename, content type
+        wanted: list[tuple[str, int | None, str, str, str]] = []  # file_id, size, filename, content type, kind
+        n = msg.message_id
+        if msg.voice is not None:
+            wanted.append((msg.voice.file_id, msg.voice.file_size, f"pesan-suara-{n}.ogg",
+                           msg.voice.mime_type or "audio/ogg", "voice"))
+        if msg.audio is not None:
+            wanted.append((msg.audio.file_id, msg.audio.file_size, msg.audio.file_name or f"audio-{n}",
+                           msg.audio.mime_type or "audio/mpeg", "audio"))
+        if msg.video_note is not None:
+            wanted.append((msg.video_note.file_id, msg.video_note.file_size, f"video-{n}.mp4", "video/mp4", "video"))
+        if msg.sticker is not None:
+            wanted.append((msg.sticker.file_id, msg.sticker.file_size, f"stiker-{n}.webp", "image/webp", "sticker"))
         if msg.photo:
             photo = max(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-            wanted.append((photo.file_id, photo.file_size, f"foto-{msg.message_id}.jpg", "image/jpeg"))
+            wanted.append((photo.file_id, photo.file_size, f"foto-{msg.message_id}.jpg", "image/jpeg", ""))
         if msg.document is not None:
             doc = msg.document
             wanted.append((doc.file_id, doc.file_size, doc.file_name or f"berkas-{msg.message_id}",
-                           doc.mime_type or "application/octet-stream"))
+                           doc.mime_type or "application/octet-stream", ""))
         result = []
-        for file_id, size, filename, content_type in wanted:
+        for file_id, size, filename, content_type, kind in wanted:
             data = await self._download(file_id, size, filename, out)
             if data is not None:
-                result.append(InboundAttachment(filename=filename, content_type=content_type, data=data))
+                result.append(InboundAttachment(filename=filename, content_type=content_type, data=data, kind=kind))
         return result
 
     async def _download(self, file_id: str, size: int | None, filename: str, out: Converted) -> bytes | None:

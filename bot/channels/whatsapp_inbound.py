@@ -17,11 +17,13 @@ from bot.texts import system_text, text_too_long
 log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
+VCARD_TYPES = ("text/vcard", "text/x-vcard")
 MAX_MEDIA = 10
 MAX_TEXT_CHARS = 4096  # Twilio's WhatsApp body is at most 1,600 characters; tolerant, like Telegram's limit
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 3
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf",
+              "audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/amr": ".amr", "audio/mp4": ".m4a"}
 
 
 class TooLarge(Exception):
@@ -35,8 +37,41 @@ class Converted:
     notices: list[str] = field(default_factory=list)  # sent to the user right away
 
 
+def media_kind(content_type: str) -> str:
+    """WhatsApp sends voice notes as audio/ogg (Opus) and stickers as image/webp; photos are JPEG."""
+    major = content_type.split("/", 1)[0].lower()
+    if major == "audio":
+        return "voice" if content_type.lower().startswith("audio/ogg") else "audio"
+    if major == "video":
+        return "video"
+    return "sticker" if content_type.lower() == "image/webp" else ""
+
+
+def vcard_share(data: bytes) -> dict[str, str]:
+    """A shared contact card (WhatsApp sends it as a text/vcard media file): its name and first number."""
+    name = phone = ""
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(":")
+        field = key.split(";", 1)[0].strip().upper()
+        if field == "FN" and not name:
+            name = value.strip()
+        elif field == "TEL" and not phone:
+            phone = value.strip()
+    return {"kind": "contact", "name": name, "phone": phone}
+
+
+def location_share(form: Mapping[str, str]) -> tuple[dict[str, str], ...]:
+    """Twilio's Latitude/Longitude (+ Address/Label for a shared place) of a WhatsApp location message."""
+    if not form.get("Latitude") or not form.get("Longitude"):
+        return ()
+    label = form.get("Label") or form.get("Address") or ""
+    return ({"kind": "location", "latitude": form["Latitude"], "longitude": form["Longitude"], "label": label},)
+
+
 def media_filename(index: int, content_type: str) -> str:
-    base = "foto" if content_type.startswith("image/") else "berkas"
+    kind = media_kind(content_type)
+    base = {"voice": "pesan-suara", "audio": "audio", "video": "video", "sticker": "stiker"}.get(
+        kind, "foto" if content_type.startswith("image/") else "berkas")
     ext = EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type) or ""
     return f"{base}-{index + 1}{ext}"
 
@@ -95,6 +130,7 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
         out.notices.append(text_too_long(MAX_TEXT_CHARS))
         return out
     attachments: list[InboundAttachment] = []
+    contacts: list[dict[str, str]] = []
     try:
         count = min(int(form.get("NumMedia", "0") or 0), MAX_MEDIA)
     except ValueError:
@@ -115,12 +151,19 @@ async def convert(form: Mapping[str, str], fetcher: MediaFetcher) -> Converted:
             log.warning("whatsapp: media download failed (%s)", type(exc).__name__)
             out.notices.append(system_text("channel_file_failed", filename=filename))
             continue
-        attachments.append(InboundAttachment(filename=filename, content_type=content_type, data=data))
-    if not text.strip() and not attachments:
+        if content_type.lower() in VCARD_TYPES:
+            contacts.append(vcard_share(data))
+            continue
+        kind = "sticker" if form.get("MessageType") == "sticker" else media_kind(content_type)
+        attachments.append(InboundAttachment(filename=filename, content_type=content_type, data=data, kind=kind))
+    shares = location_share(form) + tuple(contacts)
+    if shares and text == form.get("Body") and text.strip() == (shares[0].get("label") or "").strip():
+        text = ""  # Twilio repeats a shared place's name in the body
+    if not text.strip() and not attachments and not shares:
         if not out.notices:
             out.notices.append(system_text("channel_unsupported"))
         return out
     out.inbound = InboundMessage(channel=CHANNEL, user_id=user_id, text=text, attachments=tuple(attachments),
                                  channel_message_id=sid, display_name=(form.get("ProfileName") or None),
-                                 requester=f"wa:{user_id}"[:100])
+                                 requester=f"wa:{user_id}"[:100], shares=shares)
     return out

@@ -276,7 +276,8 @@ class Player:
                                               actor, staff.id)
                     else:
                         slot = await self._slot(session, bo, spec.slot) if spec.action == "invite" else None
-                        await change_status(bo, session, case, spec.action, actor, staff.id, spec.text, slot)
+                        await change_status(bo, session, case, spec.action, actor, staff.id, spec.text, slot,
+                                            now=self.clock)
                 except (ActionError, IllegalTransition) as exc:
                     raise StoryError(f"staff {spec.action} refused by the back office: {exc}") from None
             await session.commit()
@@ -298,9 +299,8 @@ class Player:
             raise StoryError(f"staff document action: case {case.ticket} has no document '{item_key}'")
         return doc
 
-    @staticmethod
-    async def _slot(session: AsyncSession, bo: Backoffice, n: int) -> datetime:
-        free = [s for s in bo.rules.upcoming_slots(datetime.now(timezone.utc))
+    async def _slot(self, session: AsyncSession, bo: Backoffice, n: int) -> datetime:
+        free = [s for s in bo.rules.upcoming_slots(self.clock)
                 if await slot_taken(session, s) < bo.rules.slot_capacity]
         if len(free) < n:
             raise StoryError(f"staff invite: only {len(free)} free appointment slots")

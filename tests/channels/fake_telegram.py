@@ -253,9 +253,12 @@ def document_update(update_id: int, chat_id: int, file_id: str, size: int, file_
     return message_update(update_id, chat_id, **fields)
 
 
-def contact_update(update_id: int, chat_id: int, phone: str) -> dict[str, Any]:
-    return message_update(update_id, chat_id, contact={"phone_number": phone, "first_name": "Siti",
-                                                       "user_id": chat_id})
+def contact_update(update_id: int, chat_id: int, phone: str, first_name: str = "Siti",
+                   last_name: str | None = None) -> dict[str, Any]:
+    contact: dict[str, Any] = {"phone_number": phone, "first_name": first_name, "user_id": chat_id}
+    if last_name:
+        contact["last_name"] = last_name
+    return message_update(update_id, chat_id, contact=contact)
 
 
 def callback_update(update_id: int, chat_id: int, data: str, keyboard: list[str],
@@ -267,3 +270,33 @@ def callback_update(update_id: int, chat_id: int, data: str, keyboard: list[str]
                     "text": "Silakan pilih layanan:",
                     "reply_markup": {"inline_keyboard": [[{"text": label, "callback_data": str(i)}]
                                                          for i, label in enumerate(keyboard, 1)]}}}}
+
+
+def voice_update(update_id: int, chat_id: int, file_id: str, size: int, duration: int = 7) -> dict[str, Any]:
+    """A voice note recorded in the Telegram app (Opus in Ogg)."""
+    return message_update(update_id, chat_id, voice={"file_id": file_id, "file_unique_id": file_id + "u",
+                                                     "duration": duration, "mime_type": "audio/ogg",
+                                                     "file_size": size})
+
+
+def audio_update(update_id: int, chat_id: int, file_id: str, size: int, file_name: str = "rekaman.mp3",
+                 mime_type: str = "audio/mpeg") -> dict[str, Any]:
+    return message_update(update_id, chat_id, audio={"file_id": file_id, "file_unique_id": file_id + "u",
+                                                     "duration": 42, "file_name": file_name,
+                                                     "mime_type": mime_type, "file_size": size})
+
+
+def sticker_update(update_id: int, chat_id: int, file_id: str, size: int, emoji: str = "🙏") -> dict[str, Any]:
+    return message_update(update_id, chat_id, sticker={"file_id": file_id, "file_unique_id": file_id + "u",
+                                                       "type": "regular", "width": 512, "height": 512,
+                                                       "is_animated": False, "is_video": False, "emoji": emoji,
+                                                       "set_name": "Salam", "file_size": size})
+
+
+def location_update(update_id: int, chat_id: int, latitude: float, longitude: float,
+                    venue: str | None = None) -> dict[str, Any]:
+    location = {"latitude": latitude, "longitude": longitude}
+    if venue is None:
+        return message_update(update_id, chat_id, location=location)
+    return message_update(update_id, chat_id, location=location,
+                          venue={"location": location, "title": venue, "address": "Bukittinggi"})

@@ -110,10 +110,13 @@ async def test_oversize_file_with_caption_keeps_the_caption(channel_client, chan
     assert inbound.text == "ini suratnya" and inbound.attachments == []
 
 
-async def test_contact_share_becomes_the_phone_number(channel_client, channel_services):
-    await post(channel_client, tg.contact_update(1010, CHAT, "6281234567890"))
+async def test_contact_share_is_kept_as_a_contact_card(channel_client, channel_services, fake_telegram):
+    await post(channel_client, tg.contact_update(1010, CHAT, "6281234567890", "Rahmat", "Hidayat"))
+    await idle(channel_services)
     [inbound] = await messages(channel_services, "telegram", "in")
-    assert inbound.text == "+6281234567890"
+    assert inbound.text == ""
+    assert inbound.attachments == [{"kind": "contact", "name": "Rahmat Hidayat", "phone": "+6281234567890"}]
+    await wait_until(lambda: any("kartu kontak" in t for t in fake_telegram.texts()))
 
 
 async def test_start_and_deep_link(channel_client, channel_services):
@@ -136,9 +139,7 @@ async def test_callback_query_is_answered_and_continues_as_label(channel_client,
 
 
 async def test_unsupported_message_gets_a_notice(channel_client, channel_services, fake_telegram):
-    update = tg.message_update(1014, CHAT, sticker={"file_id": "st", "file_unique_id": "stu", "width": 512,
-                                                     "height": 512, "is_animated": False, "is_video": False,
-                                                     "type": "regular"})
+    update = tg.message_update(1014, CHAT, dice={"emoji": "🎲", "value": 3})  # stickers are recognised now
     assert (await post(channel_client, update)).status == 200
     await idle(channel_services)
     assert any("belum dapat kami proses" in t for t in fake_telegram.texts())
@@ -159,3 +160,35 @@ async def test_download_failure_asks_telegram_to_redeliver(channel_client, chann
     assert await messages(channel_services, "telegram") == []
     assert (await post(channel_client, update)).status == 200  # Telegram's redelivery
     assert len(await messages(channel_services, "telegram", "in")) == 1
+
+
+OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead" + b"v" * 3000
+WEBP = b"RIFF\x00\x10\x00\x00WEBPVP8 " + b"s" * 2000
+
+
+async def test_voice_note_is_recognised_kept_and_answered(channel_client, channel_services, fake_telegram):
+    fake_telegram.add_file("AwACvoice", OGG, "voice/file_3.oga")
+    await post(channel_client, tg.voice_update(1020, CHAT, "AwACvoice", len(OGG)))
+    await idle(channel_services)
+    [inbound] = await messages(channel_services, "telegram", "in")
+    [attachment] = inbound.attachments
+    assert attachment["kind"] == "voice" and attachment["content_type"] == "audio/ogg"
+    assert await channel_services.files.read(attachment["sha256"]) == OGG
+    await wait_until(lambda: any("belum bisa mendengarkan pesan suara" in t for t in fake_telegram.texts()))
+    assert not any("berkasnya kami terima" in t for t in fake_telegram.texts())
+
+
+async def test_audio_file_sticker_and_location(channel_client, channel_services, fake_telegram):
+    fake_telegram.add_file("CQACaudio", b"ID3\x04" + b"a" * 4000, "music/file_1.mp3")
+    fake_telegram.add_file("CAACstick", WEBP, "stickers/file_2.webp")
+    await post(channel_client, tg.audio_update(1021, CHAT, "CQACaudio", 4004))
+    await post(channel_client, tg.sticker_update(1022, CHAT, "CAACstick", len(WEBP)))
+    await post(channel_client, tg.location_update(1023, CHAT, -0.3051, 100.3692, venue="Jam Gadang"))
+    await idle(channel_services)
+    audio, sticker, location = await messages(channel_services, "telegram", "in")
+    assert audio.attachments[0]["kind"] == "audio" and audio.attachments[0]["content_type"] == "audio/mpeg"
+    assert sticker.attachments[0]["kind"] == "sticker"
+    assert location.attachments == [{"kind": "location", "latitude": "-0.305100", "longitude": "100.369200",
+                                     "label": "Jam Gadang"}]
+    await wait_until(lambda: any("lokasi yang Bapak/Ibu kirim" in t for t in fake_telegram.texts()))
+    assert any("Silakan ketik keperluan" in t for t in fake_telegram.texts())

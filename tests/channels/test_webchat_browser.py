@@ -59,8 +59,8 @@ async def test_webchat_session_history_choices_on_a_phone(live_server, browser, 
     await say(page, "menu")  # inside the porsi check: the bot asks whether to stop it
     rows = await page.locator("#log .choices").count()
     confirm = page.locator("#log .choices").nth(rows - 1)
-    await expect(confirm.locator("button")).to_have_text(["1. Ya", "2. Tidak"])
-    await confirm.locator("button", has_text="Ya").click()
+    await expect(confirm.locator("button")).to_have_text(["1. Ya, hentikan", "2. Lanjut mengisi"])
+    await confirm.locator("button", has_text="Ya, hentikan").click()
     await expect(confirm.locator("button:disabled")).to_have_count(2)
     await expect(page.locator("#log .choices")).to_have_count(rows + 1, timeout=15_000)
     menu = page.locator("#log .choices").nth(rows)
@@ -79,7 +79,7 @@ async def test_webchat_session_history_choices_on_a_phone(live_server, browser, 
     await expect(page.locator("#log .msg.me").first).to_have_text("assalamualaikum pak", timeout=10_000)
     assert await page.locator("#log .msg").all_inner_texts() == texts_before
     mine = await page.locator("#log .msg.me").all_inner_texts()
-    assert mine == ["assalamualaikum pak", "1", "menu", "Ya", "Info biaya, jadwal & kantor"]
+    assert mine == ["assalamualaikum pak", "1", "menu", "Ya, hentikan", "Info biaya, jadwal & kantor"]
     answered = await page.evaluate("""() => {
         const last = [...document.querySelectorAll('#log .msg.me')].pop();
         const rows = [...document.querySelectorAll('#log .choices')]

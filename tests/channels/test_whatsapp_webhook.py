@@ -197,3 +197,38 @@ async def test_status_listeners_receive_reports_for_other_sends(channel_client, 
     await post_signed(channel_client, STATUS, other)
     await idle(channel_services)
     assert len(seen) == 4  # a send in flight: tried once more after the delay
+
+
+OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead" + b"w" * 3000
+VCARD = b"BEGIN:VCARD\r\nVERSION:3.0\r\nN:Hidayat;Rahmat;;;\r\nFN:Rahmat Hidayat\r\n" \
+        b"TEL;type=CELL;waid=6281298765432:+62 812-9876-5432\r\nEND:VCARD\r\n"
+
+
+async def test_voice_note_is_recognised_and_never_a_document(channel_client, channel_services, fake_twilio):
+    url = fake_twilio.add_media("ME" + "5" * 32, "audio/ogg", OGG)
+    params = inbound_params("", "SM" + "v" * 32, media=[(url, "audio/ogg")])
+    params["MessageType"] = "audio"
+    assert (await post_signed(channel_client, HOOK, params)).status == 200
+    await idle(channel_services)
+    [inbound] = await messages(channel_services, "whatsapp", "in")
+    [attachment] = inbound.attachments
+    assert attachment["kind"] == "voice" and attachment["filename"] == "pesan-suara-1.ogg"
+    await wait_until(lambda: any("belum bisa mendengarkan pesan suara" in b for b in fake_twilio.bodies()))
+    assert not any("berkasnya kami terima" in b for b in fake_twilio.bodies())
+
+
+async def test_location_and_contact_card(channel_client, channel_services, fake_twilio):
+    params = inbound_params("", "SM" + "l" * 32)
+    params.update(MessageType="location", Latitude="-0.3051", Longitude="100.3692", Address="Jl. Sudirman",
+                  Label="Kantor Kemenag")
+    assert (await post_signed(channel_client, HOOK, params)).status == 200
+    url = fake_twilio.add_media("ME" + "6" * 32, "text/vcard", VCARD)
+    params = inbound_params("", "SM" + "c" * 32, media=[(url, "text/vcard")])
+    params["MessageType"] = "contacts"
+    assert (await post_signed(channel_client, HOOK, params)).status == 200
+    await idle(channel_services)
+    location, contact = await messages(channel_services, "whatsapp", "in")
+    assert location.attachments == [{"kind": "location", "latitude": "-0.3051", "longitude": "100.3692",
+                                     "label": "Kantor Kemenag"}]
+    assert contact.attachments == [{"kind": "contact", "name": "Rahmat Hidayat", "phone": "+62 812-9876-5432"}]
+    await wait_until(lambda: any("kartu kontak" in b for b in fake_twilio.bodies()))

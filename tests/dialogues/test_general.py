@@ -218,7 +218,8 @@ async def test_requirements_question_mid_flow(chat: Chat) -> None:
 async def test_bare_porsi_or_ticket_without_nlu(chat: Chat) -> None:
     out = await chat.say("0312345678")
     assert "tanggal lahir" in out
-    await chat.say("stop")
+    assert "berhenti mengisi formulir, atau berhenti menerima pengumuman" in await chat.say("stop")
+    assert "yakin" in await chat.say("1")
     await chat.say("ya")
     out = await chat.say("PBT-2026-00007")
     assert "tanggal lahir" in out and "PBT-2026-00007" in out

@@ -323,13 +323,19 @@ async def test_stop_keyword_opts_out_of_broadcasts_at_top_level(webchat: WebChat
         assert (await count(s, Segment()))["total"] == 0
 
 
-async def test_stop_keyword_in_a_flow_opts_out_and_offers_to_abort(webchat: WebChat, demo_services: Any) -> None:
+async def test_stop_keyword_in_a_flow_asks_which_stop_is_meant(webchat: WebChat, demo_services: Any) -> None:
     from storage.broadcast_models import BroadcastOptout
 
     await webchat.say_text("cek porsi")
     out = await webchat.say_text("berhenti")
-    assert "tidak akan menerima pengumuman lagi" in out and "yakin" in out
+    assert "berhenti mengisi formulir, atau berhenti menerima pengumuman" in out
+    assert "tidak akan menerima pengumuman lagi" not in out
+    assert await rows(demo_services, BroadcastOptout) == []
+    out = await webchat.say_text("pengumuman")
+    assert "tidak akan menerima pengumuman lagi" in out and "LANGGANAN" in out and "nomor porsi" in out
     assert len(await rows(demo_services, BroadcastOptout)) == 1
+    [conv] = await rows(demo_services, Conversation)
+    assert conv.state.get("flow") == "cek_porsi"
 
 
 async def test_unsubscribe_sentence_excludes_a_linked_pilgrim(webchat: WebChat, demo_services: Any) -> None:

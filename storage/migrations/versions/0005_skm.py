@@ -1,7 +1,7 @@
 """satisfaction survey (SKM): one survey per closed case, one answer per case and element
 
 Revision ID: 0005_skm
-Revises: 0005_oracle
+Revises: 0005_sla
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import storage.models
 
 
 revision = '0005_skm'
-down_revision = '0005_oracle'  # chained after main's 0005 migrations (hardening, stalls, oracle)
+down_revision = '0005_sla'  # chained after main's 0005 migrations (hardening, stalls, oracle, replies, sla)
 branch_labels = None
 depends_on = None
 
