@@ -112,8 +112,8 @@ class ChatSurvey:
             return SurveyTurn()
         if has_files and not text.strip():
             return SurveyTurn()
-        if self._lapsed(state, now):
-            await self._finish(session, state, "lapsed", now)
+        if self._lapsed(state, now) or await opted_out(session, conversation):  # lapsed, or STOP meanwhile
+            await self._finish(session, state, "lapsed" if self._lapsed(state, now) else "stopped", now)
             self._save(conversation, None)
             return SurveyTurn()
         if state.get("stage") == "offered":
