@@ -1,20 +1,30 @@
-"""Load benchmark (not a test): realistic mixed conversations through the real web chat endpoint.
+"""Load benchmark (not a test): conversations through the real web chat endpoint (or a Rasa REST channel).
 
 Starts 1..P `hajibot serve` processes on a fresh database (SQLite file or a new PostgreSQL database),
 imports a generated registry, then drives N concurrent virtual pilgrims from this process over loopback.
-Each pilgrim runs sessions one after another, waiting for each reply like a person would:
-  status check (40%)  greet, "cek porsi X", birth date, thanks
-  FAQ (25%)           two or three questions from nlu/data/faq.yml, thanks
-  chit-chat (30%)     hello, how are you, menu, thanks
-  pembatalan (5%)     a full deceased-pilgrim cancellation: answers, 13 documents (photo uploads), confirm
+Each pilgrim runs sessions one after another, waiting for each reply like a person would. Scenarios
+(--scenario):
+  mixed (default)
+    status check (40%)  greet, "cek porsi X", birth date, thanks
+    FAQ (25%)           two or three questions from nlu/data/faq.yml, thanks
+    chit-chat (30%)     hello, how are you, menu, thanks
+    pembatalan (5%)     a full deceased-pilgrim cancellation: answers, 13 documents (photo uploads), confirm
+  text                  text only, every session the same six messages (issue 14's script): greeting ->
+                        "mau cek porsi N" -> birth date -> cost question -> office question -> thanks
 Requests go round-robin over the processes (like a load balancer). Reported: messages/s, latency
 p50/p95/p99/max, errors (non-200 or no reply), messages lost (acknowledged but not processed in the
-database), server RSS (start/end/max). Results are merged into bench/results/load.json and load.md.
+database), server CPU per message, RSS (start/end/max), load average before and after, the machine.
+Each run is written to bench/results/load-<scenario>-<target>-<db>-<P>p-<N>u-<UTC time>.json and merged
+into bench/results/load.json and load.md.
 
 Usage:
   .venv/bin/python bench/load.py --db sqlite --procs 1 --users 64 --duration 60
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --duration 60
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --soak 600     # memory over 10 minutes
+  .venv/bin/python bench/load.py --scenario text --db sqlite --users 20 --duration 60
+  # the same text script against a running Rasa assistant's REST channel (rest: in its credentials.yml);
+  # --rasa-pid: the `rasa run` process, to report its CPU per message and RSS:
+  .venv/bin/python bench/load.py --scenario text --rasa-url http://127.0.0.1:5005 --rasa-pid 12345 --users 20
 """
 from __future__ import annotations
 
@@ -52,6 +62,14 @@ HAJIBOT = str(REPO / ".venv" / "bin" / "hajibot")
 RESULTS = REPO / "bench" / "results"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REGISTRY_ROWS = 20_000
+SCENARIOS = ("mixed", "text")
+# the text script's free questions, as pilgrims write them (informal, some Minang)
+GREETINGS = ("assalamualaikum", "halo", "selamat pagi", "assalamualaikum min", "permisi pak")
+COST_QUESTIONS = ("berapa biaya pelunasan haji tahun ini?", "biaya haji brp skrg?",
+                  "pelunasan bipih berapa ya pak", "bara biaya haji kini?")
+OFFICE_QUESTIONS = ("kantor kemenag buka jam berapa?", "alamat kantornya dimana?", "jam buka kantor haji kapan",
+                    "dima kantor kemenag?")
+THANKS = ("terima kasih", "makasih ya", "trimakasih pak", "tarimo kasih")
 HEADER = "nomor_porsi,nama,nik,tanggal_lahir,jenis_kelamin,kab_kota,provinsi,status,estimasi_tahun,bank,tanggal_daftar\n"
 
 
@@ -137,7 +155,7 @@ def run_cli(config: Path, env: dict[str, str], *args: str) -> None:
 
 @dataclass
 class ServerProc:
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None  # None: a server this script did not start (--rasa-pid)
     url: str
     ps: psutil.Process
     rss: list[int] = field(default_factory=list)
@@ -177,25 +195,63 @@ class Stats:
     uploads: int = 0
 
 
+class WebChat:
+    """hajibot's web chat: POST /webchat/messages with the browser's signed session cookie."""
+
+    name = "hajibot"
+
+    def __init__(self, uid: int) -> None:
+        # the browser's session cookie, signed with the key the servers share (so any process accepts it)
+        self.headers = {"Cookie": f"{COOKIE_NAME}={sign_session(SESSION_KEY, f'load-{uid}')}"}
+
+    def request(self, base: str, uid: int, seq: int, text: str, photo: str | None) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"text": text, "message_id": f"load-{uid}-{seq}"}
+        if photo is not None:
+            body["attachments"] = [{"filename": "dokumen.jpg", "content_type": "image/jpeg", "data_base64": photo}]
+        return f"{base}/webchat/messages", body
+
+    @staticmethod
+    def replies(payload: Any) -> list[str]:
+        return [m["text"] for m in payload.get("messages") or []] if isinstance(payload, dict) else []
+
+
+class RasaRest:
+    """A Rasa assistant's REST channel: POST /webhooks/rest/webhook {"sender", "message"} -> [{"text"}, ...]."""
+
+    name = "rasa"
+    headers: dict[str, str] = {}
+
+    def __init__(self, uid: int) -> None:
+        pass
+
+    def request(self, base: str, uid: int, seq: int, text: str, photo: str | None) -> tuple[str, dict[str, Any]]:
+        if photo is not None:
+            raise ValueError("the Rasa REST channel takes text only: use --scenario text")
+        return f"{base}/webhooks/rest/webhook", {"sender": f"load-{uid}", "message": text}
+
+    @staticmethod
+    def replies(payload: Any) -> list[str]:
+        return [m.get("text") or "" for m in payload if isinstance(m, dict)] if isinstance(payload, list) else []
+
+
 class Pilgrim:
     def __init__(self, uid: int, http: aiohttp.ClientSession, urls: itertools.cycle, stats: Stats,
-                 photos: list[str], faqs: list[str], rng: random.Random) -> None:
+                 photos: list[str], faqs: list[str], rng: random.Random, scenario: str = "mixed",
+                 target: type[WebChat] | type[RasaRest] = WebChat) -> None:
         self.uid, self.http, self.urls, self.stats, self.photos, self.faqs, self.rng = uid, http, urls, stats, photos, faqs, rng
+        self.scenario = scenario
+        self.target = target(uid)
         self.seq = 0
         self.session_no = 0
-        # the browser's session cookie, signed with the key the servers share (so any process accepts it)
-        self.cookie = {"Cookie": f"{COOKIE_NAME}={sign_session(SESSION_KEY, f'load-{uid}')}"}
 
     async def say(self, text: str = "", photo: str | None = None) -> str:
         self.seq += 1
-        body: dict[str, Any] = {"text": text, "message_id": f"load-{self.uid}-{self.seq}"}
+        url, body = self.target.request(next(self.urls), self.uid, self.seq, text, photo)
         if photo is not None:
-            body["attachments"] = [{"filename": "dokumen.jpg", "content_type": "image/jpeg", "data_base64": photo}]
             self.stats.uploads += 1
         started = time.perf_counter()
         try:
-            async with self.http.post(f"{next(self.urls)}/webchat/messages", json=body,
-                                      headers=self.cookie) as response:
+            async with self.http.post(url, json=body, headers=self.target.headers) as response:
                 payload = await response.json(content_type=None)
                 status = response.status
         except Exception as exc:  # noqa: BLE001 - counted as an error
@@ -204,18 +260,21 @@ class Pilgrim:
                 self.stats.error_samples.append(type(exc).__name__)
             return ""
         self.stats.latencies.append(time.perf_counter() - started)
-        replies = payload.get("messages") if isinstance(payload, dict) else None
+        replies = self.target.replies(payload)
         if status != 200 or not replies:
             self.stats.errors += 1
             if len(self.stats.error_samples) < 5:
                 self.stats.error_samples.append(f"{status}: {str(payload)[:120]}")
             return ""
         self.stats.acked += 1
-        return "\n".join(m["text"] for m in replies)
+        return "\n".join(replies)
 
     async def run(self, deadline: float) -> None:
         while time.monotonic() < deadline:
-            kind = self.rng.choices(["status", "faq", "chitchat", "pembatalan"], [40, 25, 30, 5])[0]
+            if self.scenario == "text":
+                kind = "text"
+            else:
+                kind = self.rng.choices(["status", "faq", "chitchat", "pembatalan"], [40, 25, 30, 5])[0]
             self.session_no += 1
             await getattr(self, kind)()
             self.stats.sessions[kind] = self.stats.sessions.get(kind, 0) + 1
@@ -229,6 +288,16 @@ class Pilgrim:
         await self.say(f"cek porsi {porsi(i)}")
         await self.say(f"lahir {born(i):%d/%m/%Y}")
         await self.say("terima kasih")
+
+    async def text(self) -> None:
+        """Issue 14's text-only script: greeting, porsi check, birth date, cost, office, thanks."""
+        i = self._pilgrim_index()
+        await self.say(self.rng.choice(GREETINGS))
+        await self.say(f"mau cek porsi {porsi(i)}")
+        await self.say(f"{born(i):%d-%m-%Y}")
+        await self.say(self.rng.choice(COST_QUESTIONS))
+        await self.say(self.rng.choice(OFFICE_QUESTIONS))
+        await self.say(self.rng.choice(THANKS))
 
     async def faq(self) -> None:
         for question in self.rng.sample(self.faqs, self.rng.randint(2, 3)):
@@ -265,14 +334,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float) -> tuple[Stats, float, list[dict[str, Any]]]:
+async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float,
+                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat
+                ) -> tuple[Stats, float, list[dict[str, Any]]]:
     stats = Stats()
-    pics, faqs = photos(), faq_questions()
+    pics, faqs = (photos(), faq_questions()) if scenario == "mixed" else ([], [])
     connector = aiohttp.TCPConnector(limit=0)
     timeline: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
         cycle = itertools.cycle(urls)
-        pilgrims = [Pilgrim(u, http, cycle, stats, pics, faqs, random.Random(u)) for u in range(users)]
+        pilgrims = [Pilgrim(u, http, cycle, stats, pics, faqs, random.Random(u), scenario, target)
+                    for u in range(users)]
         started = time.monotonic()
         deadline = started + seconds
 
@@ -326,20 +398,31 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "os": platform.platform(terse=True)}
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=SCENARIOS, default="mixed", help="conversation script (see above)")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("HAJIBOT_BENCH_PG_URL", PG_DEFAULT))
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--soak", type=float, default=0, help="soak for this many seconds instead (memory trend)")
-    parser.add_argument("--name", default=None, help="result key (default: <db>-<procs>proc[-soak])")
+    parser.add_argument("--rasa-url", default=None, help="drive a running Rasa assistant's REST channel instead "
+                        "of starting hajibot (text scenario only)")
+    parser.add_argument("--rasa-pid", type=int, action="append", default=[],
+                        help="pid of the Rasa server process (repeatable): its CPU per message and RSS are reported")
+    parser.add_argument("--note", default="", help="free text stored with the result (e.g. what else ran)")
+    parser.add_argument("--name", default=None, help="result key (default: <scenario>-<target>-<db>-<procs>proc)")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args()
+    if args.rasa_url and args.scenario != "text":
+        parser.error("--rasa-url needs --scenario text (the Rasa REST channel takes no photos)")
+    return args
 
-    base = Path(tempfile.mkdtemp(prefix="hajibot-load-"))
+
+async def start_hajibot(args: argparse.Namespace, base: Path) -> tuple[list[ServerProc], str]:
+    """Fresh database, registry, `hajibot init --demo`, then the server processes."""
     config = write_config(base)
     env = {**os.environ}
     env.pop("HAJIBOT_CONFIG", None)
@@ -352,49 +435,74 @@ async def main() -> None:
     (base / "registry.csv").write_text(registry_csv(REGISTRY_ROWS), encoding="utf-8")
     run_cli(config, env, "init", "--demo")
     run_cli(config, env, "import-porsi", str(base / "registry.csv"))
-    servers = start_servers(config, env, args.procs, base)
+    return start_servers(config, env, args.procs, base), database_url
+
+
+async def main() -> None:
+    args = parse_args()
+    base = Path(tempfile.mkdtemp(prefix="hajibot-load-"))
+    target: type[WebChat] | type[RasaRest] = RasaRest if args.rasa_url else WebChat
+    database_url = ""
+    if args.rasa_url:
+        servers = [ServerProc(None, args.rasa_url.rstrip("/"), psutil.Process(pid)) for pid in args.rasa_pid]
+        urls = [args.rasa_url.rstrip("/")]
+    else:
+        servers, database_url = await start_hajibot(args, base)
+        urls = [s.url for s in servers]
     seconds = args.soak or args.duration
-    print(f"{args.db}, {args.procs} process(es), {args.users} users, {seconds:.0f} s ...", flush=True)
+    where = f"Rasa REST {args.rasa_url}" if args.rasa_url else f"{args.db}, {args.procs} process(es)"
+    print(f"{args.scenario}: {where}, {args.users} users, {seconds:.0f} s ...", flush=True)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    lost = {"inbound_processed": 0, "inbound_other": 0, "lost": 0}
     try:
         rss_start = [s.ps.memory_info().rss for s in servers]
         cpu_start = [sum(s.ps.cpu_times()[:2]) for s in servers]
         me = psutil.Process()
         client_cpu_start = sum(me.cpu_times()[:2])
-        stats, elapsed, timeline = await drive([s.url for s in servers], args.users, seconds, servers,
-                                               sample_every=30 if args.soak else 5)
+        stats, elapsed, timeline = await drive(urls, args.users, seconds, servers, 30 if args.soak else 5,
+                                               args.scenario, target)
         rss_end = [s.ps.memory_info().rss for s in servers]
         server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
         client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
-        await asyncio.sleep(1)
-        lost = await check_lost(database_url, stats.acked)
+        load_after = [round(x, 2) for x in os.getloadavg()]
+        if database_url:
+            await asyncio.sleep(1)
+            lost = await check_lost(database_url, stats.acked)
     finally:
         for s in servers:
-            s.proc.terminate()
+            if s.proc is not None:
+                s.proc.terminate()
         for s in servers:
+            if s.proc is None:
+                continue
             try:
                 s.proc.wait(20)
             except subprocess.TimeoutExpired:
                 s.proc.kill()
     lat = stats.latencies
     result = {
-        "db": args.db, "processes": args.procs, "users": args.users, "seconds": round(elapsed, 1),
+        "scenario": args.scenario, "target": target.name,
+        "db": "rasa" if args.rasa_url else args.db, "processes": len(servers) if args.rasa_url else args.procs,
+        "users": args.users, "seconds": round(elapsed, 1),
         "messages": len(lat) + stats.errors, "messages_per_s": round(len(lat) / elapsed, 1),
         "latency_ms": {k: round(percentile(lat, p) * 1000, 1) for k, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0,
         "errors": stats.errors, "error_samples": stats.error_samples, "uploads": stats.uploads,
         "sessions": stats.sessions, **lost,
-        "server_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(lat)), 2),
+        "server_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(lat)), 2) if servers else None,
         "client_cpu_ms_per_message": round(1000 * client_cpu / max(1, len(lat)), 2),
-        "machine_load_avg": [round(x, 1) for x in os.getloadavg()],
+        "machine_load_avg": load_after, "machine_load_avg_before": load_before,
         "rss_mb": {"start": [round(r / 2**20, 1) for r in rss_start], "end": [round(r / 2**20, 1) for r in rss_end],
                    "max": [round(max(s.rss or [0]) / 2**20, 1) for s in servers]},
         "timeline": timeline if args.soak else [],
-        "machine": machine(), "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(), "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "note": args.note,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
     if not args.no_save:
-        save(args.name or f"{args.db}-{args.procs}proc{'-soak' if args.soak else ''}", result)
-    if args.db == "postgres":
+        default = (f"{args.db}-{args.procs}proc{'-soak' if args.soak else ''}" if args.scenario == "mixed"
+                   and not args.rasa_url else f"{args.scenario}-{result['db']}-{result['processes']}proc-{args.users}u")
+        print(f"saved {save(args.name or default, result)}")
+    if database_url and args.db == "postgres":
         from sqlalchemy.engine import make_url
 
         await drop_pg_database(args.pg_url, make_url(database_url).database or "")
@@ -415,13 +523,19 @@ async def drop_pg_database(base_url: str, name: str) -> None:
     await engine.dispose()
 
 
-def save(name: str, result: dict[str, Any]) -> None:
+def save(name: str, result: dict[str, Any]) -> Path:
+    """Write this run to its own file and merge it into load.json / load.md; returns the run's file."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M", time.gmtime())
+    run_file = RESULTS / (f"load-{result.get('scenario', 'mixed')}-{result.get('target', 'hajibot')}-{result['db']}-"
+                          f"{result['processes']}p-{result['users']}u-{stamp}.json")
+    run_file.write_text(json.dumps({"name": name, **result}, indent=2, ensure_ascii=False) + "\n")
     path = RESULTS / "load.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data[name] = result
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     (RESULTS / "load.md").write_text(markdown(data))
+    return run_file
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -436,16 +550,22 @@ def markdown(data: dict[str, Any]) -> str:
              "lower bounds. Mix per virtual pilgrim: status check 40 %, FAQ 25 %, chit-chat 30 %, full pembatalan "
              "with 13 photo uploads 5 % of sessions; each pilgrim waits for the reply before the next message. "
              "Targets: 500 msg/s SQLite 1 process, 1000 msg/s PostgreSQL 2 processes, p99 <= 100 ms, 0 errors. "
-             "For comparison, a Rasa 3.6 server with a small form served 23 msg/s (p99 2.3 s).",
-             "", "| run | db | procs | users | s | msg/s | p50 ms | p95 ms | p99 ms | errors | lost | uploads | "
+             "For comparison, a Rasa 3.6 server with a small form served 23 msg/s (p99 2.3 s). Scenario `text`: "
+             "issue 14's text-only script (greeting, cek porsi, birth date, cost question, office question, thanks); "
+             "db `rasa`: the same script against a Rasa REST channel. One file per run: `bench/results/load-*.json`.",
+             "", "| run | scenario | db | procs | users | s | msg/s | p50 ms | p95 ms | p99 ms | errors | lost | uploads | "
              "server CPU ms/msg | RSS MB start→end (max) | load avg | at |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in data.items():
         rss = ", ".join(f"{a:.0f}→{b:.0f} ({c:.0f})" for a, b, c in zip(r["rss_mb"]["start"], r["rss_mb"]["end"], r["rss_mb"]["max"]))
-        lines.append(f"| {name} | {r['db']} | {r['processes']} | {r['users']} | {r['seconds']:.0f} | {r['messages_per_s']} | "
+        lines.append(f"| {name} | {r.get('scenario', 'mixed')} | {r['db']} | {r['processes']} | {r['users']} | "
+                     f"{r['seconds']:.0f} | {r['messages_per_s']} | "
                      f"{r['latency_ms']['p50']} | {r['latency_ms']['p95']} | {r['latency_ms']['p99']} | {r['errors']} | "
                      f"{r['lost']} | {r['uploads']} | {r.get('server_cpu_ms_per_message', '-')} | {rss} | "
                      f"{r.get('machine_load_avg', ['-'])[0]} | {r['at']} |")
+    notes = [f"- {name}: {r['note']}" for name, r in data.items() if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     soak = [r for r in data.values() if r.get("timeline")]
     for r in soak:
         lines += ["", f"Soak ({r['db']}, {r['processes']} processes, {r['seconds']:.0f} s): RSS per process over time "

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from storage.files import FileStore
 
 DEFAULT_CONFIG_PATH = "config.yml"
+DATA_DIR_ENV = "HAJIBOT_DATA_DIR"
+# Where the `bot`, `dialogues` and `nlu` packages are: the checkout (editable install, demo) or site-packages
+# (`pip install .`), which holds the shipped flows, responses, rules and NLU data (package data).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Data folders shipped with the code, as (section, key): relative values resolve against the data directory.
+DATA_KEYS: tuple[tuple[str, str], ...] = (
+    ("dialogue", "flows_dir"), ("dialogue", "responses_dir"), ("dialogue", "rules_dir"), ("nlu", "data_dir"),
+)
 
 
 class ServerSettings(BaseModel):
@@ -34,6 +42,16 @@ class ServerSettings(BaseModel):
     port: int = Field(8080, ge=1, le=65535)
     log_level: str = "INFO"
     log_json: bool = False
+
+
+class PathSettings(BaseModel):
+    """`paths:` section: where the shipped data folders (flows, responses, rules, NLU data) are looked up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: str | None = Field(
+        None, description="Base of relative dialogue.*_dir and nlu.data_dir (relative to the config file's folder); "
+                          "default: the installed package (or the checkout). HAJIBOT_DATA_DIR overrides it")
 
 
 class Secrets(BaseModel):
@@ -69,15 +87,21 @@ class AppConfig(BaseModel):
     broadcast: BroadcastSettings = BroadcastSettings()
     ops: OpsSettings = OpsSettings()
     security: SecuritySettings = SecuritySettings()
+    paths: PathSettings = PathSettings()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the service needs at start-up: validated config, secrets and the base directory."""
+    """Everything the service needs at start-up: validated config, secrets and the two base directories.
+
+    `base_dir` (the config file's folder) anchors relative state paths (SQLite file, document store, key file,
+    NLU cache); `data_dir` anchors the shipped data folders, which `load_settings` has already made absolute.
+    """
 
     config: AppConfig
     secrets: Secrets
     base_dir: Path
+    data_dir: Path = PACKAGE_ROOT
 
     @property
     def database_url(self) -> str:
@@ -85,7 +109,7 @@ class Settings:
         return resolve_sqlite_url(url, self.base_dir)
 
     def path(self, relative: str) -> Path:
-        """Resolve a configured path against the config file's directory."""
+        """Resolve a configured (state) path against the config file's directory."""
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.base_dir / p
 
@@ -117,9 +141,38 @@ class Settings:
                     "staff sessions with the same key; create one with `hajibot privacy keygen`)")
         return None
 
+    def data_problem(self) -> str | None:
+        """The first shipped data folder that is missing (one line naming the path and the key), or None."""
+        for section, key in DATA_KEYS:
+            folder = Path(getattr(getattr(self.config, section), key))
+            if not folder.is_dir():
+                return (f"{folder}: directory not found ({section}.{key}; relative data folders resolve against "
+                        f"{self.data_dir}: {DATA_DIR_ENV}, else paths.data_dir, else the installed package)")
+        return None
+
 
 class ConfigError(Exception):
     """A config problem, described in one line naming the key."""
+
+
+def data_base_dir(config: AppConfig, config_dir: Path, env: dict[str, str]) -> Path:
+    """The data directory: HAJIBOT_DATA_DIR, else `paths.data_dir` (relative ones against the config file's
+    folder), else the installed package / checkout."""
+    configured = env.get(DATA_DIR_ENV) or config.paths.data_dir
+    if not configured:
+        return PACKAGE_ROOT
+    folder = Path(configured).expanduser()
+    return folder if folder.is_absolute() else (config_dir / folder).resolve()
+
+
+def with_data_paths(config: AppConfig, data_dir: Path) -> AppConfig:
+    """A copy of `config` whose data folders (DATA_KEYS) are absolute, relative ones taken from `data_dir`."""
+    sections: dict[str, dict[str, str]] = {}
+    for section, key in DATA_KEYS:
+        value = Path(getattr(getattr(config, section), key)).expanduser()
+        sections.setdefault(section, {})[key] = str(value if value.is_absolute() else data_dir / value)
+    return config.model_copy(update={name: getattr(config, name).model_copy(update=values)
+                                     for name, values in sections.items()})
 
 
 def resolve_sqlite_url(url: str, base_dir: Path) -> str:
@@ -162,7 +215,10 @@ def load_settings(path: str | Path = DEFAULT_CONFIG_PATH, env: dict[str, str] | 
         secrets = Secrets.from_env(env)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "environment")) from None
-    settings = Settings(config=config, secrets=secrets, base_dir=path.resolve().parent)
+    config_dir = path.resolve().parent
+    data_dir = data_base_dir(config, config_dir, dict(os.environ if env is None else env))
+    settings = Settings(config=with_data_paths(config, data_dir), secrets=secrets, base_dir=config_dir,
+                        data_dir=data_dir)
     _check_required_secrets(settings)
     return settings
 

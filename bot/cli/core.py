@@ -33,7 +33,26 @@ def init_cmd(cli: CliContext, demo: bool) -> None:
     """Buat atau perbarui basis data (migrasi Alembic); --demo mengisi data contoh."""
     settings = cli.settings
     setup_logging(settings.config.server.log_level)
+    problem = data_problem(settings)
+    if problem:
+        fail(problem, code=2)
     asyncio.run(_init(settings, demo))
+
+
+def data_problem(settings: Settings) -> str | None:
+    """Why the shipped data (flows, responses, rules, NLU data) cannot be used, in one line naming the file or
+    folder; None when the dialogue files load and validate."""
+    from dialogues.engine import DialogueEngine
+    from dialogues.errors import DialogueConfigError
+
+    problem = settings.data_problem()
+    if problem:
+        return problem
+    try:
+        DialogueEngine.load(settings.config.dialogue, settings.config.office, settings.data_dir)
+    except DialogueConfigError as exc:
+        return str(exc)
+    return None
 
 
 async def _init(settings: Settings, demo: bool) -> None:
@@ -45,9 +64,13 @@ async def _init(settings: Settings, demo: bool) -> None:
         await asyncio.to_thread(upgrade, url)
     except Exception as exc:
         fail(f"database migration failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
-    settings.path(settings.config.storage.files_dir).mkdir(parents=True, exist_ok=True)
     click.echo("database is up to date")
-    _ensure_files_key(settings)
+    files_dir = settings.path(settings.config.storage.files_dir)
+    try:
+        files_dir.mkdir(parents=True, exist_ok=True)
+        _ensure_files_key(settings)
+    except OSError as exc:
+        fail(f"{exc.filename or files_dir}: {exc.strerror or exc} (storage.files_dir / storage.files_key_file)", code=2)
     if demo:
         from storage.demo import seed_demo
 
@@ -93,7 +116,7 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
     """Jalankan layanan web (web chat, webhook kanal, back office)."""
     settings = cli.settings
     setup_logging(settings.config.server.log_level, settings.config.server.log_json)
-    problem = settings.serve_problem()
+    problem = settings.serve_problem() or settings.data_problem()
     if problem:
         fail(problem, code=2)
     from aiohttp import web
@@ -108,11 +131,15 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
 async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.Application:
     from bot.app import create_app
     from bot.services import StartupError, build_services
+    from nlu.faq import FaqError
+    from nlu.rasa_yaml import NluDataError
 
     try:
         services = await build_services(settings)
-    except StartupError as exc:
+    except (StartupError, NluDataError, FaqError) as exc:
         fail(str(exc), code=2)
+    except OSError as exc:  # e.g. the NLU cache or the document store not writable
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), code=2)
     if telegram_polling:
         from bot.cli.telegram import enable_polling
 

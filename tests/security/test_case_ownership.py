@@ -58,7 +58,7 @@ async def test_verified_chat_of_the_same_pilgrim_sees_her_cases(db, engine, stor
     siti = Chat(db, engine, store, user="siti-hp")
     out = await siti.say("status pengajuan", parse=STATUS)
     assert REAL not in out
-    out = await siti.say("stop")
+    out = await siti.say("ga jadi")
     await siti.say("ya")
     assert "SITI A***" in await siti.say("cek porsi 0312345678 lahir 3 Mei 1960",
                                          parse={"intent": {"name": "check_porsi", "confidence": 0.95}})
