@@ -39,7 +39,7 @@ def skm_cmd(cli: CliContext, period: str, out_dir: Path) -> None:
     from dialogues.errors import DialogueConfigError
 
     try:
-        rules = load_rules(Path(settings.base_dir) / settings.config.dialogue.rules_dir).skm
+        rules = load_rules(Path(settings.data_dir) / settings.config.dialogue.rules_dir).skm
     except DialogueConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
