@@ -49,6 +49,7 @@ from bot.privacy_log import conversation_context, mask_user_id
 from bot.texts import system_text
 from dialogues.engine import DialogueEngine
 from dialogues.replies import Reply
+from dialogues.survey import ChatSurvey
 from dialogues.turn import Turn
 from nlu.backend import NluBackend
 from storage.db import Database
@@ -103,6 +104,7 @@ class Pipeline:
         self.on_outbound = on_outbound
         # set by the back office: queues a webhook event about a case in the caller's transaction
         self.case_events: Callable[..., None] | None = None
+        self.survey = ChatSurvey(engine)  # satisfaction survey after a closed case (its own state key)
         self.locks = ConversationLocks()
         self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
         self._parsed: dict[int, dict[str, Any]] = {}  # NLU results computed before the lock, by message id
@@ -279,6 +281,10 @@ class Pipeline:
                 return replies
         if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
             return replies + self._staff_waiting_notice(conversation)
+        survey = await self.survey.step(session, conversation, text, bool(inbound.attachments), inbound.created_at)
+        replies += survey.replies
+        if survey.consumed:
+            return replies
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = _stored_files(inbound.attachments)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialogues.parsing import Lexicon
+from dialogues.survey_rules import SkmRules
 
 STEP_TYPES = ("ask", "say", "branch", "check", "action", "documents", "confirm", "switch", "end")
 VALIDATORS = ("porsi", "nik", "date", "past_date", "identity", "yesno", "choice", "name", "text",
@@ -313,6 +314,7 @@ class Rules(Strict):
     info: InfoTexts
     service_levels: ServiceLevelRules = ServiceLevelRules()
     banks: BankRules | None = None
+    skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
 
     @field_validator("office_hours")
     @classmethod

@@ -313,3 +313,34 @@ class WebhookDelivery(Base):
 
 # broadcast tables live in their own module (issue 7); imported here so metadata and Alembic see them
 from storage import broadcast_models as _broadcast_models  # noqa: E402,F401
+
+
+# --- satisfaction survey (SKM, PermenPANRB 14/2017) -------------------------------------------------
+
+class SkmSurvey(Base):
+    """The survey of one closed case: offered at most once (unique case), then answered, partly or not."""
+
+    __tablename__ = "skm_surveys"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    service: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="offered")  # offered | started | completed | stopped | declined | lapsed
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class SkmAnswer(Base):
+    """One element's score (1..4) of one case's survey."""
+
+    __tablename__ = "skm_answers"
+    __table_args__ = (UniqueConstraint("case_id", "element", name="uq_skm_answers_case_element"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("skm_surveys.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    service: Mapped[str] = mapped_column(String(30))
+    element: Mapped[str] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)

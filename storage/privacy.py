@@ -22,7 +22,7 @@ from sqlalchemy import delete, inspect, or_, select, update
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import (
-    Appointment, AuditLog, Case, CaseDocument, Conversation, Message, Pilgrim, VerificationAttempt,
+    Appointment, AuditLog, Case, CaseDocument, Conversation, Message, Pilgrim, SkmAnswer, VerificationAttempt,
 )
 from storage.retention import delete_unreferenced_files
 
@@ -112,6 +112,8 @@ async def export_subject(db: Database, files: FileStore, subject: Subject) -> by
                 Appointment.case_id.in_(case_ids), Appointment.conversation_id.in_(conv_ids))))).scalars()],
             "audit": [_row(a) for a in (await session.execute(select(AuditLog).where(or_(
                 AuditLog.case_id.in_(case_ids), AuditLog.conversation_id.in_(conv_ids))))).scalars()],
+            "satisfaction_survey": [_row(a) for a in (await session.execute(
+                select(SkmAnswer).where(SkmAnswer.case_id.in_(case_ids)).order_by(SkmAnswer.id))).scalars()],
         }
     shas = {d["sha256"] for d in data["documents"]}
     shas |= {a["sha256"] for m in data["messages"] for a in m["attachments"] or [] if a.get("sha256")}

@@ -14,6 +14,7 @@ from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_replies, queue_text, render
 from bot.backoffice.states import CLOSED_STATUSES, TRANSITIONS, target_status
 from dialogues.sla_hooks import sla_stage_change
+from dialogues.survey import ChatSurvey
 from storage.models import Appointment, Case, CaseDocument, Conversation
 
 MAX_TEXT = 2000
@@ -90,6 +91,9 @@ async def change_status(bo: Backoffice, session: AsyncSession, case: Case, actio
         queue_text(session, conversation, render(bo.services.engine, f"bo_case_{action}", **values),
                    sender="staff", staff_id=staff_id)
         _track_reply(bo, conversation, case, action, now)
+        if new_status in CLOSED_STATUSES:  # satisfaction survey (SKM), at most once per case
+            queue_replies(session, conversation, await ChatSurvey(bo.services.engine).offer(session, case, now),
+                          staff_id=staff_id)
     audit.record(session, actor, f"case.{action}", case_id=case.id, conversation_id=case.conversation_id,
                  from_status=old_status, to_status=new_status, text=text or None,
                  slot=slot.isoformat() if slot else None, notified=conversation is not None)

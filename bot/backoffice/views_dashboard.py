@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.backoffice.context import Backoffice
 from bot.backoffice.charts import bar_chart, stacked_bars
 from bot.backoffice.sla_watch import cases_to_watch, on_time_rates
 from bot.backoffice.states import STATUSES
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import bo, int_param, now_utc, render
+from bot.skm.data import ALL_SERVICES, current_quarter, ikm_report, parse_period, previous
+from bot.skm.report import service_label
 from nlu.backend import FALLBACK_INTENT
 from storage.models import Case, Message
 
@@ -41,6 +46,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         on_time = await on_time_rates(session, tz)
         inbound = (await session.execute(select(Message.created_at, Message.conversation_id, Message.intent)
                                          .where(Message.direction == "in", Message.created_at >= since))).all()
+        skm = await _skm_widget(session, context, request.query.get("skm", ""), now)
     days = _days(now.astimezone(tz).date(), period)
     labels = [d.strftime("%d/%m") for d in days]
     cases_per_day = Counter((s or c).astimezone(tz).date() for s, c, _, _ in recent_cases)
@@ -79,6 +85,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         "first_action_count": len(waits),
         "fallback_share": round(100 * sum(fallback.values()) / total_parsed, 1) if total_parsed else None,
         "messages_total": total_parsed,
+        "skm": skm,
         "sla_watched": watched, "sla_charts": on_time_charts(on_time),
     })
 
@@ -89,3 +96,24 @@ def on_time_charts(on_time: dict[str, dict[str, tuple[int, int]]]) -> list[dict[
                                                     unit="%"),
              "rows": [(m, ok, n, round(100 * ok / n, 1)) for m, (ok, n) in months.items()]}
             for service, months in on_time.items()]
+
+
+async def _skm_widget(session: AsyncSession, context: Backoffice, wanted: str, now: datetime) -> dict[str, Any] | None:
+    """IKM per service of a quarter or month (`?skm=2026-Q4`; default the current quarter)."""
+    rules = getattr(context.services.engine.rules, "skm", None)
+    if rules is None:
+        return None
+    this_quarter = current_quarter(now.astimezone(context.rules.tz).date())
+    try:
+        period = parse_period(wanted) if wanted else this_quarter
+    except ValueError:
+        period = this_quarter
+    report = await ikm_report(session, rules, period, context.rules.tz)
+    rows = [(service_label(s), r) for s, r in sorted(report.by_service.items(), key=lambda x: x[0] == ALL_SERVICES)]
+    overall = report.by_service.get(ALL_SERVICES)
+    return {"period": period.label, "periods": [previous(this_quarter).label, this_quarter.label],
+            "rows": rows, "offered": report.offered.get(ALL_SERVICES, 0),
+            "respondents": overall.respondents if overall else 0,
+            "chart": bar_chart([label for label, _ in rows], [round(r.value or 0, 2) for _, r in rows])
+            if rows else "",
+            "elements": [(name, overall.nrr.get(key)) for key, name in report.elements] if overall else []}
