@@ -12,13 +12,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from typing import Union
+from typing import Annotated, Union
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def _check_networks(value: list[str]) -> list[str]:
+    for item in value:
+        ipaddress.ip_network(item, strict=False)  # raises ValueError naming the bad entry
+    return value
+
+
+# a config list of reverse proxies (addresses or networks), checked when the config is loaded
+ProxyList = Annotated[list[str], AfterValidator(_check_networks)]
 
 
 class SecuritySettings(BaseModel):
@@ -27,14 +37,7 @@ class SecuritySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # addresses or networks of reverse proxies whose X-Forwarded-For is believed, e.g. [127.0.0.1, 10.0.0.0/8]
-    trusted_proxies: list[str] = []
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            ipaddress.ip_network(item, strict=False)  # raises ValueError naming the bad entry
-        return value
+    trusted_proxies: ProxyList = []
 
 
 def _address(text: str) -> Address | None:
@@ -49,29 +52,35 @@ def _address(text: str) -> Address | None:
         return None
 
 
+def trusted_networks(trusted_proxies: list[str]) -> list[Network]:
+    """Config entries (addresses or networks) as networks."""
+    return [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+
+def client_address(request: web.Request, trusted: list[Network]) -> Address | None:
+    """The client's address: the peer, or the last untrusted hop of X-Forwarded-For behind a trusted proxy."""
+    peer = _address(request.remote or "")
+    if peer is None or not any(peer in network for network in trusted):
+        return peer
+    hops = [h for line in request.headers.getall("X-Forwarded-For", []) for h in line.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer  # a malformed hop: believe nothing left of it
+        if not any(address in network for network in trusted):
+            return address
+    return peer
+
+
 class RequesterKeys:
     """Turns a web request into the requester key of its client address."""
 
     def __init__(self, trusted_proxies: list[str], secret: str | None = None) -> None:
-        self.trusted: list[Network] = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.trusted = trusted_networks(trusted_proxies)
         self.secret = (secret or "hajibot-requester").encode()
 
-    def _is_trusted(self, address: Address) -> bool:
-        return any(address in network for network in self.trusted)
-
     def client_address(self, request: web.Request) -> Address | None:
-        """The client's address: the peer, or the last untrusted hop of X-Forwarded-For behind a trusted proxy."""
-        peer = _address(request.remote or "")
-        if peer is None or not self._is_trusted(peer):
-            return peer
-        hops = [h for line in request.headers.getall("X-Forwarded-For", []) for h in line.split(",")]
-        for hop in reversed(hops):
-            address = _address(hop)
-            if address is None:
-                return peer  # a malformed hop: believe nothing left of it
-            if not self._is_trusted(address):
-                return address
-        return peer
+        return client_address(request, self.trusted)
 
     def key(self, address: Address | None) -> str | None:
         if address is None:

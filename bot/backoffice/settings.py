@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.requester import ProxyList
+
 
 class BackofficeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,7 +17,7 @@ class BackofficeSettings(BaseModel):
         30, gt=0, description="Longest delay for an account name (short: the real officer still gets in)")
     login_free_failures_ip: int = Field(10, ge=1, description="Failed sign-ins from one client IP after which attempts are delayed")
     login_max_delay_ip_seconds: float = Field(900, gt=0, description="Longest delay for one client IP")
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: ProxyList = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
         description="Reverse proxies whose X-Forwarded-For names the client (addresses or networks)")
     session_hours: float = Field(12, gt=0, description="Idle time after which a staff session ends")
@@ -29,3 +31,4 @@ class BackofficeSettings(BaseModel):
     sla_check_minutes: float = Field(10, gt=0, description="How often open cases are checked against the standard")
     inbox_poll_seconds: float = Field(5, gt=0, le=120)
     page_size: int = Field(50, ge=5, le=500)
+

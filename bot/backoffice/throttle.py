@@ -9,13 +9,13 @@ Counters live in this process (bounded, forgotten after an idle hour); with seve
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.backoffice.settings import BackofficeSettings
+from bot.requester import client_address, trusted_networks
 
 MAX_KEYS = 50_000
 FORGET_AFTER_SECONDS = 3600.0
@@ -76,27 +76,6 @@ class LoginThrottle:
 
 
 def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:
-    """The client's address: the peer, or the last untrusted hop of X-Forwarded-For when the peer is a
-    trusted reverse proxy (so a client cannot pick its own address)."""
-    peer = request.remote or ""
-    if not _trusted(peer, trusted_proxies):
-        return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, trusted_proxies):
-            return hop[:64]
-    return peer
-
-
-def _trusted(address: str, trusted: list[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in trusted:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    """The client's address (bot/requester.py: X-Forwarded-For only from a trusted reverse proxy)."""
+    address = client_address(request, trusted_networks(trusted_proxies))
+    return str(address) if address is not None else (request.remote or "")[:64]

@@ -219,11 +219,8 @@ async def case_action(request: web.Request) -> web.Response:
     back = f"{PREFIX}/cases/{case_id}"
     slot: datetime | None = None
     if data.get("slot"):
-        try:
-            slot = datetime.fromisoformat(data["slot"])
-        except ValueError:
-            return redirect(back, err="slot_invalid")
-        if slot.tzinfo is None:
+        slot = _slot(data["slot"])
+        if slot is None:
             return redirect(back, err="slot_invalid")
     async with context.services.db.session() as session:
         case = await load_case(session, case_id, lock=True)
@@ -249,11 +246,8 @@ async def case_appointment(request: web.Request) -> web.Response:
     back = f"{PREFIX}/cases/{case_id}"
     slot: datetime | None = None
     if data.get("op") != "cancel":
-        try:
-            slot = datetime.fromisoformat(data.get("slot", ""))
-        except ValueError:
-            return redirect(back, err="slot_invalid")
-        if slot.tzinfo is None:
+        slot = _slot(data.get("slot", ""))
+        if slot is None:
             return redirect(back, err="slot_invalid")
     async with context.services.db.session() as session:
         case = await load_case(session, case_id, lock=True)
@@ -318,3 +312,12 @@ async def document_review(request: web.Request) -> web.Response:
 
 async def open_case_count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count(Case.id)).where(Case.status == "submitted"))).scalar_one())
+
+
+def _slot(raw: str) -> datetime | None:
+    """A slot from the case page's form (ISO with a time zone), or None when it is not one."""
+    try:
+        slot = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return slot if slot.tzinfo is not None else None
