@@ -117,8 +117,7 @@ class ChatSurvey:
             self._save(conversation, None)
             return SurveyTurn()
         if state.get("stage") == "offered":
-            in_flow = bool(self.engine.in_progress(conversation)) if hasattr(self.engine, "in_progress") else False
-            return await self._offered(session, conversation, state, text, now, in_flow)
+            return await self._offered(session, conversation, state, text, now, self.engine.in_progress(conversation))
         return await self._asking(session, conversation, state, text, now)
 
     async def _offered(self, session: AsyncSession, conversation: Conversation, state: dict[str, Any], text: str,
