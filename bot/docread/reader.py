@@ -59,6 +59,8 @@ def available(lang: str = "ind") -> bool:
 def read_card(data: bytes, lang: str = "ind", timeout: float = 20.0) -> Reading:
     """OCR of a KTP/KK photo: the valid NIKs found, the 'Nama' field and the text."""
     started = time.perf_counter()
+    if data[:5] == b"%PDF-":
+        data = _pdf_scan(data)
     with Image.open(io.BytesIO(data)) as img:
         img.draft("L", (WORK_WIDTH, WORK_WIDTH))  # JPEG: decode at a reduced scale when it is huge
         gray = ImageOps.exif_transpose(img).convert("L")
@@ -79,6 +81,17 @@ def read_card(data: bytes, lang: str = "ind", timeout: float = 20.0) -> Reading:
             break
     reading.seconds = round(time.perf_counter() - started, 3)
     return reading
+
+
+def _pdf_scan(data: bytes) -> bytes:
+    """The largest image on the first page of a scanned PDF (a KTP scanned to PDF is one picture)."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(data)).pages
+    images = list(pages[0].images) if len(pages) else []
+    if not images:
+        raise ValueError("no scanned image in the PDF")
+    return max(images, key=lambda image: len(image.data)).data
 
 
 def _card_area(gray: Image.Image) -> Image.Image:
@@ -128,7 +141,9 @@ def _otsu(a: np.ndarray) -> float:
     means = (hist * edges[:-1]).cumsum()
     with np.errstate(divide="ignore", invalid="ignore"):
         between = (means[-1] * weight / total - means) ** 2 / (weight * (total - weight))
-    return float(edges[int(np.nanargmax(between))])
+    if not np.isfinite(between).any():  # one flat grey: nothing to separate
+        return float(a.mean())
+    return float(edges[int(np.nanargmax(np.where(np.isfinite(between), between, -1)))])
 
 
 def _binarised(gray: Image.Image) -> Image.Image:

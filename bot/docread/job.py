@@ -1,0 +1,125 @@
+"""The background job that reads identity documents of submitted cases with OCR, one at a time.
+
+A document qualifies when its case was submitted, its checklist item is listed in
+`dialogues/rules/document_reading.yml`, it is a photo or a PDF scan, and it was not read yet. The job claims
+a document (ocr_status = reading; a claim older than STALE_CLAIM is taken over: its reader died), reads it
+in the worker pool (`dialogues.offload`, so the event loop never waits for Tesseract) and stores what was
+read on the document. Staff see the comparison on the case page (bot/docread/compare.py); nothing is ever
+decided automatically and the pilgrim is told nothing. Logs carry document ids and counts, never a NIK or a
+name.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, or_, select, update
+
+from bot.background import BackgroundLoop
+from bot.docread.reader import OcrUnavailable, available, read_card
+from dialogues import offload
+from dialogues.schema import DocumentReadingRules
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import CaseDocument
+
+log = logging.getLogger(__name__)
+
+READING, READ, FAILED = "reading", "read", "failed"
+STALE_CLAIM = timedelta(minutes=10)
+IDLE_SECONDS = 5.0
+READABLE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+
+
+class DocumentReader:
+    """Start with `start()` (checks that Tesseract is installed: otherwise OCR is off, with one log line)."""
+
+    def __init__(self, db: Database, files: FileStore, rules: DocumentReadingRules | None) -> None:
+        self.db = db
+        self.files = files
+        self.rules = rules
+        self.available = False
+        self.loop = BackgroundLoop("document reader", log, self.run_pass, lambda: IDLE_SECONDS)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rules is not None and self.rules.enabled and bool(self.rules.items)
+
+    async def check(self) -> bool:
+        """Whether OCR can run here; logs one line when it cannot."""
+        if not self.enabled:
+            self.available = False
+            return False
+        assert self.rules is not None
+        self.available = await asyncio.to_thread(available, self.rules.language)
+        if not self.available:
+            log.warning("OCR off: tesseract with language '%s' is not installed (apt-get install tesseract-ocr "
+                        "tesseract-ocr-%s); identity documents are not read", self.rules.language, self.rules.language)
+        return self.available
+
+    async def start(self) -> None:
+        if await self.check():
+            self.loop.start()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
+
+    async def run_pass(self) -> bool:
+        """Read one waiting document. True when one was handled (another may be waiting)."""
+        if not self.available or self.rules is None:
+            return False
+        claimed = await self._claim()
+        if claimed is None:
+            return False
+        doc_id, sha256, content_type = claimed
+        try:
+            data = await self.files.read(sha256)
+            reading = await offload.run(read_card, data, self.rules.language, self.rules.timeout_seconds)
+        except OcrUnavailable:
+            self.available = False
+            await self._finish(doc_id, None, None)
+            log.warning("OCR off: tesseract or its language data disappeared; identity documents are not read")
+            return False
+        except Exception as exc:  # noqa: BLE001 - an unreadable file, a timeout: staff read this one by eye
+            log.warning("OCR of document %d failed (%s)", doc_id, type(exc).__name__)
+            await self._finish(doc_id, FAILED, {"error": type(exc).__name__})
+            return True
+        await self._finish(doc_id, READ, reading.as_json())
+        log.info("OCR of document %d: %d NIK found, name %s, %.1f s", doc_id, len(reading.niks),
+                 "found" if reading.name else "not found", reading.seconds)
+        return True
+
+    async def _claim(self) -> tuple[int, str, str] | None:
+        assert self.rules is not None
+        now = datetime.now(timezone.utc)
+        waiting = or_(CaseDocument.ocr_status.is_(None),
+                      and_(CaseDocument.ocr_status == READING, CaseDocument.ocr_at < now - STALE_CLAIM))
+        query = (select(CaseDocument.id, CaseDocument.sha256, CaseDocument.content_type)
+                 .where(CaseDocument.case_id.is_not(None), CaseDocument.status != "replaced",
+                        CaseDocument.item_key.in_(list(self.rules.items)),
+                        CaseDocument.content_type.in_(READABLE_TYPES), waiting)
+                 .order_by(CaseDocument.id).limit(1))
+        async with self.db.session() as session:
+            row = (await session.execute(query)).first()
+            if row is None:
+                return None
+            taken = await session.execute(update(CaseDocument).where(CaseDocument.id == row.id, waiting)
+                                          .values(ocr_status=READING, ocr_at=now))
+            await session.commit()
+        if taken.rowcount != 1:  # another process claimed it first
+            return None
+        return int(row.id), str(row.sha256), str(row.content_type)
+
+    async def _finish(self, doc_id: int, status: str | None, findings: dict[str, object] | None) -> None:
+        async with self.db.session() as session:
+            await session.execute(update(CaseDocument).where(CaseDocument.id == doc_id).values(
+                ocr_status=status, ocr_at=datetime.now(timezone.utc), ocr=findings))
+            await session.commit()
+
+    async def run_until_idle(self) -> int:
+        """Read every waiting document now (CLI, tests). Returns how many were handled."""
+        count = 0
+        while await self.run_pass():
+            count += 1
+        return count
