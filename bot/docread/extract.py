@@ -30,40 +30,38 @@ def _digits(run: str) -> str:
 def find_niks(text: str) -> list[str]:
     """Every valid NIK in the text, in reading order, without repeats.
 
-    A line labelled NIK is read leniently (letters that look like digits become digits); elsewhere (a KK's
-    table, the rest of a KTP) only runs of real digits count, so words are never turned into numbers."""
+    A line labelled NIK is read leniently (letters that look like digits become digits, stray spaces are
+    dropped); elsewhere (a KK's table, the rest of a KTP) only a run of exactly 16 real digits counts, so
+    words are never turned into numbers. A run of more than 16 digits is ambiguous (OCR added or doubled a
+    digit) and yields nothing: a NIK not read is better than a wrong one."""
     found: list[str] = []
     for line in text.splitlines():
         labelled = _NIK_LABEL.search(line)
-        part = line[labelled.end():] if labelled else line
-        candidates = _lenient(part) if labelled else _strict(part)
+        candidates = _lenient(line[labelled.end():]) if labelled else _STRICT.findall(line)
         for nik in candidates:
-            if nik not in found:
+            if plausible_nik(nik) and nik not in found:
                 found.append(nik)
     return found
 
 
-def _strict(line: str) -> list[str]:
-    runs = re.findall(r"\d[\d ]*\d", line)
-    out = []
-    for run in runs:
-        digits = run.replace(" ", "")
-        out += [digits[i:i + NIK_LENGTH] for i in range(0, len(digits) - NIK_LENGTH + 1)
-                if plausible_nik(digits[i:i + NIK_LENGTH])][:1]
-    return out
+_STRICT = re.compile(r"(?<!\d)\d{16}(?!\d)")
 
 
-def _lenient(line: str) -> list[str]:
-    out = []
-    for run in _CHUNK.findall(line):
-        digits = _digits(run)
-        if len(digits) < NIK_LENGTH:
-            continue
-        for i in range(0, len(digits) - NIK_LENGTH + 1):
-            if plausible_nik(digits[i:i + NIK_LENGTH]):
-                out.append(digits[i:i + NIK_LENGTH])
-                break
-    return out
+def _lenient(field: str) -> list[str]:
+    """The NIK in a labelled field: whitespace-separated pieces that add up to exactly 16 digits (noise
+    before or after is left out); nothing when two different readings are possible."""
+    readings: set[str] = set()
+    for chunk in _CHUNK.findall(field):
+        pieces = [_digits(p) for p in chunk.split()]
+        for start in range(len(pieces)):
+            digits = ""
+            for piece in pieces[start:]:
+                digits += piece
+                if len(digits) >= NIK_LENGTH:
+                    break
+            if len(digits) == NIK_LENGTH and plausible_nik(digits):
+                readings.add(digits)
+    return sorted(readings) if len(readings) == 1 else []
 
 
 def name_field(text: str) -> str | None:

@@ -26,8 +26,10 @@ from storage.models import CaseDocument
 
 log = logging.getLogger(__name__)
 
-READING, READ, FAILED = "reading", "read", "failed"
+READING, RETRY, READ, FAILED = "reading", "retry", "read", "failed"
 STALE_CLAIM = timedelta(minutes=10)
+RETRY_AFTER = timedelta(minutes=2)  # a reading that timed out (busy machine) is tried again ...
+MAX_ATTEMPTS = 3  # ... up to this many times, then staff read the document by eye
 IDLE_SECONDS = 5.0
 READABLE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 
@@ -72,30 +74,38 @@ class DocumentReader:
         claimed = await self._claim()
         if claimed is None:
             return False
-        doc_id, sha256, content_type = claimed
+        doc_id, sha256, attempts = claimed
+        # the pool's limit covers a worker's start-up and a second OCR pass; Tesseract has its own limit
+        limit = 2 * self.rules.timeout_seconds + 30
         try:
             data = await self.files.read(sha256)
-            reading = await offload.run(read_card, data, self.rules.language, self.rules.timeout_seconds)
+            reading = await offload.run(read_card, data, self.rules.language, self.rules.timeout_seconds,
+                                        timeout=limit)
         except OcrUnavailable:
             self.available = False
             await self._finish(doc_id, None, None)
             log.warning("OCR off: tesseract or its language data disappeared; identity documents are not read")
             return False
         except Exception as exc:  # noqa: BLE001 - an unreadable file, a timeout: staff read this one by eye
-            log.warning("OCR of document %d failed (%s)", doc_id, type(exc).__name__)
-            await self._finish(doc_id, FAILED, {"error": type(exc).__name__})
+            final = attempts + 1 >= MAX_ATTEMPTS or not isinstance(exc, (offload.OffloadError, TimeoutError))
+            log.warning("OCR of document %d failed (%s)%s", doc_id, type(exc).__name__,
+                        "" if final else "; tried again later")
+            await self._finish(doc_id, FAILED if final else RETRY,
+                               {"error": type(exc).__name__, "attempts": attempts + 1})
             return True
         await self._finish(doc_id, READ, reading.as_json())
         log.info("OCR of document %d: %d NIK found, name %s, %.1f s", doc_id, len(reading.niks),
                  "found" if reading.name else "not found", reading.seconds)
         return True
 
-    async def _claim(self) -> tuple[int, str, str] | None:
+    async def _claim(self) -> tuple[int, str, int] | None:
+        """The next waiting document, claimed: (id, sha256, attempts so far)."""
         assert self.rules is not None
         now = datetime.now(timezone.utc)
         waiting = or_(CaseDocument.ocr_status.is_(None),
-                      and_(CaseDocument.ocr_status == READING, CaseDocument.ocr_at < now - STALE_CLAIM))
-        query = (select(CaseDocument.id, CaseDocument.sha256, CaseDocument.content_type)
+                      and_(CaseDocument.ocr_status == READING, CaseDocument.ocr_at < now - STALE_CLAIM),
+                      and_(CaseDocument.ocr_status == RETRY, CaseDocument.ocr_at < now - RETRY_AFTER))
+        query = (select(CaseDocument.id, CaseDocument.sha256, CaseDocument.ocr)
                  .where(CaseDocument.case_id.is_not(None), CaseDocument.status != "replaced",
                         CaseDocument.item_key.in_(list(self.rules.items)),
                         CaseDocument.content_type.in_(READABLE_TYPES), waiting)
@@ -109,7 +119,7 @@ class DocumentReader:
             await session.commit()
         if taken.rowcount != 1:  # another process claimed it first
             return None
-        return int(row.id), str(row.sha256), str(row.content_type)
+        return int(row.id), str(row.sha256), int((row.ocr or {}).get("attempts", 0))
 
     async def _finish(self, doc_id: int, status: str | None, findings: dict[str, object] | None) -> None:
         async with self.db.session() as session:

@@ -23,6 +23,12 @@ def test_nik_field_tolerates_ocr_confusions_only_inside_the_field() -> None:
     assert find_niks("1  SITI AMINAH 1375014506820017 PEREMPUAN") == ["1375014506820017"]
 
 
+def test_an_ambiguous_nik_field_gives_no_nik_rather_than_a_wrong_one() -> None:
+    assert find_niks("NIK : 137503280468358380") == []  # OCR added digits: which 16 are the NIK?
+    assert find_niks("NIK : 1375 0328 0468 3580 Gol") == ["1375032804683580"]  # split digits, noise after
+    assert find_niks("1 11375014506820017 LAKI-LAKI") == []  # a row number glued to a NIK in a KK table
+
+
 def test_invalid_nik_is_not_taken() -> None:
     assert find_niks("NIK : 9975014506820017") == []  # no province 99
     assert find_niks("NIK : 1375019913820017") == []  # month 13... day 99
