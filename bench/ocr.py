@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/ocr.py [--seed N] [--sharp N] [--other N] [--raw] [--out NAME]
 Variants: sharp, tilted (2-6 degrees), low_light (dark, noisy, soft), jpeg (960x720, quality 22-32).
 The preprocessing was tuned on seed 1000 (`--seed 1000 --out ocr-tuning`); the published result
-(bench/results/ocr.md/.json) is seed 424242, never used while tuning (held-out). `--raw` also runs Tesseract
+(bench/results/ocr.md/.json) is seed 8675309, never looked at before the final run (held-out). `--raw` also runs Tesseract
 on the untouched photo, to show what the preprocessing adds.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _p95(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=424242)
+    parser.add_argument("--seed", type=int, default=8675309)
     parser.add_argument("--sharp", type=int, default=50)
     parser.add_argument("--other", type=int, default=30)
     parser.add_argument("--raw", action="store_true")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, or_, select, update
 
-from bot.background import BackgroundLoop
+from bot.core.background import BackgroundLoop
 from bot.docread.reader import OcrUnavailable, available, read_card
 from dialogues import offload
 from dialogues.schema import DocumentReadingRules
