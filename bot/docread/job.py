@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, or_, select, update
@@ -31,6 +32,7 @@ STALE_CLAIM = timedelta(minutes=10)
 RETRY_AFTER = timedelta(minutes=2)  # a reading that timed out (busy machine) is tried again ...
 MAX_ATTEMPTS = 3  # ... up to this many times, then staff read the document by eye
 IDLE_SECONDS = 5.0
+START_DELAY_SECONDS = 30.0  # not during start-up bursts (nor in short-lived test servers)
 READABLE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 
 
@@ -42,6 +44,7 @@ class DocumentReader:
         self.files = files
         self.rules = rules
         self.available = False
+        self.not_before = 0.0  # monotonic time before which the loop does not read
         self.loop = BackgroundLoop("document reader", log, self.run_pass, lambda: IDLE_SECONDS)
 
     @property
@@ -60,14 +63,21 @@ class DocumentReader:
                         "tesseract-ocr-%s); identity documents are not read", self.rules.language, self.rules.language)
         return self.available
 
-    async def start(self) -> None:
+    async def start(self, delay: float = START_DELAY_SECONDS) -> None:
         if await self.check():
+            self.not_before = time.monotonic() + delay
             self.loop.start()
 
     async def stop(self) -> None:
         await self.loop.stop()
 
     async def run_pass(self) -> bool:
+        """The loop's pass: read one waiting document, once the start-up delay is over."""
+        if time.monotonic() < self.not_before:
+            return False
+        return await self.read_one()
+
+    async def read_one(self) -> bool:
         """Read one waiting document. True when one was handled (another may be waiting)."""
         if not self.available or self.rules is None:
             return False
@@ -130,6 +140,6 @@ class DocumentReader:
     async def run_until_idle(self) -> int:
         """Read every waiting document now (CLI, tests). Returns how many were handled."""
         count = 0
-        while await self.run_pass():
+        while await self.read_one():
             count += 1
         return count
