@@ -63,9 +63,9 @@ class DocumentReader:
                         "tesseract-ocr-%s); identity documents are not read", self.rules.language, self.rules.language)
         return self.available
 
-    async def start(self, delay: float = START_DELAY_SECONDS) -> None:
+    async def start(self, delay: float | None = None) -> None:
         if await self.check():
-            self.not_before = time.monotonic() + delay
+            self.not_before = time.monotonic() + (START_DELAY_SECONDS if delay is None else delay)
             self.loop.start()
 
     async def stop(self) -> None:
