@@ -112,3 +112,62 @@ async def test_without_tesseract_the_case_page_says_ocr_is_not_available(client,
     await login(client, "admin", ADMIN_PASSWORD)
     page = await (await client.get(f"/backoffice/cases/{seeded.case_id}")).text()
     assert "OCR tidak tersedia" in page
+
+
+async def put_ktp_photo(services: Any, seeded: Any, card: Card, variant: str = "sharp") -> None:
+    """Replace the seeded case's KTP image by a photo of `card`."""
+    stored = await services.files.put(photo_of(card, variant, random.Random(11)), "ktp.jpg")
+    async with services.db.session() as session:
+        doc = await session.get(CaseDocument, seeded.document_ids[0])
+        doc.sha256, doc.content_type, doc.size = stored.sha256, stored.content_type, stored.size
+        await session.commit()
+
+
+async def test_a_reading_that_times_out_is_tried_again_then_left_to_staff(demo_services, monkeypatch):
+    from bot.docread import job
+    from dialogues import offload
+
+    seeded = await seed_case(demo_services)
+    reader = job.DocumentReader(demo_services.db, demo_services.files, demo_services.engine.rules.document_reading)
+    reader.available = True
+    calls = []
+
+    async def busy_pool(fn: Any, *args: Any, timeout: float | None = None) -> Any:  # every worker overran
+        calls.append(timeout)
+        raise offload.OffloadTimeout(fn.__name__)
+
+    monkeypatch.setattr(offload, "run", busy_pool)
+    monkeypatch.setattr(job, "RETRY_AFTER", job.timedelta(0))
+    assert await reader.run_until_idle() == job.MAX_ATTEMPTS
+    async with demo_services.db.session() as session:
+        doc = await session.get(CaseDocument, seeded.document_ids[0])
+    assert doc.ocr_status == job.FAILED and doc.ocr["attempts"] == job.MAX_ATTEMPTS
+    assert calls and all(t and t > demo_services.engine.rules.document_reading.timeout_seconds for t in calls)
+
+
+@needs_tesseract
+@pytest.mark.browser
+async def test_staff_see_the_ocr_warning_in_the_browser(live_server, browser, admin_id, demo_services):
+    from playwright.async_api import expect
+
+    from bot.docread.job import DocumentReader
+    from storage.models import Pilgrim
+    from tests.backoffice.test_browser import SHOTS, staff_login
+
+    seeded = await seed_case(demo_services)
+    async with demo_services.db.session() as session:
+        pilgrim = await session.get(Pilgrim, (await session.get(Case, seeded.case_id)).pilgrim_id)
+    other = pilgrim.nik[:12] + ("0001" if pilgrim.nik[12:] != "0001" else "0002")  # someone else's KTP
+    await put_ktp_photo(demo_services, seeded, Card(other, pilgrim.nama, "BUKITTINGGI", "01-01-1960", False))
+    reader = DocumentReader(demo_services.db, demo_services.files, demo_services.engine.rules.document_reading)
+    assert await reader.check() and await reader.run_until_idle() == 1
+
+    staff = await staff_login(browser, live_server)
+    await staff.goto(f"{live_server}/backoffice/cases/{seeded.case_id}")
+    warning = staff.locator(f"#doc-{seeded.document_ids[0]} .ocr-warning")
+    await expect(warning).to_be_visible()
+    await expect(warning).to_contain_text(f"NIK pada foto ({other}) berbeda dengan NIK registri porsi ({pilgrim.nik})")
+    await expect(staff.locator("#ocr-summary")).to_contain_text("1 perbedaan")
+    await expect(staff.locator(f"#doc-{seeded.document_ids[0]} button:has-text('Terima')")).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await staff.locator(f"#doc-{seeded.document_ids[0]}").screenshot(path=str(SHOTS / "ocr-warning.png"))
