@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -97,7 +98,8 @@ class DocumentReader:
             log.warning("OCR off: tesseract or its language data disappeared; identity documents are not read")
             return False
         except Exception as exc:  # noqa: BLE001 - an unreadable file, a timeout: staff read this one by eye
-            final = attempts + 1 >= MAX_ATTEMPTS or not isinstance(exc, (offload.OffloadError, TimeoutError))
+            busy = (offload.OffloadError, TimeoutError, subprocess.TimeoutExpired)  # a busy machine, not a bad file
+            final = attempts + 1 >= MAX_ATTEMPTS or not isinstance(exc, busy)
             log.warning("OCR of document %d failed (%s)%s", doc_id, type(exc).__name__,
                         "" if final else "; tried again later")
             await self._finish(doc_id, FAILED if final else RETRY,
