@@ -302,9 +302,7 @@ class ConversationWords(Strict):
     cancel_booking: list[str] = Field(min_length=1)  # "batalkan jadwal", "tidak jadi datang"
     booking: list[str] = Field(min_length=1)  # "jadwal", "janji", "kunjungan"
     refuse: list[str] = Field(min_length=1)  # "jumat sy ada acara": that day is refused
-    ordinals: list[str] = Field(min_length=1)  # "yg pertama", "yang kedua": the n-th choice
     clause_breaks: list[str] = Field(min_length=1)  # "kamis bisa, tapi jumat ada acara": words between wishes
-    day_parts: dict[str, tuple[int, int]] = {}  # "pagi": [6, 12] -> hours from 6 up to (not incl.) 12
     reply_window_hours: float = Field(default=24, gt=0)  # further messages after a reply still reach the case
     resume_aborted_hours: float = Field(default=24, gt=0)  # "lanjut" resumes a stopped form this long
 class ServiceStage(Strict):
