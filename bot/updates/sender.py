@@ -80,11 +80,16 @@ class UpdateSender:
         if n <= 0:
             return 0
         async with self.db.session() as session:
-            due = (select(PilgrimUpdate.id).where(PilgrimUpdate.status == "approved", PilgrimUpdate.channel == channel)
-                   .order_by(PilgrimUpdate.id).limit(n).with_for_update(skip_locked=True))
+            # two statements, not UPDATE ... IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED): PostgreSQL may
+            # rescan such a subquery per row, and each rescan skips the rows just updated (more than n claimed)
+            due = (await session.execute(
+                select(PilgrimUpdate.id).where(PilgrimUpdate.status == "approved", PilgrimUpdate.channel == channel)
+                .order_by(PilgrimUpdate.id).limit(n).with_for_update(skip_locked=True))).scalars().all()
+            if not due:
+                await session.rollback()
+                return 0
             claimed = (await session.execute(
-                update(PilgrimUpdate).where(PilgrimUpdate.id.in_(due.scalar_subquery()),
-                                            PilgrimUpdate.status == "approved")
+                update(PilgrimUpdate).where(PilgrimUpdate.id.in_(list(due)), PilgrimUpdate.status == "approved")
                 .values(status="queued", updated_at=now).returning(PilgrimUpdate.id)
                 .execution_options(synchronize_session=False))).scalars().all()
             if not claimed:
