@@ -210,3 +210,23 @@ async def test_sender_keeps_each_channels_pace(db, engine):
     clock.now = utc(2026, 12, 1, 8, 0, 2)
     assert await sender.step() == 1
     assert len(await update_messages(db)) == 2
+
+
+async def test_data_subject_export_and_erasure_cover_the_updates(db, tmp_path):
+    import json
+    import zipfile
+    from io import BytesIO
+
+    from storage.files import FileStore
+    from storage.privacy import erase_subject, export_subject, find_subject
+
+    chats = await seed(db)
+    await do_import(db, registry_csv(CHANGES))
+    files = FileStore(tmp_path / "files")
+    subject = await find_subject(db, "webchat:webchat-0300000001")
+    exported = json.loads(zipfile.ZipFile(BytesIO(await export_subject(db, files, subject))).read("data.json"))
+    assert [u["new_status"] for u in exported["personal_updates"]] == ["berhak lunas"]
+    await erase_subject(db, files, subject)
+    async with db.session() as session:
+        left = (await session.execute(select(PilgrimUpdate.conversation_id))).scalars().all()
+    assert chats[1] not in left and len(left) == 3
