@@ -16,8 +16,6 @@ def _default_rates() -> dict[str, ChannelRate]:
 class UpdateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Record personal updates when a registry import changes a linked "
-                                            "pilgrim's status or estimated year (sent only after confirmation)")
     rates: dict[str, ChannelRate] = Field(default_factory=_default_rates,
                                           description="Per-channel pace at which confirmed updates enter the outbox")
     poll_seconds: float = Field(2.0, gt=0, description="How often the sender looks for confirmed updates")

@@ -35,7 +35,7 @@ def setup_routes(app: web.Application, services: Any) -> None:
                   ", ".join(missing))
 
     async def start(_: web.Application) -> None:
-        if config.updates.enabled and config.updates.worker_enabled and not missing:
+        if config.updates.worker_enabled and not missing:
             sender.start()
 
     async def stop(_: web.Application) -> None:
