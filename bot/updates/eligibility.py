@@ -11,7 +11,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.broadcast.audience import NOT_BROADCAST_CHANNELS, REJECTED_CASE, opted_out
-from bot.broadcast.optout import keyword_optouts
+from bot.core.optout import keyword_optouts
 from bot.broadcast.settings import BroadcastSettings
 from storage.models import Case, Conversation, Pilgrim
 from storage.optouts import record_optout

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.background import BackgroundLoop
+from bot.core.background import BackgroundLoop
 from bot.broadcast.limiter import ChannelLimiter
 from bot.broadcast.settings import BroadcastSettings
 from bot.updates.eligibility import skip_reasons
