@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Pilgrim
-from storage.registry_changes import Change, begin_import, diff_batch, record_updates
+from storage.registry_changes import Change, begin_import, current_values, diff_rows, record_updates
 
 REQUIRED_COLUMNS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi",
                     "status", "estimasi_tahun", "bank", "tanggal_daftar")
@@ -185,8 +185,10 @@ async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]], now: da
     stmt = stmt.on_conflict_do_update(index_elements=[Pilgrim.nomor_porsi],
                                       set_={c: getattr(stmt.excluded, c) for c in updatable})
 
+    current = await current_values(session)
+
     async def flush() -> None:
-        changes.extend(await diff_batch(session, batch))
+        changes.extend(diff_rows(current, batch))
         await session.execute(stmt, batch)
         batch.clear()
         await asyncio.sleep(0)

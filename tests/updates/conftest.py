@@ -31,7 +31,7 @@ BASE = {
 def registry_csv(rows: dict[str, tuple[str, str, int | None]]) -> bytes:
     lines = [HEADER]
     for n, (porsi, (nama, status, year)) in enumerate(sorted(rows.items()), start=1):
-        lines.append(f"{porsi},{nama},13750100000000{n:02d},1960-06-0{n % 9 + 1},P,Kota Bukittinggi,Sumatera Barat,"
+        lines.append(f"{porsi},{nama},1375{n:012d},1960-06-0{n % 9 + 1},P,Kota Bukittinggi,Sumatera Barat,"
                      f"{status},{year or ''},BSI,2012-03-14\n")
     return "".join(lines).encode()
 

@@ -230,3 +230,22 @@ async def test_data_subject_export_and_erasure_cover_the_updates(db, tmp_path):
     async with db.session() as session:
         left = (await session.execute(select(PilgrimUpdate.conversation_id))).scalars().all()
     assert chats[1] not in left and len(left) == 3
+
+
+async def test_changes_are_found_across_batches_of_a_large_file(db):
+    rows = {f"03100{n:05d}": (f"JEMAAH {n}", "menunggu", 2030 + n % 7) for n in range(1, 1301)}
+    await do_import(db, registry_csv(rows))
+    watched = ["0310000007", "0310000777", "0310001299"]  # first, second and third batch of 500 rows
+    for porsi in watched:
+        await verified_chat(db, porsi)
+    moved = {p: (nama, "menunggu", year + 1) for p, (nama, status, year) in rows.items()}  # everyone later
+    moved["0310000777"] = (rows["0310000777"][0], "berhak lunas", rows["0310000777"][2])
+    report = await do_import(db, registry_csv(moved))
+    assert report.changes == {"estimasi:mundur": 1299, "status:berhak_lunas": 1}
+    assert report.updates == 3
+    async with db.session() as session:
+        kinds = dict((await session.execute(
+            select(Pilgrim.nomor_porsi, PilgrimUpdate.kinds).join(Pilgrim, Pilgrim.id == PilgrimUpdate.pilgrim_id)
+        )).all())
+    assert kinds == {"0310000007": "estimasi:mundur", "0310000777": "status:berhak_lunas",
+                     "0310001299": "estimasi:mundur"}
