@@ -99,7 +99,8 @@ class UpdateSender:
             skipped = [{"b_id": i, "b_reason": r} for i, r in reasons.items() if r]
             if skipped:
                 await session.execute(update(U).where(U.c.id == bindparam("b_id"))
-                                      .values(status="skipped", skip_reason=bindparam("b_reason")), skipped)
+                                      .values(status="skipped", skip_reason=bindparam("b_reason"), updated_at=now),
+                                      skipped)
             sent = await self._queue(session, [i for i, r in reasons.items() if r is None], now)
             await session.commit()
         self.limiter.take(channel, len(claimed), now.timestamp())
