@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.backoffice.settings import BackofficeSettings
 from bot.broadcast.settings import BroadcastSettings
+from bot.updates.settings import UpdateSettings
 from bot.channels.settings import ChannelSettings
 from bot.ops_settings import OpsSettings
 from bot.core.requester import SecuritySettings
@@ -85,6 +86,7 @@ class AppConfig(BaseModel):
     channels: ChannelSettings = ChannelSettings()
     backoffice: BackofficeSettings = BackofficeSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    updates: UpdateSettings = UpdateSettings()  # personal updates after a registry import
     ops: OpsSettings = OpsSettings()
     security: SecuritySettings = SecuritySettings()
     paths: PathSettings = PathSettings()

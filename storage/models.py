@@ -348,3 +348,7 @@ class SkmAnswer(Base):
     element: Mapped[str] = mapped_column(String(40))
     score: Mapped[int] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# proactive personal updates after a registry import (issue 15)
+from storage import update_models as _update_models  # noqa: E402,F401

@@ -47,6 +47,7 @@ class WhatsAppSettings(BaseModel):
     templates: dict[str, WhatsAppTemplate] = Field(
         default_factory=dict,
         description="purpose -> approved template; 'notification' is used outside the 24-hour window, "
+                    "'pilgrim_update' for personal updates after a registry import (else 'notification'), "
                     "'quick_reply_2' / 'quick_reply_3' render 2 or 3 choices as buttons")
     request_timeout_seconds: float = Field(30.0, gt=0)
 
