@@ -1,7 +1,7 @@
 """proactive personal updates: registry imports and one update row per changed pilgrim's verified chat
 
 Revision ID: 0006_proactive
-Revises: 0005_skm
+Revises: 0006_ocr
 """
 from __future__ import annotations
 
