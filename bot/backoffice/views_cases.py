@@ -25,6 +25,7 @@ from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
 )
+from dialogues.case_letters import GENERATED, ITEM_PREFIX, is_letter, templates_for
 from storage.models import AuditLog, Appointment, Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 
 TRANSCRIPT_LIMIT = 300
@@ -70,7 +71,8 @@ async def document_counts(session: AsyncSession, case_ids: list[int]) -> dict[in
     if not case_ids:
         return {}
     rows = (await session.execute(select(CaseDocument.case_id, CaseDocument.status, func.count(CaseDocument.id))
-                                  .where(CaseDocument.case_id.in_(case_ids), CaseDocument.status != "replaced")
+                                  .where(CaseDocument.case_id.in_(case_ids),
+                                         CaseDocument.status.not_in(("replaced", GENERATED)))
                                   .group_by(CaseDocument.case_id, CaseDocument.status))).all()
     out: dict[int, dict[str, int]] = {}
     for case_id, status, n in rows:
@@ -198,9 +200,12 @@ async def case_page(request: web.Request) -> web.Response:
                 if left > 0:
                     slots.append({"value": slot.isoformat(), "at": slot, "left": left})
     items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
+    templates = templates_for(context.services.engine, case)
     return render(request, "case.jinja2", {
         "case": case, "answers": answer_rows(case.answers), "pilgrim": pilgrim, "conversation": conversation,
-        "messages": messages, "checklist": checklist_view(items, documents),
+        "messages": messages, "checklist": checklist_view(items, [d for d in documents if not is_letter(d)]),
+        "letters": [d for d in documents if is_letter(d) and d.status == GENERATED],
+        "letter_names": {f"{ITEM_PREFIX}{t.key}": t.name for t in templates}, "letters_possible": bool(templates),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
         "actions": [TRANSITIONS[a] for a in allowed_actions(case.status)], "slots": slots,
         "replies": replies, "reply_tickets": tickets, "attachments_of": attachments_view,
