@@ -21,7 +21,8 @@ from reportlab.platypus import TableStyle
 
 from dialogues.letter_templates import FilledBlock, FilledLetter
 
-MARGIN = 22 * mm
+MARGIN = 20 * mm
+SIZE = 10.5  # body text, points
 WIDTH = A4[0] - 2 * MARGIN
 ALIGN = {"left": TA_LEFT, "right": TA_RIGHT, "center": TA_CENTER, "justify": TA_JUSTIFY}
 SIGNATURE_WIDTH = 70 * mm
@@ -54,11 +55,11 @@ def fonts() -> tuple[str, str]:
     return "Times-Roman", "Times-Bold"
 
 
-def _style(name: str, size: float = 11, align: str = "left", bold: bool = False, leading: float | None = None,
+def _style(name: str, size: float = SIZE, align: str = "left", bold: bool = False, leading: float | None = None,
            space_after: float = 5) -> ParagraphStyle:
     regular, heavy = fonts()
     return ParagraphStyle(name, fontName=heavy if bold else regular, fontSize=size,
-                          leading=leading or size * 1.35, alignment=ALIGN[align], spaceAfter=space_after)
+                          leading=leading or size * 1.3, alignment=ALIGN[align], spaceAfter=space_after)
 
 
 def _para(text: str, style: ParagraphStyle) -> Paragraph:
@@ -68,7 +69,7 @@ def _para(text: str, style: ParagraphStyle) -> Paragraph:
 class MeteraiBox(Flowable):
     """A dashed box where the pilgrim sticks the stamp duty and signs across it."""
 
-    def __init__(self, text: str, width: float = 32 * mm, height: float = 20 * mm) -> None:
+    def __init__(self, text: str, width: float = 30 * mm, height: float = 18 * mm) -> None:
         super().__init__()
         self.text, self.width, self.height = text, width, height
 
@@ -95,42 +96,43 @@ def _letterhead(head: Letterhead) -> list[Flowable]:
     else:
         top = lines
     return top + [Spacer(1, 2 * mm), HRFlowable(width="100%", thickness=1.6, color=colors.black, spaceAfter=1),
-                  HRFlowable(width="100%", thickness=0.5, color=colors.black, spaceAfter=6 * mm)]
+                  HRFlowable(width="100%", thickness=0.5, color=colors.black, spaceAfter=4 * mm)]
 
 
 def _fields(block: FilledBlock) -> Table:
-    body = _style("field", 11, space_after=0)
+    body = _style("field", space_after=0)
     rows = [[_para(label, body), _para(":", body), _para(value, body)] for label, value in block.rows]
     table = Table(rows, colWidths=[52 * mm, 4 * mm, WIDTH - 66 * mm], hAlign="LEFT")
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, -1), 8 * mm),
-                               ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+                               ("LEFTPADDING", (1, 0), (1, -1), 0), ("RIGHTPADDING", (1, 0), (1, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 0.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)]))
     return table
 
 
 def _signature(block: FilledBlock) -> Flowable:
-    cells: list[Flowable] = [_para(block.label, _style("sig-label", 11, "center"))]
-    cells.append(MeteraiBox(block.meterai) if block.meterai else Spacer(1, 20 * mm))
-    cells.append(Spacer(1, 3 * mm))
-    cells.append(_para(f"( {block.text} )", _style("sig-name", 11, "center", bold=True)))
+    cells: list[Flowable] = [_para(block.label, _style("sig-label", align="center", space_after=2 * mm))]
+    cells.append(MeteraiBox(block.meterai) if block.meterai else Spacer(1, 18 * mm))
+    cells.append(Spacer(1, 2 * mm))
+    cells.append(_para(f"( {block.text} )", _style("sig-name", align="center", bold=True)))
     table = Table([[cells]], colWidths=[SIGNATURE_WIDTH], hAlign="RIGHT")
     table.setStyle(TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER")]))
-    return KeepTogether([Spacer(1, 4 * mm), table])
+    return KeepTogether([Spacer(1, 2 * mm), table])
 
 
 def render_letter(letter: FilledLetter, head: Letterhead, footer: str = "") -> tuple[bytes, int]:
     """The letter as PDF bytes, and its number of pages."""
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=15 * mm,
-                            bottomMargin=18 * mm, title=letter.heading, author=head.name, subject=letter.name)
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=12 * mm,
+                            bottomMargin=16 * mm, title=letter.heading, author=head.name, subject=letter.name)
     story: list[Flowable] = _letterhead(head)
-    story.append(_para(letter.heading, _style("heading", 12, "center", bold=True, space_after=6 * mm)))
+    story.append(_para(letter.heading, _style("heading", 11.5, "center", bold=True, space_after=4 * mm)))
     for i, block in enumerate(letter.blocks):
         if block.kind == "fields":
-            story += [_fields(block), Spacer(1, 3 * mm)]
+            story += [_fields(block), Spacer(1, 2 * mm)]
         elif block.kind == "signature":
             story.append(_signature(block))
         else:
-            story.append(_para(block.text, _style(f"p{i}", 11, block.align, space_after=3 * mm)))
+            story.append(_para(block.text, _style(f"p{i}", align=block.align, space_after=2 * mm)))
 
     def draw_footer(canvas, _doc) -> None:  # type: ignore[no-untyped-def]
         if footer:

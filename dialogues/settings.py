@@ -18,7 +18,7 @@ class OfficeSettings(BaseModel):
                               "office_hours in dialogues/rules/office.yml (e.g. 'Senin-Kamis 08.00-16.00 WIB')")
     timezone: str = "Asia/Jakarta"
     logo: str | None = Field(None, description="Letterhead logo of the ready-to-sign letters (PNG/JPEG; a relative "
-                             "path is read from the data directory); none: the letterhead is text only")
+                             "path is next to config.yml); none: the letterhead is text only")
 
 
 class DialogueSettings(BaseModel):
