@@ -23,7 +23,7 @@ async def regenerate_letters(request: web.Request) -> web.Response:
     staff = current_staff(request)
     case_id = path_int(request, "case_id")
     await form(request)  # the CSRF check
-    back = f"{PREFIX}/cases/{case_id}#letters"
+    back = f"{PREFIX}/cases/{case_id}"
     engine = context.services.engine
     conversation: Conversation | None = None
     async with context.services.db.session() as session:
