@@ -139,10 +139,12 @@ async def case_pilgrim(session: AsyncSession, case: Case) -> Pilgrim | None:
 
 
 def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -> list[dict[str, Any]]:
-    """Checklist items with their documents; documents of unknown items are listed at the end."""
+    """Checklist items with their documents; documents of unknown items are listed at the end. The letters the
+    bot prepared (dialogues/case_letters.py) are not the pilgrim's documents: the case page lists them apart."""
     by_item: dict[str, list[CaseDocument]] = {}
     for doc in documents:
-        by_item.setdefault(doc.item_key, []).append(doc)
+        if not is_letter(doc):
+            by_item.setdefault(doc.item_key, []).append(doc)
     view = []
     for item in items:
         docs = by_item.pop(str(item.get("key")), [])
@@ -203,7 +205,7 @@ async def case_page(request: web.Request) -> web.Response:
     templates = templates_for(context.services.engine, case)
     return render(request, "case.jinja2", {
         "case": case, "answers": answer_rows(case.answers), "pilgrim": pilgrim, "conversation": conversation,
-        "messages": messages, "checklist": checklist_view(items, [d for d in documents if not is_letter(d)]),
+        "messages": messages, "checklist": checklist_view(items, documents),
         "letters": [d for d in documents if is_letter(d) and d.status == GENERATED],
         "letter_names": {f"{ITEM_PREFIX}{t.key}": t.name for t in templates}, "letters_possible": bool(templates),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
