@@ -197,3 +197,19 @@ def test_the_shipped_templates_cover_each_service_and_variant(engine) -> None:
     for reason in ("meninggal", "sakit_permanen", "tidak_istithaah"):
         assert keys("pelimpahan", reason) == ["sptjm", "surat_permohonan"]
     assert keys("pendaftaran", "") == []
+
+
+def test_the_letterhead_logo_is_drawn_when_configured(engine, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dialogues.letter_pdf import Letterhead, render_letter
+    from dialogues.letter_templates import fill_letter
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 120), "green").save(logo)
+    template = next(t for t in engine.letters if t.applies("pembatalan", "sendiri"))
+    plain, _ = render_letter(fill_letter(template, {}), Letterhead("Kantor X", "Jl. Y", "0752"))
+    with_logo, pages = render_letter(fill_letter(template, {}), Letterhead("Kantor X", "Jl. Y", "0752", str(logo)))
+    images = [PdfReader(io.BytesIO(data)).pages[0].images for data in (plain, with_logo)]
+    assert (len(images[0]), len(images[1]), pages) == (0, 1, 1)
+    assert "KANTOR X" in pdf_text(with_logo) and "Telp. 0752" in pdf_text(with_logo)
