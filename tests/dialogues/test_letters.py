@@ -213,3 +213,19 @@ def test_the_letterhead_logo_is_drawn_when_configured(engine, tmp_path: Path) ->
     images = [PdfReader(io.BytesIO(data)).pages[0].images for data in (plain, with_logo)]
     assert (len(images[0]), len(images[1]), pages) == (0, 1, 1)
     assert "KANTOR X" in pdf_text(with_logo) and "Telp. 0752" in pdf_text(with_logo)
+
+
+async def test_letters_render_in_the_worker_pool(engine) -> None:
+    """In the service the rendering runs in a worker process (bot/workers.py): its inputs must cross over."""
+    from bot.workers import WorkerPool
+    from dialogues.letter_pdf import render_letter
+    from dialogues.letter_templates import fill_letter
+
+    template = next(t for t in engine.letters if t.applies("pelimpahan", "meninggal") and t.key == "sptjm")
+    pool = WorkerPool(max_workers=1)
+    try:
+        data, pages = await pool.run(render_letter, fill_letter(template, {"recipient_name": "Rina Marlina"}),
+                                     case_letters.letterhead(engine))
+    finally:
+        pool.stop()
+    assert pages == 1 and "( Rina Marlina )" in flat(pdf_text(data))
