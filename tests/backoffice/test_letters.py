@@ -77,6 +77,11 @@ async def test_regenerate_after_a_registry_correction_replaces_and_sends(client,
     assert [a.actor for a in audit] == ["staff:admin", "staff:admin"]
     assert audit[-1].detail == {"letters": ["surat_permohonan"], "documents": [second.id]}
 
+    # the case file export carries the current letter, named
+    export = await client.get(f"/backoffice/cases/{seeded.case_id}/export.pdf")
+    exported = pdf_text(await export.read())
+    assert "Surat permohonan pembatalan" in exported and "SITI AMINAH BINTI ALI" in exported
+
     # the case page lists the current letter (not the replaced one) apart from the checklist
     page = await (await client.get(f"/backoffice/cases/{seeded.case_id}")).text()
     assert f'id="letter-{second.id}"' in page and f'id="letter-{first.id}"' not in page
