@@ -418,7 +418,8 @@ async def verify_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
 
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
-    "create_case": create_case, "prepare_letters": prepare_letters, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
+    "create_case": create_case, "prepare_letters": prepare_letters, "offer_slots": offer_slots,
+    "find_cases": find_cases, "show_case": show_case,
     "find_registered": find_registered, "recipient_not_owner": recipient_not_owner, "verify_case": verify_case,
 }
 
