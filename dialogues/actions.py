@@ -6,15 +6,17 @@ Each action takes (engine, ctx, flow, step) and returns a result name that the f
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
 from dialogues.parsing import format_date, mask_name
+from dialogues.replies import Reply
 from dialogues.schema import CaseFields
 from dialogues.sla_hooks import expected_vars, start_clock
 from dialogues.throttle import Requester, record_attempt, wait_before_attempt
@@ -23,6 +25,8 @@ from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, T
 if TYPE_CHECKING:
     from dialogues.engine import Ctx, DialogueEngine
     from dialogues.schema import Flow, Step
+
+log = logging.getLogger(__name__)
 
 REGISTRY_FLAG = "nik_sudah_terdaftar"  # pendaftaran: the NIK is on the waiting list (for staff, never told)
 
@@ -214,6 +218,29 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     return "ok"
 
 
+async def prepare_letters(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """After create_case: the ready-to-sign letters of the new case, attached to it and sent in the chat.
+    A failure to render is told to the pilgrim and logged; the case stays (staff can regenerate)."""
+    from dialogues.case_letters import case_by_ticket, letters_message, make_letters
+
+    case = await case_by_ticket(ctx.session, ctx.state.get("ticket"))
+    if case is None:
+        return "none"
+    try:
+        letters = await make_letters(engine, ctx.session, ctx.files, case, ctx.now, "bot")
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rendering/storing happens before any write: the turn goes on
+        log.error("letters for case %s could not be made: %s", case.id, type(exc).__name__)
+        ctx.say("letters_failed")
+        return "failed"
+    if not letters:
+        return "none"
+    ctx.replies.append(Reply(letters_message(engine, case, letters, "letters_ready"),
+                             attachments=[g.attachment for g in letters]))
+    return "ok"
+
+
 async def free_slots(engine: "DialogueEngine", ctx: "Ctx") -> list[datetime]:
     """Upcoming slot starts (UTC) with room left, in time order."""
     rules = engine.rules.appointments
@@ -391,7 +418,8 @@ async def verify_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
 
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
-    "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
+    "create_case": create_case, "prepare_letters": prepare_letters, "offer_slots": offer_slots,
+    "find_cases": find_cases, "show_case": show_case,
     "find_registered": find_registered, "recipient_not_owner": recipient_not_owner, "verify_case": verify_case,
 }
 

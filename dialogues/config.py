@@ -19,12 +19,13 @@ KNOWN_INTENTS = (
     "human_handoff", "subscribe", "unsubscribe", "stop", "faq", "out_of_scope", "nlu_fallback", "info_menu",
 )
 ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case",
-           "find_registered", "recipient_not_owner", "verify_case")
+           "find_registered", "recipient_not_owner", "verify_case", "prepare_letters")
 ACTION_RESULTS = {
     "lookup_porsi": ("ok", "not_found", "locked"), "verify_identity": ("ok", "failed", "locked"),
     "show_porsi": ("ok",), "create_case": ("ok", "slot_full"), "offer_slots": ("ok", "none"),
     "find_cases": ("shown", "none"), "show_case": ("ok", "verify", "locked"), "find_registered": ("ok", "registered"),
     "recipient_not_owner": ("ok", "same_person"), "verify_case": ("ok", "failed", "locked"),
+    "prepare_letters": ("ok", "none", "failed"),
 }
 # Params naming the slots an action reads: required, and optional ones (checked against the flow's ask steps).
 ACTION_SLOT_PARAMS = {
@@ -35,6 +36,7 @@ ACTION_SLOT_PARAMS = {
 OPTIONAL_SLOT_PARAMS = {"create_case": ("book",)}
 # Response keys the engine itself uses (flows reference the rest).
 ENGINE_KEYS = (
+    "letters_ready", "letters_regenerated", "letters_failed", "letter_footer",
     "greet", "menu", "info_menu", "info_choices", "not_understood", "thanks", "goodbye", "faq_unknown",
     "subscribed", "unsubscribed", "no_flow_files", "choice_yes", "choice_no", "reask_generic", "expected_text",
     "resume_after_answer", "fail_offer_handoff", "handoff_declined", "handoff_open", "handoff_closed",

@@ -44,6 +44,8 @@ class WhatsAppSettings(BaseModel):
     status_callback_path: str = "/whatsapp/status"
     messages_per_second: float = Field(1.0, gt=0, description="per-sender throughput (MPS) Twilio granted")
     window_hours: float = Field(24.0, gt=0, description="WhatsApp customer-service window")
+    media_url_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60,
+                                     description="how long a signed link to a file we send (Twilio fetches it) works")
     templates: dict[str, WhatsAppTemplate] = Field(
         default_factory=dict,
         description="purpose -> approved template; 'notification' is used outside the 24-hour window, "
