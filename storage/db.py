@@ -31,9 +31,9 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
             if parsed.get_driver_name() == "aiosqlite":
-                from storage.sqlite_driver import one_hop_dbapi
+                from storage.sqlite_driver import inline_dbapi
 
-                kwargs["module"] = one_hop_dbapi()
+                kwargs["module"] = inline_dbapi()
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -57,7 +57,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
