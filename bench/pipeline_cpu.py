@@ -45,7 +45,7 @@ def script(uid: int, session_no: int, rng: random.Random) -> list[str]:
 async def run(config: Path, env: dict[str, str], users: int, messages: int, profile: cProfile.Profile | None
               ) -> tuple[float, float, int]:
     from bot.config import load_settings
-    from bot.inbound import InboundMessage
+    from bot.core.inbound import InboundMessage
     from bot.services import build_services
 
     settings = load_settings(config, env)
