@@ -11,6 +11,11 @@
       6. the outbox (bot/outbox.py) sends pending outbound messages through the channel's sender;
          pull channels (web chat, console) return them to the caller instead.
 
+    handle() does 1-5 in ONE transaction for a text message to a conversation nobody is processing (the usual
+    case): insert, step, replies, commit, answer (_handle_at_once). Anything else - attachments, a conversation
+    busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
+    path above. Either way the reply leaves only after the commit that stored the message.
+
 Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
 is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
 commit order) and while processing, and each pass processes the OLDEST unprocessed inbound row. So a
@@ -18,8 +23,9 @@ message received by process B while A is busy with the conversation is handled b
 the lock next, in id order, exactly once. Messages left unprocessed (crash, database outage) are picked up
 by `recover()` at start-up and by the periodic sweep (bot/ops.py).
 
-SQLite has one writer at a time; its own busy-wait sleeps in coarse steps, so on SQLite (one process) the
-pipeline's write transactions queue on an asyncio lock instead. The NLU parse of a message and the checks of
+SQLite has one writer at a time; on SQLite (one process) the pipeline's write transactions queue on an asyncio
+lock, and the driver (storage/sqlite_driver.py) runs statements inline on the event loop, waiting for a lock held
+by another process with asyncio sleeps. The NLU parse of a message and the checks of
 its document files happen before the conversation is locked (they depend only on the text and the files), so
 the lock is held for the dialogue step only.
 """
@@ -222,7 +228,7 @@ class Pipeline:
                 inbound = waiting[0]
                 started = time.perf_counter()
                 if parse is not None:
-                    self._parsed[inbound.id] = parse
+                    self._parsed[received.message_id] = parse
                 try:
                     with conversation_context(conversation_id):
                         replies = await self._step(session, conversation, inbound)
@@ -232,7 +238,7 @@ class Pipeline:
                     await session.rollback()  # nothing was stored; the general path retries and records it
                     return None
                 finally:
-                    self._parsed.pop(inbound.id, None)
+                    self._parsed.pop(received.message_id, None)  # (inbound is expired after a rollback)
                 rows = await self._complete(session, conversation, inbound, replies, deliver, started)
                 metrics.MESSAGES_IN.labels(msg.channel).inc()
             finally:
