@@ -11,17 +11,23 @@ Each pilgrim runs sessions one after another, waiting for each reply like a pers
     pembatalan (5%)     a full deceased-pilgrim cancellation: answers, 13 documents (photo uploads), confirm
   text                  text only, every session the same six messages (issue 14's script): greeting ->
                         "mau cek porsi N" -> birth date -> cost question -> office question -> thanks
+  text+uploads          the text script for the whole run; in its second half --uploaders more pilgrims run
+                        the pembatalan form with its 13 photo uploads (a burst of document checks). Reported
+                        besides: the text messages' latency without and with the uploads, and the p99 increase
+                        (issue 14: documents never slow text, at most +20 %)
 Requests go round-robin over the processes (like a load balancer). Reported: messages/s, latency
 p50/p95/p99/max, errors (non-200 or no reply), messages lost (acknowledged but not processed in the
 database), server CPU per message, RSS (start/end/max), load average before and after, the machine.
 Each run is written to bench/results/load-<scenario>-<target>-<db>-<P>p-<N>u-<UTC time>.json and merged
-into bench/results/load.json and load.md.
+into bench/results/load.json and load.md; with --flame, a py-spy flame graph of the first server process over
+the run is saved beside it (.svg; py-spy is in the `bench` extra: pip install -e .[bench]).
 
 Usage:
   .venv/bin/python bench/load.py --db sqlite --procs 1 --users 64 --duration 60
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --duration 60
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --soak 600     # memory over 10 minutes
-  .venv/bin/python bench/load.py --scenario text --db sqlite --users 20 --duration 60
+  .venv/bin/python bench/load.py --scenario text --db sqlite --users 20 --duration 60 --flame
+  .venv/bin/python bench/load.py --scenario text+uploads --db sqlite --users 20 --uploaders 4 --duration 120
   # the same text script against a running Rasa assistant's REST channel (rest: in its credentials.yml);
   # --rasa-pid: the `rasa run` process, to report its CPU per message and RSS:
   .venv/bin/python bench/load.py --scenario text --rasa-url http://127.0.0.1:5005 --rasa-pid 12345 --users 20
@@ -62,7 +68,7 @@ HAJIBOT = str(REPO / ".venv" / "bin" / "hajibot")
 RESULTS = REPO / "bench" / "results"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REGISTRY_ROWS = 20_000
-SCENARIOS = ("mixed", "text")
+SCENARIOS = ("mixed", "text", "text+uploads")
 # the text script's free questions, as pilgrims write them (informal, some Minang)
 GREETINGS = ("assalamualaikum", "halo", "selamat pagi", "assalamualaikum min", "permisi pak")
 COST_QUESTIONS = ("berapa biaya pelunasan haji tahun ini?", "biaya haji brp skrg?",
@@ -193,6 +199,9 @@ class Stats:
     acked: int = 0
     sessions: dict[str, int] = field(default_factory=dict)
     uploads: int = 0
+    # text+uploads: the text pilgrims' latencies before ("quiet") and during ("uploads") the upload burst
+    text_phases: dict[str, list[float]] = field(default_factory=lambda: {"quiet": [], "uploads": []})
+    uploads_from: float = float("inf")  # monotonic time the uploaders start
 
 
 class WebChat:
@@ -260,6 +269,9 @@ class Pilgrim:
                 self.stats.error_samples.append(type(exc).__name__)
             return ""
         self.stats.latencies.append(time.perf_counter() - started)
+        if self.scenario == "text+uploads":
+            phase = "uploads" if time.monotonic() >= self.stats.uploads_from else "quiet"
+            self.stats.text_phases[phase].append(self.stats.latencies[-1])
         replies = self.target.replies(payload)
         if status != 200 or not replies:
             self.stats.errors += 1
@@ -271,8 +283,10 @@ class Pilgrim:
 
     async def run(self, deadline: float) -> None:
         while time.monotonic() < deadline:
-            if self.scenario == "text":
+            if self.scenario in ("text", "text+uploads"):
                 kind = "text"
+            elif self.scenario == "uploads":
+                kind = "pembatalan"
             else:
                 kind = self.rng.choices(["status", "faq", "chitchat", "pembatalan"], [40, 25, 30, 5])[0]
             self.session_no += 1
@@ -335,10 +349,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float,
-                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat
+                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat, uploaders: int = 0
                 ) -> tuple[Stats, float, list[dict[str, Any]]]:
     stats = Stats()
-    pics, faqs = (photos(), faq_questions()) if scenario == "mixed" else ([], [])
+    pics, faqs = (photos(), faq_questions()) if scenario in ("mixed", "text+uploads") else ([], [])
     connector = aiohttp.TCPConnector(limit=0)
     timeline: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -347,6 +361,15 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
                     for u in range(users)]
         started = time.monotonic()
         deadline = started + seconds
+        burst: list[Pilgrim] = []
+        if scenario == "text+uploads":  # the second half: uploaders join (their own latencies are not text's)
+            stats.uploads_from = started + seconds / 2
+            burst = [Pilgrim(users + u, http, cycle, stats, pics, faqs, random.Random(users + u), "uploads", target)
+                     for u in range(uploaders)]
+
+        async def upload_burst(pilgrim: Pilgrim) -> None:
+            await asyncio.sleep(max(0.0, stats.uploads_from - time.monotonic()))
+            await pilgrim.run(deadline)
 
         async def sample() -> None:
             last = 0
@@ -361,7 +384,7 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
                 last = done
 
         sampler = asyncio.create_task(sample())
-        await asyncio.gather(*(p.run(deadline) for p in pilgrims))
+        await asyncio.gather(*(p.run(deadline) for p in pilgrims), *(upload_burst(p) for p in burst))
         elapsed = time.monotonic() - started
         sampler.cancel()
     return stats, elapsed, timeline
@@ -411,6 +434,10 @@ def parse_args() -> argparse.Namespace:
                         "of starting hajibot (text scenario only)")
     parser.add_argument("--rasa-pid", type=int, action="append", default=[],
                         help="pid of the Rasa server process (repeatable): its CPU per message and RSS are reported")
+    parser.add_argument("--uploaders", type=int, default=4,
+                        help="text+uploads: pilgrims uploading documents in the second half of the run")
+    parser.add_argument("--flame", action="store_true",
+                        help="record a py-spy flame graph (SVG) of the first server over the run, saved with it")
     parser.add_argument("--note", default="", help="free text stored with the result (e.g. what else ran)")
     parser.add_argument("--name", default=None, help="result key (default: <scenario>-<target>-<db>-<procs>proc)")
     parser.add_argument("--no-save", action="store_true")
@@ -459,8 +486,9 @@ async def main() -> None:
         cpu_start = [sum(s.ps.cpu_times()[:2]) for s in servers]
         me = psutil.Process()
         client_cpu_start = sum(me.cpu_times()[:2])
+        flame = start_flame(servers[0].ps.pid, seconds) if args.flame and servers else None
         stats, elapsed, timeline = await drive(urls, args.users, seconds, servers, 30 if args.soak else 5,
-                                               args.scenario, target)
+                                               args.scenario, target, args.uploaders)
         rss_end = [s.ps.memory_info().rss for s in servers]
         server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
         client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
@@ -494,14 +522,18 @@ async def main() -> None:
         "machine_load_avg": load_after, "machine_load_avg_before": load_before,
         "rss_mb": {"start": [round(r / 2**20, 1) for r in rss_start], "end": [round(r / 2**20, 1) for r in rss_end],
                    "max": [round(max(s.rss or [0]) / 2**20, 1) for s in servers]},
+        **(text_phases(stats) if args.scenario == "text+uploads" else {}),
         "timeline": timeline if args.soak else [],
         "machine": machine(), "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "note": args.note,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
+    svg = finish_flame(flame) if flame else None
     if not args.no_save:
         default = (f"{args.db}-{args.procs}proc{'-soak' if args.soak else ''}" if args.scenario == "mixed"
-                   and not args.rasa_url else f"{args.scenario}-{result['db']}-{result['processes']}proc-{args.users}u")
-        print(f"saved {save(args.name or default, result)}")
+                   and not args.rasa_url else f"{args.scenario}-{result['db']}-{result['processes']}proc-{args.users}u"
+                   f"{'-soak' if args.soak else ''}")
+        run_file = save(args.name or default, result, svg)
+        print(f"saved {run_file}" + (f" and {run_file.with_suffix('.svg').name}" if svg else ""))
     if database_url and args.db == "postgres":
         from sqlalchemy.engine import make_url
 
@@ -523,12 +555,51 @@ async def drop_pg_database(base_url: str, name: str) -> None:
     await engine.dispose()
 
 
-def save(name: str, result: dict[str, Any]) -> Path:
-    """Write this run to its own file and merge it into load.json / load.md; returns the run's file."""
+def text_phases(stats: Stats) -> dict[str, Any]:
+    """text+uploads: the text messages' latency without and with the upload burst, and the p99 increase."""
+    phases = {phase: {"messages": len(lat), **{k: round(percentile(lat, p) * 1000, 1)
+                                                for k, p in (("p50", 50), ("p95", 95), ("p99", 99))}}
+              for phase, lat in stats.text_phases.items()}
+    quiet, busy = phases["quiet"]["p99"], phases["uploads"]["p99"]
+    return {"text_latency_ms": phases,
+            "text_p99_increase_pct": round(100 * (busy - quiet) / quiet, 1) if quiet else None}
+
+
+def start_flame(pid: int, seconds: float) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy sampling the server for the run (100 Hz, without pausing it); None when py-spy is missing."""
+    spy = shutil.which("py-spy", path=str(REPO / ".venv" / "bin")) or shutil.which("py-spy")
+    if spy is None:
+        print("--flame: py-spy not found (pip install -e .[bench]); no flame graph", flush=True)
+        return None
+    svg = Path(tempfile.mkstemp(suffix=".svg", prefix="hajibot-flame-")[1])
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+                             "--nonblocking", "--output", str(svg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, svg
+
+
+def finish_flame(flame: tuple[subprocess.Popen[bytes], Path]) -> Path | None:
+    proc, svg = flame
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return None
+    if proc.returncode != 0 or not svg.exists() or svg.stat().st_size == 0:
+        print(f"--flame: py-spy failed: {err.decode(errors='replace').strip()[-300:]}", flush=True)
+        return None
+    return svg
+
+
+def save(name: str, result: dict[str, Any], svg: Path | None = None) -> Path:
+    """Write this run to its own file (and its flame graph beside it) and merge it into load.json / load.md;
+    returns the run's file."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M", time.gmtime())
-    run_file = RESULTS / (f"load-{result.get('scenario', 'mixed')}-{result.get('target', 'hajibot')}-{result['db']}-"
-                          f"{result['processes']}p-{result['users']}u-{stamp}.json")
+    run_file = RESULTS / (f"load-{result.get('scenario', 'mixed').replace('+', '-')}-{result.get('target', 'hajibot')}-"
+                          f"{result['db']}-{result['processes']}p-{result['users']}u-{stamp}.json")
+    if svg is not None:
+        shutil.move(str(svg), run_file.with_suffix(".svg"))
+        result["flame_graph"] = run_file.with_suffix(".svg").name
     run_file.write_text(json.dumps({"name": name, **result}, indent=2, ensure_ascii=False) + "\n")
     path = RESULTS / "load.json"
     data = json.loads(path.read_text()) if path.exists() else {}
@@ -563,6 +634,19 @@ def markdown(data: dict[str, Any]) -> str:
                      f"{r['latency_ms']['p50']} | {r['latency_ms']['p95']} | {r['latency_ms']['p99']} | {r['errors']} | "
                      f"{r['lost']} | {r['uploads']} | {r.get('server_cpu_ms_per_message', '-')} | {rss} | "
                      f"{r.get('machine_load_avg', ['-'])[0]} | {r['at']} |")
+    phases = [(name, r) for name, r in data.items() if r.get("text_latency_ms")]
+    if phases:
+        lines += ["", "Documents vs text (`text+uploads`): text messages' latency before and during the upload burst "
+                  "(target: p99 up by at most 20 %):", "",
+                  "| run | text p50/p99 ms, quiet | text p50/p99 ms, with uploads | p99 increase | uploads |",
+                  "|---|---|---|---|---|"]
+        for name, r in phases:
+            q, u = r["text_latency_ms"]["quiet"], r["text_latency_ms"]["uploads"]
+            lines.append(f"| {name} | {q['p50']} / {q['p99']} | {u['p50']} / {u['p99']} | "
+                         f"{r['text_p99_increase_pct']} % | {r['uploads']} |")
+    flames = [f"- {name}: `{r['flame_graph']}`" for name, r in data.items() if r.get("flame_graph")]
+    if flames:
+        lines += ["", "Flame graphs (py-spy, first server process, whole run):", "", *flames]
     notes = [f"- {name}: {r['note']}" for name, r in data.items() if r.get("note")]
     if notes:
         lines += ["", "Notes:", "", *notes]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import VerificationAttempt
@@ -85,26 +85,47 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-async def _failures(session: AsyncSession, since: datetime, *where: Any) -> tuple[int, datetime | None]:
-    row = (await session.execute(select(func.count(), func.max(VerificationAttempt.at)).where(
-        VerificationAttempt.success.is_(False), VerificationAttempt.at >= since, *where))).one()
-    return int(row[0] or 0), row[1]
+_ATTEMPT = VerificationAttempt
+
+
+def _failed(scope: str, since: str, *where: Any) -> Select[Any]:
+    return select(literal_column(f"'{scope}'"), func.count(), func.max(_ATTEMPT.at)).where(
+        _ATTEMPT.success.is_(False), _ATTEMPT.at >= bindparam(since), *where)
+
+
+# Every failure count a check may need, in one statement built once; each part is answered from its own index
+# (at, subject, conversation_id, requester), so a flood of failures elsewhere does not make it scan more.
+_SUBJECT, _CONVERSATION, _REQUESTER = (_ATTEMPT.subject == bindparam("subject"),
+                                       _ATTEMPT.conversation_id == bindparam("conversation_id"),
+                                       _ATTEMPT.requester == bindparam("requester"))
+_FAILURES = union_all(
+    _failed("global", "global_since"),
+    _failed("subject", "since", _SUBJECT),
+    _failed("conversation", "since", _CONVERSATION),
+    _failed("requester", "since", _REQUESTER),
+    _failed("conversation_subject", "since", _CONVERSATION, _SUBJECT),
+    _failed("requester_subject", "since", _REQUESTER, _SUBJECT),
+)
+
+
+async def _failures(session: AsyncSession, now: datetime, who: Requester, subject: str
+                    ) -> dict[str, tuple[int, datetime | None]]:
+    """Failures and the last failure's time per scope: global (GLOBAL_WINDOW), the rest within WINDOW."""
+    rows = (await session.execute(_FAILURES, {
+        "global_since": now - GLOBAL_WINDOW, "since": now - WINDOW, "subject": subject,
+        "conversation_id": who.conversation_id, "requester": who.key})).all()
+    return {scope: (int(count or 0), last) for scope, count, last in rows}
 
 
 async def wait_before_attempt(session: AsyncSession, now: datetime, who: Requester, subject: str) -> timedelta:
     """How long `who` must wait before checking an answer for `subject`; zero when it may go ahead."""
-    since = now - WINDOW
-    attempt = VerificationAttempt
-    global_failures, _ = await _failures(session, now - GLOBAL_WINDOW)
-    under_attack = global_failures >= GLOBAL_CEILING
-    subject_failures, _ = await _failures(session, since, attempt.subject == subject)
-    subject_alert = subject_failures >= SUBJECT_ALERT
-    scopes = [(attempt.conversation_id == who.conversation_id, False)]
-    if who.key:
-        scopes.append((attempt.requester == who.key, who.shared))
+    failed = await _failures(session, now, who, subject)
+    under_attack = failed["global"][0] >= GLOBAL_CEILING
+    subject_alert = failed["subject"][0] >= SUBJECT_ALERT
+    scopes = [("conversation", False)] + ([("requester", who.shared)] if who.key else [])
     waits = [timedelta(0)]
     for scope, shared in scopes:
-        failures, last = await _failures(session, since, scope)
+        failures, last = failed[scope]
         if shared:
             waits.append((SHARED_IP_UNDER_ATTACK if under_attack else SHARED_IP).wait(failures, last, now))
         else:
@@ -112,7 +133,7 @@ async def wait_before_attempt(session: AsyncSession, now: datetime, who: Request
             if under_attack:
                 waits.append(UNDER_ATTACK.wait(failures, last, now))
         if subject_alert:
-            on_subject, last_on_subject = await _failures(session, since, scope, attempt.subject == subject)
+            on_subject, last_on_subject = failed[f"{scope}_subject"]
             waits.append(UNDER_ATTACK.wait(on_subject, last_on_subject, now))
     return max(waits)
 

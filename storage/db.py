@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
@@ -15,6 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 # in steady use is not (a ping per checkout was ~3 round-trips per message). A connection that breaks while
 # in use (database restart) fails that statement as before, and SQLAlchemy then replaces the whole pool.
 PING_IF_IDLE_SECONDS = 5.0
+
+
+def dumps_json(value: Any) -> str:
+    """JSON columns (conversation state, attachments, choices) through orjson: several times faster than the
+    json module. Non-string keys become strings, as json.dumps does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class Database:
@@ -31,12 +38,13 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
             if parsed.get_driver_name() == "aiosqlite":
-                from storage.sqlite_driver import one_hop_dbapi
+                from storage.sqlite_driver import inline_dbapi
 
-                kwargs["module"] = one_hop_dbapi()
+                kwargs["module"] = inline_dbapi()
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(url, json_serializer=dumps_json, json_deserializer=orjson.loads,
+                                                       **kwargs)
         if self.is_sqlite:  # a local file: nothing to ping
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
@@ -57,7 +65,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

@@ -1,154 +1,217 @@
-"""SQLite for the async engine with one thread hand-off per statement.
+"""Our SQLite driver for SQLAlchemy's async engine: statements run inline, on the event loop's thread.
 
-aiosqlite runs every sqlite3 call on its own thread; SQLAlchemy's adapter awaits each step of a statement
-separately (open a cursor, execute, fetch the rows, close the cursor), so one statement costs three or
-four hand-offs between the event loop and that thread, each a queue put, a thread wake-up and a self-pipe
-write back to the loop. On a loaded 2-core machine those hand-offs were the largest single cost of a
-message on SQLite. The cursor below does the whole statement in one call on aiosqlite's thread; the
-statements, their order and their transactions are exactly the same.
+Why: aiosqlite runs every sqlite3 call on a thread of its own, so each statement, commit and rollback is a
+hand-off between the event loop and that thread (a queue put, a thread wake-up, a self-pipe write back) plus a
+GIL hand-over each way. On a busy 2-core machine a profile of the text script showed ~70 % of the event loop's
+time spent handing statements over (bench/results/load-*.md). The statements themselves take microseconds: a
+local file in WAL mode with synchronous=NORMAL does not fsync on commit. So this driver calls sqlite3 directly.
 
-It relies on two aiosqlite internals that SQLAlchemy's own adapter also uses (`Connection._conn`, the
-sqlite3 connection, and `Connection._execute`, which runs a function on the connection's thread);
-tests/foundation/test_sqlite_driver.py checks they are there.
+What it keeps from aiosqlite's behaviour, and how:
+- Waiting for another writer never blocks the loop. sqlite3's own busy handler would sleep inside the call
+  (freezing every other request, and deadlocking against a transaction of this same process that needs the
+  loop to finish). Connections are opened with no busy timeout; a statement or commit that finds the database
+  locked is retried after an asyncio sleep (0.5 ms doubling to 20 ms) until the connect `timeout` (seconds)
+  has passed, then the error is raised as before. SQLITE_BUSY_SNAPSHOT (a WAL read snapshot that went stale
+  before its first write) is raised at once, as sqlite3 does: only a new transaction can help.
+- Results are buffered: execute() fetches every row, so no statement stays open on the connection (a commit
+  never meets a running SELECT). Server-side cursors are the same buffered cursor.
+- A slow statement does hold up the loop while it runs. On SQLite (one process, the embedded default) the
+  service's statements are short; big imports are done in batches (storage/registry_import.py).
+
+SQLAlchemy's aiosqlite dialect (URL `sqlite+aiosqlite://`) drives it: storage/db.py passes `module=`
+`inline_dbapi()`. Exceptions, the dialect's SQL and transactions are exactly sqlite3's, as before.
+Tested in tests/foundation/test_sqlite_driver.py.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
-from collections.abc import Sequence
-from threading import Thread
-from typing import Any
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
-    AsyncAdapt_aiosqlite_dbapi,
-)
-from sqlalchemy.util import EMPTY_DICT
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.engine.interfaces import AdaptedConnection
+from sqlalchemy.util.concurrency import await_, in_greenlet
 
+T = TypeVar("T")
 
-def _run_statement(conn: Any, operation: str, parameters: Any) -> tuple[Any, list[Any], int, int | None]:
-    """On aiosqlite's thread: the whole statement, returning what the cursor adapter reports."""
-    cursor = conn.cursor()
-    try:
-        if parameters is None:
-            cursor.execute(operation)
-        else:
-            cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
+SQLITE_BUSY = 5
+SQLITE_BUSY_SNAPSHOT = SQLITE_BUSY | (2 << 8)
+FIRST_WAIT, MAX_WAIT = 0.0005, 0.02  # seconds between retries of a statement that found the database locked
 
 
-def _run_many(conn: Any, operation: str, seq_of_parameters: Any) -> tuple[int, int | None]:
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(operation, seq_of_parameters)
-        return cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # very old sqlite3 modules: only the message
+        return "database is locked" in str(exc)
+    return code & 0xFF == SQLITE_BUSY and code != SQLITE_BUSY_SNAPSHOT
 
 
-class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    """A buffered cursor: execute() runs, fetches and closes on the sqlite thread in one hand-off."""
+def _sleep(seconds: float) -> None:
+    if in_greenlet():  # inside SQLAlchemy's async bridge: let the loop run other work (e.g. the lock holder)
+        await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid")
 
-    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:  # no aiosqlite cursor
-        self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]
-        self._soft_closed_memoized = EMPTY_DICT
-        self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
+async def _done() -> None:
+    return None
 
-    @property
-    def description(self) -> Any:
-        return self._description
 
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
+def _checkpoint() -> None:
+    """SQLAlchemy's AsyncConnection.execute() refuses a driver that never awaited (its guard against a sync
+    driver on the async engine): each statement passes one await that is already finished. It does not give
+    the event loop up; it costs two greenlet switches (~2 us)."""
+    if in_greenlet():
+        await_(_done())
 
-    @property
-    def lastrowid(self) -> Any:
-        return self._lastrowid
 
-    @property
-    def arraysize(self) -> int:
-        return 1
+def retry_busy(call: Callable[[], T], timeout: float) -> T:
+    """Run `call`; while the database is locked by another connection, retry until `timeout` seconds."""
+    deadline, wait = None, FIRST_WAIT
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + timeout
+            if now >= deadline:
+                raise
+            _sleep(min(wait, deadline - now))
+            wait = min(wait * 2, MAX_WAIT)
 
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        return None  # rows are always fetched whole
 
-    async def _async_soft_close(self) -> None:
-        return None  # nothing is open on the sqlite thread after execute()
+class InlineCursor:
+    """A DB-API cursor over a sqlite3 cursor; execute() runs the statement and buffers its rows."""
+
+    __slots__ = ("_connection", "_cursor", "_rows", "description", "rowcount", "lastrowid")
+
+    arraysize = 1
+
+    def __init__(self, connection: InlineConnection) -> None:
+        self._connection = connection
+        self._cursor: sqlite3.Cursor = connection._connection.cursor()
+        self._rows: collections.deque[Any] = collections.deque()
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+    def execute(self, operation: str, parameters: Any = None) -> None:
+        _checkpoint()
+        cursor = self._cursor
+        retry_busy(lambda: cursor.execute(operation, () if parameters is None else parameters),
+                   self._connection.timeout)
+        self.description = cursor.description
+        self._rows = collections.deque(cursor.fetchall()) if self.description else collections.deque()
+        self.rowcount, self.lastrowid = cursor.rowcount, cursor.lastrowid
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Any]) -> None:
+        _checkpoint()
+        cursor = self._cursor
+        retry_busy(lambda: cursor.executemany(operation, seq_of_parameters), self._connection.timeout)
+        self.description, self._rows = None, collections.deque()
+        self.rowcount, self.lastrowid = cursor.rowcount, cursor.lastrowid
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self.arraysize if size is None else size
+        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    def __iter__(self) -> Any:
+        while self._rows:
+            yield self._rows.popleft()
 
     def close(self) -> None:
         self._rows.clear()
+        self._cursor.close()
 
-    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            conn = self._connection._conn
-            self._description, rows, self._rowcount, self._lastrowid = await self._connection._execute(
-                _run_statement, conn, operation, parameters)
-            self._rows = collections.deque(rows)
+    async def _async_soft_close(self) -> None:
+        """SQLAlchemy's async result calls this after execute(); nothing is left open on the connection."""
         return None
 
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            conn = self._connection._conn
-            self._description = None
-            self._rowcount, self._lastrowid = await self._connection._execute(
-                _run_many, conn, operation, seq_of_parameters)
+    def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    def setoutputsize(self, size: Any, column: Any = None) -> None:
+        return None
+
+    def nextset(self) -> None:
         return None
 
 
-class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """Also skips the hand-off for a commit or rollback outside a transaction: sqlite3 does nothing then
-    (it checks sqlite3_get_autocommit, as `in_transaction` does). SQLAlchemy rolls back every connection
-    it returns to the pool, also right after a commit, so this saves a hand-off per session."""
+class InlineConnection(AdaptedConnection):
+    """The DB-API connection SQLAlchemy sees: a sqlite3 connection used on the event loop's thread."""
 
-    __slots__ = ()
-    _cursor_cls = OneHopCursor
+    __slots__ = ("dbapi", "timeout")
 
-    def _idle(self) -> bool:
-        conn = self._connection._connection  # the sqlite3 connection, None once closed
-        return conn is not None and not conn.in_transaction
+    def __init__(self, dbapi: InlineDbapi, connection: sqlite3.Connection, timeout: float) -> None:
+        self.dbapi = dbapi
+        self._connection = connection
+        self.timeout = timeout
 
-    def rollback(self) -> None:
-        if not self._idle():
-            super().rollback()
+    @property
+    def isolation_level(self) -> str | None:
+        return self._connection.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self._connection.isolation_level = value
+
+    def create_function(self, *args: Any, **kw: Any) -> None:
+        self._connection.create_function(*args, **kw)
+
+    def cursor(self, server_side: bool = False) -> InlineCursor:
+        return InlineCursor(self)
+
+    def execute(self, operation: str, parameters: Any = None) -> InlineCursor:
+        cursor = self.cursor()
+        cursor.execute(operation, parameters)
+        return cursor
 
     def commit(self) -> None:
-        if not self._idle():
-            super().commit()
+        if self._connection.in_transaction:  # SQLAlchemy also "commits" a connection with nothing open
+            retry_busy(self._connection.commit, self.timeout)
+
+    def rollback(self) -> None:
+        if self._connection.in_transaction:
+            self._connection.rollback()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def terminate(self) -> None:
+        self._connection.close()
 
 
-class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
-    """Pass as `module=` to create_async_engine for a sqlite+aiosqlite URL."""
+class InlineDbapi(AsyncAdapt_aiosqlite_dbapi):
+    """Pass as `module=` to create_async_engine for a sqlite+aiosqlite URL (aiosqlite's exception classes are
+    sqlite3's, so the dialect's error handling is unchanged)."""
 
-    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        creator_fn = kw.pop("async_creator_fn", None)
-        if creator_fn:
-            connection = creator_fn(*arg, **kw)
-        else:
-            connection = self.aiosqlite.connect(*arg, **kw)
-            if isinstance(connection, Thread):  # aiosqlite < 0.22: the connection is the thread
-                connection.daemon = True
-            else:
-                connection._thread.daemon = True
-        return OneHopConnection(self, await_(connection))
+    def __init__(self) -> None:
+        import aiosqlite
+
+        super().__init__(aiosqlite, sqlite3)
+        self.has_stop = False  # no thread to stop: the pool closes connections
+
+    def connect(self, *args: Any, **kw: Any) -> InlineConnection:
+        timeout = float(kw.pop("timeout", 5.0))
+        kw.pop("async_creator_fn", None)
+        kw["check_same_thread"] = False  # the pool may close a connection from the garbage collector's thread
+        connection = sqlite3.connect(*args, timeout=0, **kw)
+        connection.execute("PRAGMA busy_timeout=0")  # waits are ours (retry_busy), never a blocking sleep
+        return InlineConnection(self, connection, timeout)
 
 
-def one_hop_dbapi() -> OneHopDbapi:
-    import sqlite3
-
-    import aiosqlite
-
-    return OneHopDbapi(aiosqlite, sqlite3)
+def inline_dbapi() -> InlineDbapi:
+    return InlineDbapi()

@@ -11,6 +11,11 @@
       6. the outbox (bot/outbox.py) sends pending outbound messages through the channel's sender;
          pull channels (web chat, console) return them to the caller instead.
 
+    handle() does 1-5 in ONE transaction for a text message to a conversation nobody is processing (the usual
+    case): insert, step, replies, commit, answer (_handle_at_once). Anything else - attachments, a conversation
+    busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
+    path above. Either way the reply leaves only after the commit that stored the message.
+
 Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
 is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
 commit order) and while processing, and each pass processes the OLDEST unprocessed inbound row. So a
@@ -18,8 +23,9 @@ message received by process B while A is busy with the conversation is handled b
 the lock next, in id order, exactly once. Messages left unprocessed (crash, database outage) are picked up
 by `recover()` at start-up and by the periodic sweep (bot/ops.py).
 
-SQLite has one writer at a time; its own busy-wait sleeps in coarse steps, so on SQLite (one process) the
-pipeline's write transactions queue on an asyncio lock instead. The NLU parse of a message and the checks of
+SQLite has one writer at a time; on SQLite (one process) the pipeline's write transactions queue on an asyncio
+lock, and the driver (storage/sqlite_driver.py) runs statements inline on the event loop, waiting for a lock held
+by another process with asyncio sleeps. The NLU parse of a message and the checks of
 its document files happen before the conversation is locked (they depend only on the text and the files), so
 the lock is held for the dialogue step only.
 """
@@ -66,6 +72,9 @@ _CONVERSATION_ID_OF_USER = select(Conversation.id).where(Conversation.channel ==
 _WAITING = (select(Message).where(Message.conversation_id == bindparam("conversation_id"), Message.direction == "in",
                                   Message.status == "received").order_by(Message.id).limit(2))
 _CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+_CONVERSATION_OF_USER = select(Conversation).where(Conversation.channel == bindparam("channel"),
+                                                   Conversation.channel_user_id == bindparam("user_id"))
+_CONVERSATION_OF_USER_LOCKED = _CONVERSATION_OF_USER.with_for_update()
 _CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
 _INSERT_INBOUND = insert(Message.__table__).returning(Message.__table__.c.id)  # Core: column defaults apply
 
@@ -129,38 +138,33 @@ class Pipeline:
         attachments = await self._store_attachments(msg)
         async with self._writer(), self.db.session() as session:
             conversation_id = await self._conversation_for(session, msg)
-            try:  # a Core INSERT: the row is not needed as an object (the ORM unit of work cost ~0.35 ms)
-                connection = await session.connection()
-                row_id = (await connection.execute(_INSERT_INBOUND, dict(
-                    conversation_id=conversation_id, channel=msg.channel, direction="in",
-                    channel_message_id=msg.channel_message_id, text=_storable(msg.text),
-                    attachments=attachments, status="received", sender="user", created_at=msg.at,
-                    requester=msg.requester,
-                ))).scalar_one()
+            received = await self._insert_inbound(session, msg, conversation_id, attachments)
+            if received is not None:
                 await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                existing = await self._find_inbound(msg.channel, msg.channel_message_id or "")
-                if existing is None:
-                    raise
-                metrics.DUPLICATES.labels(msg.channel).inc()
-                return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
-            metrics.MESSAGES_IN.labels(msg.channel).inc()
-            return ReceiveResult(row_id, conversation_id, duplicate=False, attachments=attachments)
+                metrics.MESSAGES_IN.labels(msg.channel).inc()
+                return received
+        existing = await self._find_inbound(msg.channel, msg.channel_message_id or "")
+        if existing is None:
+            raise RuntimeError("inbound insert violated a constraint, but no stored message has its id")
+        metrics.DUPLICATES.labels(msg.channel).inc()
+        return ReceiveResult(existing.id, existing.conversation_id, duplicate=True)
 
     async def handle(self, msg: InboundMessage, deliver: bool = False) -> HandleResult:
         """Receive and process one message; return the replies to it (for pull channels).
 
         `deliver=True` (a pull channel hands the replies to the user right away): the replies are stored as
         sent, in the transaction that creates them, instead of pending plus a mark_delivered() afterwards."""
-        received = await self.receive(msg)
-        if not received.duplicate and len(self._parsed) < 10_000:
-            try:
-                self._parsed[received.message_id] = await self.nlu.parse(msg.text[: self.nlu_max_chars])
-            except Exception as exc:  # parsed again under the lock (and handled there)
-                metrics.SUPPRESSED_ERRORS.labels("pipeline_early_parse").inc()
-                log.warning("early NLU parse failed message=%s (%s); parsing again in the dialogue step",
-                            received.message_id, type(exc).__name__)
+        parse = await self._early_parse(msg)
+        received = None
+        if not msg.attachments and not msg.shares:
+            at_once = await self._handle_at_once(msg, parse, deliver)
+            if isinstance(at_once, HandleResult):
+                return at_once
+            received = at_once
+        if received is None:
+            received = await self.receive(msg)
+        if parse is not None and not received.duplicate and len(self._parsed) < 10_000:
+            self._parsed[received.message_id] = parse
         stored = _stored_files(received.attachments)
         if stored and len(self._checked) < 10_000:
             try:
@@ -183,6 +187,91 @@ class Pipeline:
             if deliver:
                 await self.mark_delivered([m.id for m in replies if m.status == "pending"])
         return HandleResult(received.message_id, received.conversation_id, received.duplicate, replies)
+
+    async def _early_parse(self, msg: InboundMessage) -> dict[str, Any] | None:
+        """The NLU result, computed before any lock (it depends on the text only); None when it failed."""
+        try:
+            return await self.nlu.parse(msg.text[: self.nlu_max_chars])
+        except Exception as exc:  # parsed again under the lock (and handled there)
+            metrics.SUPPRESSED_ERRORS.labels("pipeline_early_parse").inc()
+            log.warning("early NLU parse failed channel=%s (%s); parsing again in the dialogue step",
+                        msg.channel, type(exc).__name__)
+            return None
+
+    async def _handle_at_once(self, msg: InboundMessage, parse: dict[str, Any] | None,
+                              deliver: bool) -> HandleResult | ReceiveResult | None:
+        """A text message to a conversation nobody is processing, in ONE transaction: store it, run the dialogue
+        step, store the replies, commit, then answer. Steps 1-5 of the module docstring without the commit
+        between 1 and 2; the stored-before-answered rule holds (the answer leaves after the commit).
+
+        Returns a ReceiveResult when the message was stored but must be processed the general way (the
+        conversation is busy in this process, or older messages of it wait), None when nothing was stored (a
+        redelivery, or a step that failed: the general path stores the message and retries or records it)."""
+        async with self._writer(), self.db.session() as session:
+            conversation = await self._conversation_of(session, msg)
+            conversation_id = conversation.id  # kept: a rollback expires the object's attributes
+            if not await self.locks.try_hold(conversation_id):  # another request of this conversation is running
+                received = await self._insert_inbound(session, msg, conversation_id, [])
+                if received is not None:
+                    await session.commit()
+                    metrics.MESSAGES_IN.labels(msg.channel).inc()
+                return received
+            try:
+                received = await self._insert_inbound(session, msg, conversation_id, [])
+                if received is None:
+                    return None
+                waiting = (await session.execute(_WAITING, {"conversation_id": conversation_id})).scalars().all()
+                if waiting[0].id != received.message_id:  # older messages first (left by a crash or an outage)
+                    await session.commit()
+                    metrics.MESSAGES_IN.labels(msg.channel).inc()
+                    return received
+                inbound = waiting[0]
+                started = time.perf_counter()
+                if parse is not None:
+                    self._parsed[received.message_id] = parse
+                try:
+                    with conversation_context(conversation_id):
+                        replies = await self._step(session, conversation, inbound)
+                except Exception as exc:
+                    if is_database_down(exc):
+                        raise
+                    await session.rollback()  # nothing was stored; the general path retries and records it
+                    return None
+                finally:
+                    self._parsed.pop(received.message_id, None)  # (inbound is expired after a rollback)
+                rows = await self._complete(session, conversation, inbound, replies, deliver, started)
+                metrics.MESSAGES_IN.labels(msg.channel).inc()
+            finally:
+                self.locks.release(conversation_id)
+        if self.on_outbound is not None and replies:
+            self.on_outbound(msg.channel)
+        return HandleResult(received.message_id, conversation_id, False, rows)
+
+    async def _conversation_of(self, session: AsyncSession, msg: InboundMessage) -> Conversation:
+        """The user's conversation (row-locked on PostgreSQL), created on first contact."""
+        query = _CONVERSATION_OF_USER if self.db.is_sqlite else _CONVERSATION_OF_USER_LOCKED
+        conversation = (await session.execute(query, {"channel": msg.channel, "user_id": msg.user_id})
+                        ).scalar_one_or_none()
+        if conversation is None:
+            conversation = await self._lock_conversation(session, await self._conversation_for(session, msg))
+        return conversation
+
+    async def _insert_inbound(self, session: AsyncSession, msg: InboundMessage, conversation_id: int,
+                              attachments: list[dict[str, Any]]) -> ReceiveResult | None:
+        """Insert the inbound row (a Core INSERT: the ORM unit of work cost ~0.35 ms); None for a redelivery
+        (the unique channel message id), after rolling the transaction back."""
+        connection = await session.connection()
+        try:
+            row_id = (await connection.execute(_INSERT_INBOUND, dict(
+                conversation_id=conversation_id, channel=msg.channel, direction="in",
+                channel_message_id=msg.channel_message_id, text=_storable(msg.text),
+                attachments=attachments, status="received", sender="user", created_at=msg.at,
+                requester=msg.requester,
+            ))).scalar_one()
+        except IntegrityError:
+            await session.rollback()
+            return None
+        return ReceiveResult(row_id, conversation_id, duplicate=False, attachments=attachments)
 
     async def mark_delivered(self, message_ids: list[int]) -> None:
         """Pull channels (web chat, console) call this once replies were handed to the user."""
@@ -246,20 +335,28 @@ class Pipeline:
                 await session.rollback()
                 await self._mark_failed(conversation_id, inbound_id)
                 return more
-            rows = self._add_replies(session, conversation, inbound, replies)
-            if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
-                conversation.last_inbound_at = inbound.created_at
-            inbound.status = "processed"
-            inbound.processed_at = datetime.now(timezone.utc)
-            if inbound_id == deliver_for:  # what mark_delivered() would do, in this transaction
-                for row in rows:
-                    row.status, row.sent_at = "sent", inbound.processed_at
-            await session.commit()
-            metrics.PROCESSING_SECONDS.labels(channel).observe(time.perf_counter() - started)
+            rows = await self._complete(session, conversation, inbound, replies, inbound_id == deliver_for, started)
         done[inbound_id] = rows
         if self.on_outbound is not None and replies:
             self.on_outbound(channel)
         return more
+
+    async def _complete(self, session: AsyncSession, conversation: Conversation, inbound: Message,
+                        replies: list[Reply], deliver: bool, started: float) -> list[Message]:
+        """Step 5: store the replies, mark the inbound processed, commit. `deliver`: the caller hands the
+        replies over right away, so they are stored as sent (what mark_delivered() would do, in this
+        transaction)."""
+        rows = self._add_replies(session, conversation, inbound, replies)
+        if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
+            conversation.last_inbound_at = inbound.created_at
+        inbound.status = "processed"
+        inbound.processed_at = datetime.now(timezone.utc)
+        if deliver:
+            for row in rows:
+                row.status, row.sent_at = "sent", inbound.processed_at
+        await session.commit()
+        metrics.PROCESSING_SECONDS.labels(conversation.channel).observe(time.perf_counter() - started)
+        return rows
 
     async def _step(self, session: AsyncSession, conversation: Conversation, inbound: Message) -> list[Reply]:
         max_mb = self.max_upload_bytes // (1024 * 1024)

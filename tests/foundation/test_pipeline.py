@@ -161,3 +161,46 @@ async def test_non_utf8_text_from_a_channel_does_not_break(demo_services: Any) -
         channel="webchat", user_id="weird", text=weird.encode("utf-8", "replace").decode("utf-8"),
         attachments=(InboundAttachment("a.bin", "application/octet-stream", b"\x00\x01"),)))
     assert result.replies
+
+
+async def test_a_text_message_to_a_free_conversation_is_one_transaction(demo_services: Any) -> None:
+    """The usual case: stored, processed and answered with one commit; the reply comes after that commit."""
+    from sqlalchemy import event
+
+    pipeline = demo_services.pipeline
+    await pipeline.handle(InboundMessage("webchat", "u-one", "assalamualaikum", channel_message_id="one-0"),
+                          deliver=True)  # first contact creates the conversation (its own commit)
+    commits: list[str] = []
+    event.listen(demo_services.db.engine.sync_engine, "commit", lambda _conn: commits.append("commit"))
+    result = await pipeline.handle(InboundMessage("webchat", "u-one", "mau cek porsi 1234567890",
+                                                  channel_message_id="one-1"), deliver=True)
+    assert result.replies and not result.duplicate
+    assert commits == ["commit"]
+    async with demo_services.db.session() as session:
+        inbound = (await session.execute(select(Message).where(Message.id == result.message_id))).scalar_one()
+        replies = (await session.execute(select(Message).where(Message.reply_to_id == inbound.id))).scalars().all()
+    assert inbound.status == "processed" and inbound.intent
+    assert [r.status for r in replies] == ["sent"] * len(result.replies)
+
+
+async def test_a_failing_step_still_stores_the_message_and_answers_politely(demo_services: Any) -> None:
+    """The one-transaction attempt rolls back; the general path stores the message, records the failure and
+    answers with the internal-error text."""
+    class Broken:
+        def __init__(self, engine: Any) -> None:
+            self.engine = engine
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.engine, name)
+
+        async def step(self, *args: Any) -> Any:
+            raise RuntimeError("boom")
+
+    demo_services.pipeline.engine = Broken(demo_services.pipeline.engine)
+    result = await demo_services.pipeline.handle(InboundMessage("webchat", "u-broken", "halo",
+                                                                channel_message_id="b-1"), deliver=True)
+    assert await count(demo_services, Message.direction == "in", Message.status == "failed") == 1
+    async with demo_services.db.session() as session:
+        replies = (await session.execute(select(Message).where(Message.reply_to_id == result.message_id)
+                                         )).scalars().all()
+    assert len(replies) == 1 and replies[0].sender == "bot"

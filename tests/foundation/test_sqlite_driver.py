@@ -1,10 +1,14 @@
-"""The SQLite adapter that runs each statement in one hand-off to aiosqlite's thread (storage/sqlite_driver.py)."""
+"""Our SQLite driver: statements inline on the event loop, waits for a locked database as asyncio sleeps
+(storage/sqlite_driver.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
+import asyncio
+import sqlite3
+import time
+
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -13,14 +17,9 @@ from storage.db import Database
 from storage.models import Base, Conversation
 
 
-def test_aiosqlite_internals_it_relies_on_exist() -> None:
-    assert hasattr(aiosqlite.Connection, "_execute")
-    assert isinstance(aiosqlite.Connection.__dict__["_conn"], property)
-
-
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh SQLite file with the schema, through the one-hop adapter."""
+    """A fresh SQLite file with the schema, through our driver."""
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     async with database.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -58,3 +57,55 @@ async def test_uncommitted_work_is_rolled_back_when_the_session_closes(db: Datab
         await session.commit()  # nothing open: a no-op, as in sqlite3
     async with db.session() as session:
         assert (await session.execute(select(Conversation.channel_user_id))).scalars().all() == ["kept"]
+
+
+async def test_a_locked_database_is_waited_for_without_blocking_the_loop(db: Database, tmp_path: Path) -> None:
+    """Another process holds the write lock for 0.3 s: our insert waits (as asyncio sleeps, so other requests
+    run meanwhile) and succeeds once the lock is released."""
+    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO conversations (channel, channel_user_id, state, mode, subscribed, blocked, "
+                  "created_at, updated_at) VALUES ('webchat', 'other', '{}', 'bot', 0, 0, '2026-01-01', '2026-01-01')")
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    beat, release = asyncio.create_task(heartbeat()), asyncio.create_task(release_later())
+    started = time.monotonic()
+    async with db.session() as session:
+        session.add(Conversation(channel="webchat", channel_user_id="mine", state={}))
+        await session.commit()
+    waited = time.monotonic() - started
+    beat.cancel()
+    await release
+    other.close()
+    assert waited >= 0.25 and ticks >= 10  # it waited for the lock, and the loop kept running meanwhile
+    async with db.session() as session:
+        assert sorted((await session.execute(select(Conversation.channel_user_id))).scalars()) == ["mine", "other"]
+
+
+async def test_a_lock_held_past_the_timeout_fails_the_statement(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    other = sqlite3.connect(tmp_path / "y.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        async with database.engine.connect() as conn:
+            conn.sync_connection.connection.dbapi_connection.timeout = 0.2  # type: ignore[union-attr]
+            started = time.monotonic()
+            with pytest.raises(Exception, match="database is locked"):
+                await conn.execute(update(Conversation).values(mode="staff"))
+            assert 0.15 <= time.monotonic() - started < 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await database.dispose()
