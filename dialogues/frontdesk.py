@@ -1,10 +1,13 @@
 """Outside a flow: greeting, menu, info and FAQ answers, requirements, subscriptions, hand-off to staff."""
 from __future__ import annotations
 
-from dialogues.context import INFO_INTENTS, Ctx
+from dialogues.calendar import next_opening, office_open
+from dialogues.context import Ctx, INFO_INTENTS
 from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
-from dialogues.questions import (FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response,
-                                 is_choice_number, numbered_references, reading_is_out_of_scope, topic_key)
+from dialogues.questions import (
+    FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response, is_choice_number, numbered_references,
+    reading_is_out_of_scope, topic_key,
+)
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow
@@ -310,8 +313,6 @@ class FrontDesk:
         ctx.replies.append(Reply(self._requirements_text(flow)))
 
     async def _handoff(self, ctx: Ctx) -> None:
-        from dialogues.calendar import next_opening, office_open
-
         ctx.state.pop("pending", None)
         ctx.conv.mode = "waiting_staff"
         ctx.conv.handoff_since = ctx.now

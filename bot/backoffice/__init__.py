@@ -11,7 +11,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.backoffice import (
+    views_account, views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports,
+    views_inbox, views_outbox,
+)
+from bot.backoffice.api import create_api_app
 from bot.backoffice.context import BACKOFFICE_KEY, Backoffice
+from bot.backoffice.sla_watch import SlaWatch
 from bot.backoffice.web_common import PREFIX, backoffice_middleware
 
 HERE = Path(__file__).resolve().parent
@@ -30,11 +36,6 @@ def _filters(context: Backoffice) -> dict[str, Any]:
 
 
 def create_staff_app(context: Backoffice) -> web.Application:
-    from bot.backoffice import (
-        views_account, views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports, views_inbox,
-        views_outbox,
-    )
-
     sub = web.Application(middlewares=[backoffice_middleware])
     sub[BACKOFFICE_KEY] = context
     env = aiohttp_jinja2.setup(sub, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -87,15 +88,11 @@ async def _home(request: web.Request) -> web.StreamResponse:
 
 def setup_routes(app: web.Application, services: Any) -> None:
     """Mount the staff pages at /backoffice and the API at /api/v1; run the webhook sender with the app."""
-    from bot.backoffice.api import create_api_app
-
     context = Backoffice.build(services)
     app[BACKOFFICE_KEY] = context
     app.add_subapp(PREFIX, create_staff_app(context))
     app.add_subapp("/api/v1", create_api_app(context))
     app.router.add_get(PREFIX, _home)
-
-    from bot.backoffice.sla_watch import SlaWatch
 
     sla_watch = SlaWatch(context)  # service-level alerts and digest to the head of section
 

@@ -18,6 +18,7 @@ def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: 
     requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
     channels: dict[str, ChannelPlugin] = {
         "webchat": WebChatChannel(pipeline, db, config.webchat, sessions, requesters)}
+    # a platform's SDK is imported only when its channel is enabled (python-telegram-bot alone takes seconds)
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel
 

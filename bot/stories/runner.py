@@ -26,6 +26,7 @@ from bot.stories.expect import Observation, check_step
 from bot.stories.model import StaffSpec, Step, Story
 from bot.stories.world import STAFF_USERNAME, World
 from dialogues.engine import DialogueEngine
+from dialogues.throttle import Requester, record_attempt
 from storage.models import Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 from storage.registry_import import import_registry
 
@@ -148,8 +149,6 @@ class Player:
     async def _seed_stranger_failures(self, session: Any, failures: dict[str, Any]) -> None:
         """`strangers_failed: {subject: n}`: n failed identity checks on a porsi number or ticket in the last
         half hour, each from a different stranger's conversation and address (dialogues/throttle.py)."""
-        from dialogues.throttle import Requester, record_attempt
-
         for subject, count in failures.items():
             for i in range(int(count)):
                 other = await self._stranger(session, 1000 + i)
@@ -157,8 +156,6 @@ class Player:
                                str(subject), False, nomor_porsi=str(subject) if str(subject).isdigit() else "")
 
     async def _seed_case(self, session: Any, conversation: Conversation, spec: dict[str, Any], n: int) -> None:
-        from storage.models import Pilgrim
-
         service = spec["service"]
         variant = spec.get("variant")
         submitted = self.clock - timedelta(days=float(spec.get("submitted_days_ago", 3)))
