@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.backoffice import setup_routes as backoffice_routes
+from bot.backoffice.routes import setup_routes as backoffice_routes
 from bot.broadcast.web import setup_routes as broadcast_routes
 from bot.ops import setup_routes as ops_routes
 

@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.backoffice import HERE as BO_HERE, _filters
+from bot.backoffice.routes import HERE as BO_HERE, template_filters
 from bot.backoffice.context import BACKOFFICE_KEY
 from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
 from bot.broadcast import service
@@ -58,7 +58,7 @@ def create_pages_app(context: Any) -> web.Application:
     env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(_filters(context))
+    env.filters.update(template_filters(context))
     env.globals["T"] = staff_texts()
     r = sub.router
     r.add_get("", list_page)
