@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -18,19 +18,26 @@ from dialogues.context import Ctx
 from dialogues.parsing import contains_phrase, normalize, pick_option
 from storage.models import Appointment, AuditLog, Case
 
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
 PUNCTUATION = r"[,.;!?\n]+"
 
 
 class Booking:
-    """Part of DialogueEngine (a mixin)."""
+    """Changing or cancelling a booked office visit. A collaborator of the DialogueEngine: it renders texts and runs
+    flows through `self.engine`."""
+
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
 
     BOOKING_PENDING = ("booking_pick", "booking_cancel")
 
-    async def _booking_request(self, ctx: Ctx) -> bool:
+    async def booking_request(self, ctx: Ctx) -> bool:
         """Outside a form: a request to change or cancel the pilgrim's booked visit."""
         if not ctx.text or ctx.turn.files:
             return False
-        words = self.rules.conversation
+        words = self.engine.rules.conversation
         cancel = any(contains_phrase(t, words.cancel_booking) for t in ctx.readings)
         change = any(contains_phrase(t, words.reschedule) for t in ctx.readings) and (
             bool(self._days_named(ctx.text)) or any(contains_phrase(t, words.booking) for t in ctx.readings))
@@ -46,7 +53,7 @@ class Booking:
 
     async def _recently_cancelled(self, ctx: Ctx) -> Appointment | None:
         """The pilgrim's own cancellation of the last day, for an appointment not yet past."""
-        since = ctx.now - timedelta(hours=self.rules.conversation.resume_aborted_hours)
+        since = ctx.now - timedelta(hours=self.engine.rules.conversation.resume_aborted_hours)
         entry = (await ctx.session.execute(select(AuditLog).where(
             AuditLog.conversation_id == ctx.conv.id, AuditLog.action == "appointment_cancelled",
             AuditLog.at >= since).order_by(AuditLog.id.desc()).limit(1))).scalar_one_or_none()
@@ -58,9 +65,9 @@ class Booking:
             query = query.where(Appointment.case_id == entry.case_id)
         return (await ctx.session.execute(query.order_by(Appointment.id.desc()).limit(1))).scalar_one_or_none()
 
-    async def _invitation_reply(self, ctx: Ctx, case: Case) -> None:
+    async def invitation_reply(self, ctx: Ctx, case: Case) -> None:
         """A reply to an invitation that asks for another day, or cancels: handled as a booking change."""
-        words = self.rules.conversation
+        words = self.engine.rules.conversation
         cancel = any(contains_phrase(t, words.cancel_booking) for t in ctx.readings)
         change = any(contains_phrase(t, words.reschedule) for t in ctx.readings) or bool(self._days_named(ctx.text))
         if not (cancel or change):
@@ -78,21 +85,21 @@ class Booking:
         return (await ctx.session.execute(query.order_by(Appointment.slot_start).limit(1))).scalar_one_or_none()
 
     async def _booking_change(self, ctx: Ctx, appointment: Appointment, cancel: bool) -> None:
-        when = self.when_label(appointment.slot_start, "slot_label")
+        when = self.engine.when_label(appointment.slot_start, "slot_label")
         if cancel:
             ctx.state["pending"] = {"kind": "booking_cancel", "appointment_id": appointment.id}
-            ctx.say("booking_cancel_confirm", when=when, choices=self._yes_no())
+            ctx.say("booking_cancel_confirm", when=when, choices=self.engine.yes_no())
             return
         free = [s for s in await actions.free_slots(self, ctx) if s != appointment.slot_start.astimezone(timezone.utc)]
         wanted, refused, parts = self._preference(ctx.text)
         allowed = [s for s in free if self._weekday(s) not in refused]
         matching = [s for s in allowed if (not wanted or self._weekday(s) in wanted) and
-                    (not parts or any(lo <= s.astimezone(self.tz).hour < hi for lo, hi in parts))]
+                    (not parts or any(lo <= s.astimezone(self.engine.tz).hour < hi for lo, hi in parts))]
         offer = matching or allowed
         if not offer:
             ctx.say("booking_no_slots", when=when)
             return
-        offer = offer[:self.rules.appointments.offer_count]
+        offer = offer[:self.engine.rules.appointments.offer_count]
         if not matching and (wanted or parts):
             ctx.say("booking_wish_full")
         options = [actions.slot_option(self, s) for s in offer]
@@ -100,40 +107,40 @@ class Booking:
         booked = appointment.status == "booked"
         if len(options) == 1:
             ctx.say("booking_confirm_one" if booked else "booking_confirm_one_new", when=when,
-                    new_when=options[0]["label"], choices=self._yes_no())
+                    new_when=options[0]["label"], choices=self.engine.yes_no())
         else:
             ctx.say("booking_options" if booked else "booking_options_new", when=when,
                     choices=[o["label"] for o in options])
 
-    async def _booking_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
+    async def booking_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         appointment = await ctx.session.get(Appointment, int(pending.get("appointment_id") or 0))
         ctx.state.pop("pending", None)
         if appointment is None or (appointment.status != "booked" and pending.get("kind") == "booking_cancel"):
             return False
         if pending.get("kind") == "booking_cancel":
-            answer = self._answer_yes_no(ctx)
+            answer = self.engine.answer_yes_no(ctx)
             if answer is None:
                 return False
             if answer:
                 await self._cancel_booking(ctx, appointment)
             else:
-                ctx.say("booking_kept", when=self.when_label(appointment.slot_start, "slot_label"))
+                ctx.say("booking_kept", when=self.engine.when_label(appointment.slot_start, "slot_label"))
             return True
         options = pending.get("options") or []
         if len(options) == 1:
-            answer = self._answer_yes_no(ctx)
+            answer = self.engine.answer_yes_no(ctx)
             if answer is False and not self._days_named(ctx.text):
                 if appointment.status == "booked":
-                    ctx.say("booking_kept", when=self.when_label(appointment.slot_start, "slot_label"))
+                    ctx.say("booking_kept", when=self.engine.when_label(appointment.slot_start, "slot_label"))
                 else:
                     ctx.say("handoff_declined")
                 return True
             idx = 0 if answer else None
         else:
             idx = pick_option(ctx.text, [o["label"] for o in options], [list(o.get("words", [])) for o in options])
-            idx = self._ordinal(ctx.text, len(options)) if idx is None else idx
+            idx = self.ordinal(ctx.text, len(options)) if idx is None else idx
         if idx is None:
-            if self._days_named(ctx.text) or any(contains_phrase(t, list(self.rules.conversation.day_parts))
+            if self._days_named(ctx.text) or any(contains_phrase(t, list(self.engine.rules.conversation.day_parts))
                                                  for t in ctx.readings):
                 await self._booking_change(ctx, appointment, cancel=False)  # another wish: offer again
                 return True
@@ -146,18 +153,18 @@ class Booking:
         new = await actions.book_slot(self, ctx, start.astimezone(timezone.utc), appointment.case_id,
                                       appointment.purpose)
         if new is None:
-            ctx.say("booking_slot_full", new_when=self.when_label(start, "slot_label"))
+            ctx.say("booking_slot_full", new_when=self.engine.when_label(start, "slot_label"))
             await self._booking_change(ctx, appointment, cancel=False)
             return
         if appointment.case_id is None and appointment.status == "booked":
             appointment.status = "cancelled"
         self._booking_audit(ctx, appointment, "appointment_changed", old, new.slot_start)
-        ctx.say("booking_changed", new_when=self.when_label(new.slot_start, "slot_label"))
+        ctx.say("booking_changed", new_when=self.engine.when_label(new.slot_start, "slot_label"))
 
     async def _cancel_booking(self, ctx: Ctx, appointment: Appointment) -> None:
         appointment.status = "cancelled"
         self._booking_audit(ctx, appointment, "appointment_cancelled", appointment.slot_start, None)
-        ctx.say("booking_cancelled", when=self.when_label(appointment.slot_start, "slot_label"))
+        ctx.say("booking_cancelled", when=self.engine.when_label(appointment.slot_start, "slot_label"))
 
     def _booking_audit(self, ctx: Ctx, appointment: Appointment, action: str, old: datetime,
                        new: datetime | None) -> None:
@@ -169,24 +176,24 @@ class Booking:
 
     # ------------------------------------------------------------------ reading the wish
 
-    def _ordinal(self, text: str, count: int) -> int | None:
+    def ordinal(self, text: str, count: int) -> int | None:
         """'yg pertama', 'yang kedua' -> 0, 1 (None when no single ordinal within the `count` choices)."""
         words = normalize(text).split()
         if len(words) > 4:
             return None
-        hits = [i for i, word in enumerate(self.rules.conversation.ordinals[:count]) if word in words]
+        hits = [i for i, word in enumerate(self.engine.rules.conversation.ordinals[:count]) if word in words]
         return hits[0] if len(hits) == 1 else None
 
     def _weekday(self, start: datetime) -> int:
-        return start.astimezone(self.tz).weekday()
+        return start.astimezone(self.engine.tz).weekday()
 
     def _days_named(self, text: str) -> list[int]:
-        names = [normalize(n) for n in self.lexicon.weekday_names]
+        names = [normalize(n) for n in self.engine.lexicon.weekday_names]
         return [i for i, name in enumerate(names) if contains_phrase(text, [name])]
 
     def _preference(self, text: str) -> tuple[set[int], set[int], list[tuple[int, int]]]:
         """Wanted days, refused days and wanted parts of the day, clause by clause."""
-        words = self.rules.conversation
+        words = self.engine.rules.conversation
         wanted: set[int] = set()
         refused: set[int] = set()
         parts: list[tuple[int, int]] = []
