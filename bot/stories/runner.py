@@ -23,7 +23,7 @@ from bot.core.inbound import InboundAttachment, InboundMessage
 from bot.services import Services
 from bot.stories import media
 from bot.stories.expect import Observation, check_step
-from bot.stories.model import StaffSpec, Step, Story
+from bot.stories.model import StaffSpec, Step, Story, Turn
 from bot.stories.world import STAFF_USERNAME, World
 from dialogues.engine import DialogueEngine
 from dialogues.throttle import Requester, record_attempt
@@ -39,17 +39,6 @@ USER_IDS = {"webchat": "story-{n}", "telegram": "70000{n:05d}", "whatsapp": "wha
 
 class StoryError(Exception):
     """The story cannot be played as written (e.g. a button that was never offered)."""
-
-
-@dataclass
-class Turn:
-    """One step as it happened: what was sent and every bot/staff message that followed."""
-
-    step: Step
-    replies: list[tuple[str, list[str]]] = field(default_factory=list)
-    intent: str | None = None
-    sent: str | None = None  # the text actually sent (a button's full label)
-    error: str | None = None  # the pipeline could not process the message
 
 
 @dataclass
