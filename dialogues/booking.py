@@ -25,8 +25,8 @@ PUNCTUATION = r"[,.;!?\n]+"
 
 
 class Booking:
-    """Changing or cancelling a booked office visit. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Changing or cancelling a booked office visit. A collaborator of the DialogueEngine: texts and the flow runner
+    come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine

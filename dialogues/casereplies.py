@@ -31,8 +31,8 @@ SPOKEN = ("voice", "audio", "video")
 
 
 class CaseReplies:
-    """Messages for a case already handed to the office; media the bot cannot read. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Messages for a case already handed to the office; media the bot cannot read. A collaborator of the
+    DialogueEngine: texts and the flow runner come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine

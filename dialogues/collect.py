@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 class Collection:
-    """Collecting a flow's documents by chat, the summary, and what a case stores. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Collecting a flow's documents by chat, the summary, and what a case stores. A collaborator of the
+    DialogueEngine: texts and the flow runner come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine
@@ -54,7 +54,8 @@ class Collection:
             return
         n = checklist.items.index(item) + 1
         ctx.say("doc_prompt", n=n, total=len(checklist.items), name=item.name,
-                form=self.engine.rules.documents.form_labels.get(item.form, item.form), hint=item.hint[:1].upper() + item.hint[1:],
+                form=self.engine.rules.documents.form_labels.get(item.form, item.form),
+                hint=item.hint[:1].upper() + item.hint[1:],
                 optional=self.engine.text("doc_optional") if item.optional else "")
 
     async def replace_item(self, ctx: Ctx, item_key: str) -> None:
@@ -100,7 +101,8 @@ class Collection:
             data = await files.read(f.sha256)
         except (OSError, ValueError):
             return Inspection(False, "doc_unreadable")
-        return await inspect_offloaded(data, f.content_type, self.engine.rules.documents, self.engine.settings.max_upload_bytes)
+        return await inspect_offloaded(data, f.content_type, self.engine.rules.documents,
+                                       self.engine.settings.max_upload_bytes)
 
     async def check_files(self, files: FileStore, stored: list[StoredFile]) -> dict[tuple[str, str], Inspection]:
         """The document checks of `stored`, for Turn.inspections: the pipeline runs them before it locks the
@@ -217,7 +219,8 @@ class Collection:
         return lines
 
     def summary(self, ctx: Ctx, flow: Flow, step: Step) -> None:
-        parts = [self.engine.text(step.summary, ctx), *self._doc_lines(ctx, flow), "", self.engine.text("summary_footer")]  # type: ignore[arg-type]
+        parts = [self.engine.text(step.summary, ctx), *self._doc_lines(ctx, flow), "",  # type: ignore[arg-type]
+                 self.engine.text("summary_footer")]
         ctx.replies.append(Reply("\n".join(parts).strip(), choices=self.engine.yes_no()))
 
     def case_answers(self, ctx: Ctx, flow: Flow) -> dict[str, Any]:
@@ -229,7 +232,8 @@ class Collection:
                 if step.label:
                     labels[step.slot] = self.engine.text(step.label)  # type: ignore[index]
                 if step.validator == "choice":
-                    chosen = next((c.label for c in self.engine.choices(ctx, step) if c.value == answers[step.slot]), None)
+                    chosen = next((c.label for c in self.engine.choices(ctx, step)
+                                   if c.value == answers[step.slot]), None)
                     if chosen:
                         answers[f"{step.slot}_label"] = chosen
         name = self._checklist_name(ctx, flow)

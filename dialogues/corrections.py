@@ -48,8 +48,8 @@ def strip_fillers(text: str, fillers: list[str]) -> str:
 
 
 class Corrections:
-    """Changing an earlier answer mid-flow, or after 'tidak' at the summary. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Changing an earlier answer mid-flow, or after 'tidak' at the summary. A collaborator of the DialogueEngine:
+    texts and the flow runner come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine
@@ -61,7 +61,8 @@ class Corrections:
         cur_idx = cur[0] if cur else len(flow.steps)
         for i, step in enumerate(flow.steps):
             if step.type == "ask" and step.label and ctx.slots.get(step.slot) is not None and i <= cur_idx:  # type: ignore[arg-type]
-                out.append({"kind": "slot", "step": step.id, "label": self.engine.text(step.label), "words": step.words})
+                out.append({"kind": "slot", "step": step.id, "label": self.engine.text(step.label),
+                            "words": step.words})
             if step.type == "documents" and ctx.state.get("docs"):
                 checklist = self.engine.collection.checklist(ctx, step)
                 for item in checklist.items:
@@ -164,7 +165,9 @@ class Corrections:
             await self.engine.collection.replace_item(ctx, target["item"])
             ctx.state["doc_item"] = target["item"]
             ctx.state["step"] = step.id
-            self.engine.collection.doc_prompt(ctx, self.engine.collection.checklist(ctx, step), self.engine.collection.item(self.engine.collection.checklist(ctx, step), target["item"]))
+            collection = self.engine.collection
+            checklist = collection.checklist(ctx, step)
+            collection.doc_prompt(ctx, checklist, collection.item(checklist, target["item"]))
             return
         for slot in [step.slot, *step.clears]:
             ctx.slots.pop(slot, None)

@@ -538,7 +538,8 @@ class DialogueEngine:
             self._prompt(ctx, step)
         elif step.type == "documents":
             checklist = self.collection.checklist(ctx, step)
-            item = self.collection.item(checklist, ctx.state.get("doc_item")) or self.collection.next_item(ctx, checklist)
+            item = self.collection.item(checklist, ctx.state.get("doc_item")) or \
+                self.collection.next_item(ctx, checklist)
             if item is None:
                 await self.run(ctx, flow, idx)
             else:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 class FrontDesk:
-    """Outside a flow: menu, info and FAQ answers, requirements, subscriptions, hand-off to staff. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Outside a flow: menu, info and FAQ answers, requirements, subscriptions, hand-off to staff. A collaborator of
+    the DialogueEngine: texts and the flow runner come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine
@@ -165,8 +165,9 @@ class FrontDesk:
         for name in flow.requirements:
             checklist = self.engine.rules.checklists[name]
             lines.append(self.engine.text("requirements_header", title=checklist.title or name))
-            lines += [self.engine.text("requirements_item", name=i.name,
-                                form=self.engine.rules.documents.form_labels.get(i.form, i.form)) for i in checklist.items]
+            form_labels = self.engine.rules.documents.form_labels
+            lines += [self.engine.text("requirements_item", name=i.name, form=form_labels.get(i.form, i.form))
+                      for i in checklist.items]
             lines.append("")
         lines.append(self.engine.text("requirements_note"))
         return "\n".join(lines).strip()
@@ -223,7 +224,8 @@ class FrontDesk:
         self._say_answers(ctx, answers)
         if flows:
             ctx.state["pending"] = {"kind": "switch", "flow": flows[0], "text": ""}
-            ctx.say("requirements_start", choices=self.engine.yes_no(), other_title=self.engine.text(self.engine.flows[flows[0]].title))
+            ctx.say("requirements_start", choices=self.engine.yes_no(),
+                    other_title=self.engine.text(self.engine.flows[flows[0]].title))
         else:
             ctx.say("multi_footer")
         return True
@@ -330,6 +332,7 @@ class FrontDesk:
             ctx.say("handoff_open")
         else:
             nxt = next_opening(ctx.now, hours, holidays, self.engine.tz)
-            ctx.say("handoff_closed", next_open=self.engine.when_label(nxt, "next_open_label") if nxt else self.engine.office_hours)
+            ctx.say("handoff_closed",
+                    next_open=self.engine.when_label(nxt, "next_open_label") if nxt else self.engine.office_hours)
         ctx.session.add(AuditLog(at=ctx.now, actor="bot", action="handoff_requested", conversation_id=ctx.conv.id,
                                  detail={"flow": ctx.state.get("flow"), "step": ctx.state.get("step")}))

@@ -22,14 +22,15 @@ ABORTED = "aborted_form"  # state key: the stopped form, restorable with "lanjut
 
 
 class Stopping:
-    """Ending a form, resuming a stopped one, opting out of announcements. A collaborator of the DialogueEngine: it renders texts and runs
-    flows through `self.engine`."""
+    """Ending a form, resuming a stopped one, opting out of announcements. A collaborator of the DialogueEngine: texts
+    and the flow runner come from `self.engine`."""
 
     def __init__(self, engine: DialogueEngine) -> None:
         self.engine = engine
 
     def _stop_choices(self) -> list[str]:
-        return [self.engine.text("choice_stop_form"), self.engine.text("choice_stop_announcements"), self.engine.text("choice_continue")]
+        text = self.engine.text
+        return [text("choice_stop_form"), text("choice_stop_announcements"), text("choice_continue")]
 
     def _abort_choices(self) -> list[str]:
         return [self.engine.text("choice_abort_yes"), self.engine.text("choice_continue")]
@@ -58,7 +59,8 @@ class Stopping:
 
     def _continues(self, ctx: Ctx) -> bool:
         """'lanjut', 'sy mau lanjut yg batal td', 'terus isi': the pilgrim wants to go on with the form."""
-        return any(contains_phrase(t, [*self.engine.lexicon.resume, self.engine.text("choice_continue")]) for t in ctx.readings)
+        words = [*self.engine.lexicon.resume, self.engine.text("choice_continue")]
+        return any(contains_phrase(t, words) for t in ctx.readings)
 
     async def stop_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         """Answers to 'stop which?' and 'really stop the form?'."""
