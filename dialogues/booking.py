@@ -90,7 +90,8 @@ class Booking:
             ctx.state["pending"] = {"kind": "booking_cancel", "appointment_id": appointment.id}
             ctx.say("booking_cancel_confirm", when=when, choices=self.engine.yes_no())
             return
-        free = [s for s in await actions.free_slots(self, ctx) if s != appointment.slot_start.astimezone(timezone.utc)]
+        booked = appointment.slot_start.astimezone(timezone.utc)
+        free = [s for s in await actions.free_slots(self.engine, ctx) if s != booked]
         wanted, refused, parts = self._preference(ctx.text)
         allowed = [s for s in free if self._weekday(s) not in refused]
         matching = [s for s in allowed if (not wanted or self._weekday(s) in wanted) and
@@ -102,7 +103,7 @@ class Booking:
         offer = offer[:self.engine.rules.appointments.offer_count]
         if not matching and (wanted or parts):
             ctx.say("booking_wish_full")
-        options = [actions.slot_option(self, s) for s in offer]
+        options = [actions.slot_option(self.engine, s) for s in offer]
         ctx.state["pending"] = {"kind": "booking_pick", "appointment_id": appointment.id, "options": options}
         booked = appointment.status == "booked"
         if len(options) == 1:
@@ -150,7 +151,7 @@ class Booking:
 
     async def _rebook(self, ctx: Ctx, appointment: Appointment, start: datetime) -> None:
         old = appointment.slot_start
-        new = await actions.book_slot(self, ctx, start.astimezone(timezone.utc), appointment.case_id,
+        new = await actions.book_slot(self.engine, ctx, start.astimezone(timezone.utc), appointment.case_id,
                                       appointment.purpose)
         if new is None:
             ctx.say("booking_slot_full", new_when=self.engine.when_label(start, "slot_label"))
