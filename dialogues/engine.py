@@ -378,9 +378,13 @@ class DialogueEngine:
         pilgrim = dict(ctx.state.get("pilgrim") or {})
         if pilgrim.get("bank"):
             pilgrim["bank"] = self._canonical_bank(ctx, str(pilgrim["bank"])) or pilgrim["bank"]
-        names.update(pilgrim=pilgrim, rules=rules,
-                     verified=bool(ctx.slots.get("porsi")) and ctx.state.get("verified") == ctx.slots.get("porsi"))
+        names.update(pilgrim=pilgrim, rules=rules, verified=self._verified(ctx))
         return names
+
+    def _verified(self, ctx: Ctx) -> bool:
+        """The porsi asked in this flow is the one whose identity check passed."""
+        verified, flow = ctx.state.get("verified"), self.flows.get(str(ctx.state.get("flow")))
+        return bool(verified) and flow is not None and any(ctx.slots.get(s) == verified for s in flow.slots_of("porsi"))
 
     def cond(self, ctx: Ctx, expr: str) -> Any:
         value = evaluate(self.bundle.conditions[expr], self._names(ctx), ctx.today)

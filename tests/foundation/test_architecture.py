@@ -11,7 +11,7 @@ BELOW_CONFIG = {"bot.backoffice", "bot.broadcast", "bot.channels", "bot.core", "
 MAY_IMPORT: dict[str, set[str]] = {
     "storage": set(),
     "nlu": set(),
-    "dialogues": {"storage"},
+    "dialogues": {"nlu", "storage"},  # nlu/entities: the one date reader and NIK check
     "bot.core": {"dialogues", "nlu", "storage"},
     "bot.channels": {"bot.core", "storage"},
     "bot.backoffice": {"bot.core", "dialogues", "nlu", "storage"},
