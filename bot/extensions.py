@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.backoffice.routes import setup_routes as backoffice_routes
 from bot.broadcast.web import setup_routes as broadcast_routes
+from bot.docread import setup_routes as docread_routes
 from bot.ops import setup_routes as ops_routes
 
 RouteSetup = Callable[[Any, Any], None]
@@ -19,4 +20,5 @@ def route_setups() -> list[RouteSetup]:
     setups.append(ops_routes)  # /metrics, middleware, jobs
     setups.append(backoffice_routes)
     setups.append(broadcast_routes)  # after back office
+    setups.append(docread_routes)  # OCR of KTP/KK photos
     return setups

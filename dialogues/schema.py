@@ -258,6 +258,32 @@ class DocumentRules(Strict):
     form_labels: dict[str, str]
 
 
+class ReadingPerson(Strict):
+    """Whose identity a document shows, and where the values to compare come from."""
+
+    label: str  # for staff: "jemaah", "penerima", ...
+    registry: Literal["porsi", "nik", "none"] = "none"  # porsi: the case's pilgrim; nik: any pilgrim with that NIK
+    nik_answer: str | None = None  # the case answer holding the NIK the pilgrim typed
+    name_answer: str | None = None  # the case answer holding the typed name
+
+
+class DocumentReadingRules(Strict):
+    """OCR of identity documents (bot/docread): warnings for staff, never an automatic decision."""
+
+    enabled: bool = True
+    language: str = "ind"
+    timeout_seconds: float = Field(30, gt=0, le=300)
+    items: dict[str, str]  # checklist item key -> person key
+    persons: dict[str, ReadingPerson]
+
+    @model_validator(mode="after")
+    def _known_persons(self) -> "DocumentReadingRules":
+        unknown = sorted({p for p in self.items.values() if p not in self.persons})
+        if unknown:
+            raise ValueError(f"items name unknown persons: {', '.join(unknown)}")
+        return self
+
+
 def _hhmm(v: str) -> str:
     hh, _, mm = v.partition(":")
     if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
@@ -343,6 +369,7 @@ class Rules(Strict):
     service_levels: ServiceLevelRules = ServiceLevelRules()
     banks: BankRules | None = None
     skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
+    document_reading: DocumentReadingRules | None = None  # OCR of KTP/KK (dialogues/rules/document_reading.yml)
 
     @field_validator("office_hours")
     @classmethod

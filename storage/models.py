@@ -192,6 +192,10 @@ class CaseDocument(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")  # received | accepted | rejected | replaced
     reject_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # OCR of identity documents (bot/docread): reading | read | failed; NULL = not read (yet)
+    ocr_status: Mapped[str | None] = mapped_column(String(12), index=True)
+    ocr_at: Mapped[datetime | None] = mapped_column()
+    ocr: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # niks, name, text, seconds
 
     case: Mapped[Case | None] = relationship(back_populates="documents", lazy="raise")
 

@@ -25,6 +25,8 @@ from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
 )
+from bot.docread import reader_of
+from bot.docread.compare import case_readings
 from storage.models import AuditLog, Appointment, Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 
 TRANSCRIPT_LIMIT = 300
@@ -197,8 +199,12 @@ async def case_page(request: web.Request) -> web.Response:
                 left = context.rules.slot_capacity - await slot_taken(session, slot)
                 if left > 0:
                     slots.append({"value": slot.isoformat(), "at": slot, "left": left})
+        reader = reader_of(request)
+        readings = await case_readings(session, context.services.engine.rules.document_reading,
+                                       reader is not None and reader.available, case, documents, pilgrim)
     items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
     return render(request, "case.jinja2", {
+        "readings": readings, "reading_warnings": sum(len(r.warnings) for r in readings.values()),
         "case": case, "answers": answer_rows(case.answers), "pilgrim": pilgrim, "conversation": conversation,
         "messages": messages, "checklist": checklist_view(items, documents),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,

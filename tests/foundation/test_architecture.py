@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tests.foundation.imports import ROOT, Import, circles, project_imports, room
 
-BELOW_CONFIG = {"bot.backoffice", "bot.broadcast", "bot.channels", "bot.core", "dialogues", "nlu", "storage"}
+BELOW_CONFIG = {"bot.backoffice", "bot.broadcast", "bot.channels", "bot.core", "bot.docread", "dialogues", "nlu",
+                "storage"}
 # room -> the rooms it may import at run time (its own room always)
 MAY_IMPORT: dict[str, set[str]] = {
     "storage": set(),
@@ -14,7 +15,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "dialogues": {"nlu", "storage"},  # nlu/entities: the one date reader and NIK check
     "bot.core": {"dialogues", "nlu", "storage"},
     "bot.channels": {"bot.core", "storage"},
-    "bot.backoffice": {"bot.core", "dialogues", "nlu", "storage"},
+    "bot.docread": {"bot.core", "dialogues", "nlu", "storage"},
+    "bot.backoffice": {"bot.core", "bot.docread", "dialogues", "nlu", "storage"},
     "bot.broadcast": {"bot.backoffice", "bot.channels", "bot.core", "storage"},
     "bot.config": BELOW_CONFIG,
     "bot.assembly": BELOW_CONFIG | {"bot.config"},
@@ -90,7 +92,8 @@ def test_config_takes_only_the_settings_of_the_rooms() -> None:
 def test_the_architecture_page_names_every_room() -> None:
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     folders = {"bot.core": "bot/core/", "bot.channels": "bot/channels/", "bot.backoffice": "bot/backoffice/",
-               "bot.broadcast": "bot/broadcast/", "bot.cli": "bot/cli/", "bot.stories": "bot/stories/",
+               "bot.broadcast": "bot/broadcast/", "bot.docread": "bot/docread/", "bot.cli": "bot/cli/",
+               "bot.stories": "bot/stories/",
                "bot.config": "bot/config.py", "bot.assembly": "bot/services.py", "dialogues": "dialogues/",
                "nlu": "nlu/", "storage": "storage/"}
     assert set(folders) == set(MAY_IMPORT)
