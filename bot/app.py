@@ -6,7 +6,8 @@ import logging
 
 from aiohttp import web
 
-from bot import health, nlu_api
+from bot import extensions, health, nlu_api
+from bot.backoffice.views_admin import MAX_REGISTRY_BYTES
 from bot.services import Services
 from bot.workers import WorkerPool
 
@@ -32,8 +33,6 @@ def body_limits(services: Services) -> dict[tuple[str, str], int]:
     limits[("POST", telegram.webhook_path)] = WEBHOOK_BODY_BYTES["telegram"]
     limits[("POST", whatsapp.webhook_path)] = WEBHOOK_BODY_BYTES["whatsapp"]
     limits[("POST", whatsapp.status_callback_path)] = WEBHOOK_BODY_BYTES["whatsapp"]
-    from bot.backoffice.views_admin import MAX_REGISTRY_BYTES  # the room that knows its upload sizes
-
     limits[("POST", "/backoffice/registry")] = MAX_REGISTRY_BYTES + 1 * MIB
     limits[("POST", "/backoffice/broadcasts/new")] = config.broadcast.max_attachment_bytes * 4 // 3 + 1 * MIB
     return limits
@@ -60,8 +59,6 @@ def create_app(services: Services, warm_workers: bool = False) -> web.Applicatio
 
 def _setup_optional_rooms(app: web.Application, services: Services) -> None:
     """Back office and broadcast add their routes when present."""
-    from bot import extensions
-
     for setup in extensions.route_setups():
         setup(app, services)
 

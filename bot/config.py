@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,14 +16,12 @@ from bot.backoffice.settings import BackofficeSettings
 from bot.broadcast.settings import BroadcastSettings
 from bot.updates.settings import UpdateSettings
 from bot.channels.settings import ChannelSettings
-from bot.ops_settings import OpsSettings
 from bot.core.requester import SecuritySettings
+from bot.ops_settings import OpsSettings
 from dialogues.settings import DialogueSettings, OfficeSettings
 from nlu.settings import NluSettings
+from storage.files import FileStore
 from storage.settings import StorageSettings
-
-if TYPE_CHECKING:
-    from storage.files import FileStore
 
 DEFAULT_CONFIG_PATH = "config.yml"
 DATA_DIR_ENV = "HAJIBOT_DATA_DIR"
@@ -134,8 +132,6 @@ class Settings:
 
     def file_store(self) -> FileStore:
         """The document store: the configured directory, encrypted when a key is configured (see files_key)."""
-        from storage.files import FileStore
-
         return FileStore(self.path(self.config.storage.files_dir), self.files_key())
 
     def serve_problem(self) -> str | None:

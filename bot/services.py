@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from bot.core.channel import ChannelPlugin
+from bot.channels.registry import build_channels
 from bot.config import Settings
-from bot.nlu_factory import create_nlu
+from bot.core.channel import ChannelPlugin
 from bot.core.outbox import Outbox
 from bot.core.pipeline import Pipeline
+from bot.nlu_factory import create_nlu
 from dialogues.engine import DialogueEngine
+from dialogues.errors import DialogueConfigError
 from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore
@@ -58,9 +60,6 @@ async def check_database(db: Database) -> None:
 
 async def build_services(settings: Settings, channel_names: tuple[str, ...] = ()) -> Services:
     """Create every part. `channel_names` limits which channel plug-ins are built (default: all enabled)."""
-    from bot.channels.registry import build_channels
-    from dialogues.errors import DialogueConfigError
-
     db = Database(settings.database_url, settings.config.storage.pool_size)
     try:
         await check_database(db)

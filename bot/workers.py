@@ -11,6 +11,7 @@ replaced (its processes are terminated) and the caller gets `WorkerTimeout`.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 WORKER_NICENESS = 10
+WARM_MODULES = ("bot.docread.reader", "dialogues.documents", "storage.registry_import")  # what the pool's tasks run
 
 
 class WorkerTimeout(offload.OffloadTimeout):
@@ -48,9 +50,8 @@ def _init_worker() -> None:
 
 def _warm_up() -> None:
     """Import the heavy modules, so the first document check is not slower than the next."""
-    import bot.docread.reader  # noqa: F401
-    import dialogues.documents  # noqa: F401
-    import storage.registry_import  # noqa: F401
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 def default_size() -> int:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -21,6 +21,9 @@ from dialogues.parsing import contains_phrase, is_only, normalize, pick_option
 from dialogues.schema import ChecklistItem
 from storage.models import AuditLog, Case, CaseDocument, Conversation
 
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
 OPEN_CASE_STATUSES = ("submitted", "in_review", "need_info", "invited", "approved")
 BACK_TO_REVIEW = ("need_info", "invited")  # a reply puts these back in the review queue
 EXTRA_ITEM = "tambahan"  # a document that is not (yet) one of the checklist's items
@@ -28,7 +31,11 @@ SPOKEN = ("voice", "audio", "video")
 
 
 class CaseReplies:
-    """Part of DialogueEngine (a mixin)."""
+    """Messages for a case already handed to the office; media the bot cannot read. A collaborator of the
+    DialogueEngine: texts and the flow runner come from `self.engine`."""
+
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
 
     CASE_PENDING = ("late_case", "late_item", "voice_handoff")
 
@@ -50,7 +57,7 @@ class CaseReplies:
 
     # ------------------------------------------------------------------ dispatch hook
 
-    async def _case_reply(self, ctx: Ctx) -> bool:
+    async def case_reply(self, ctx: Ctx) -> bool:
         """Media, a reply awaited by staff, a late document. True when the turn was handled here."""
         if ctx.turn.media and not ctx.text and not ctx.turn.files:
             await self._media_only(ctx)
@@ -76,7 +83,7 @@ class CaseReplies:
         if replied:
             try:
                 expired = ctx.now - datetime.fromisoformat(replied) > timedelta(
-                    hours=self.rules.conversation.reply_window_hours)
+                    hours=self.engine.rules.conversation.reply_window_hours)
             except ValueError:
                 expired = True
             if expired:
@@ -86,11 +93,11 @@ class CaseReplies:
 
     def _escapes(self, ctx: Ctx, awaiting: dict[str, Any]) -> bool:
         """Commands that are not a reply: menu, staff, stop, (un)subscribe; thanks after the reply."""
-        lex = self.lexicon
+        lex = self.engine.lexicon
         if not ctx.text:
             return False
-        menu_items = [w for item in self.bundle.menu for w in (*item.words, self.text(item.label))]
-        if is_only(ctx.text, [*lex.menu, *lex.stop, *menu_items]) or self._wants_handoff(ctx):
+        menu_items = [w for item in self.engine.bundle.menu for w in (*item.words, self.engine.text(item.label))]
+        if is_only(ctx.text, [*lex.menu, *lex.stop, *menu_items]) or self.engine.wants_handoff(ctx):
             return True
         if contains_phrase(ctx.text, [*lex.unsubscribe, *lex.subscribe]) and len(normalize(ctx.text).split()) <= 5:
             return True
@@ -121,14 +128,14 @@ class CaseReplies:
         awaiting["replied_at"] = ctx.now.isoformat()
         ctx.state["awaiting"] = awaiting
         if ids:
-            name = item.name if item else self.text("late_doc_extra_name")
+            name = item.name if item else self.engine.text("late_doc_extra_name")
             ctx.say("case_reply_document", ticket=case.ticket, name=name, count=len(ids))
         elif ctx.turn.media and any(m.get("kind") in SPOKEN for m in ctx.turn.media):
             ctx.say("case_reply_voice", ticket=case.ticket)
         else:
             ctx.say("case_reply_received" if first else "case_reply_more", ticket=case.ticket)
         if awaiting.get("kind") == "invite" and ctx.text:
-            await self._invitation_reply(ctx, case)
+            await self.engine.booking.invitation_reply(ctx, case)
 
     # ------------------------------------------------------------------ late documents
 
@@ -156,8 +163,8 @@ class CaseReplies:
         return True
 
     def _case_label(self, case: Case) -> str:
-        return self.text("late_doc_case_choice", ticket=case.ticket,
-                         service_label=self.mapping("service_labels", case.service))
+        return self.engine.text("late_doc_case_choice", ticket=case.ticket,
+                         service_label=self.engine.mapping("service_labels", case.service))
 
     async def _file_late(self, ctx: Ctx, case: Case, ids: list[int] | None, text: str | None = None) -> None:
         """File the turn's documents (or the already stored `ids`) under the item they name or the only
@@ -177,12 +184,12 @@ class CaseReplies:
             ctx.state["pending"] = {"kind": "late_item", "ids": ids, "case_id": case.id,
                                     "items": [i.key for i in missing[:8]]}
             ctx.say("late_doc_which_item", ticket=case.ticket,
-                    choices=[i.name for i in missing[:8]] + [self.text("late_doc_extra_name")])
+                    choices=[i.name for i in missing[:8]] + [self.engine.text("late_doc_extra_name")])
             return
         self._late_recorded(ctx, case, ids, item)
 
     def _late_recorded(self, ctx: Ctx, case: Case, ids: list[int], item: ChecklistItem | None) -> None:
-        name = item.name if item else self.text("late_doc_extra_name")
+        name = item.name if item else self.engine.text("late_doc_extra_name")
         ctx.session.add(AuditLog(at=ctx.now, actor="bot", action="document_late", case_id=case.id,
                                  conversation_id=ctx.conv.id,
                                  detail={"item_key": item.key if item else EXTRA_ITEM, "ids": ids,
@@ -195,24 +202,24 @@ class CaseReplies:
         pilgrim typed instead ("sy mau cek porsi ..." is not a yes)."""
         ctx.state.pop("pending", None)
         idx = pick_option(ctx.text, self._handoff_choices(),
-                          [list(self.lexicon.handoff), ["ketik", "tulis", "saya tulis"]])
+                          [list(self.engine.lexicon.handoff), ["ketik", "tulis", "saya tulis"]])
         if idx is None and len(normalize(ctx.text).split()) <= 3:
-            answer = self._answer_yes_no(ctx)
+            answer = self.engine.answer_yes_no(ctx)
             idx = None if answer is None else (0 if answer else 1)
         if idx is None:
             return False
         if idx == 0:
-            await self._handoff(ctx)
+            await self.engine.front_desk.handoff(ctx)
             return True
         ctx.say("handoff_declined")
-        flow = self._flow(ctx)
+        flow = self.engine.flow(ctx)
         if flow is not None:
-            await self._reprompt(ctx, flow)
+            await self.engine.reprompt(ctx, flow)
         else:
             ctx.say("media_type_please")
         return True
 
-    async def _case_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
+    async def case_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         kind = pending.get("kind")
         if kind == "voice_handoff":
             return await self._voice_handoff(ctx)
@@ -220,7 +227,7 @@ class CaseReplies:
         if kind == "late_case":
             cases = [c for c in [await ctx.session.get(Case, i) for i in pending.get("cases", [])] if c is not None]
             idx = pick_option(ctx.text, [self._case_label(c) for c in cases], [[c.ticket] for c in cases])
-            idx = self._ordinal(ctx.text, len(cases)) if idx is None else idx
+            idx = self.engine.booking.ordinal(ctx.text, len(cases)) if idx is None else idx
             ctx.state.pop("pending", None)
             if idx is None:
                 return False
@@ -231,9 +238,9 @@ class CaseReplies:
         if case is None:
             return False
         items = [i for i in self._checklist_items(case) if i.key in pending.get("items", [])]
-        labels = [i.name for i in items] + [self.text("late_doc_extra_name")]
+        labels = [i.name for i in items] + [self.engine.text("late_doc_extra_name")]
         idx = pick_option(ctx.text, labels, [list(i.words) for i in items] + [[]])
-        idx = self._ordinal(ctx.text, len(labels)) if idx is None else idx
+        idx = self.engine.booking.ordinal(ctx.text, len(labels)) if idx is None else idx
         if idx is None:
             return False
         item = items[idx] if idx < len(items) else None
@@ -248,8 +255,8 @@ class CaseReplies:
         """The case's checklist: the one stored with it, else the service's variant, else the service's."""
         stored = (case.answers or {}).get("_checklist")
         for name in (stored, f"{case.service}_{case.variant}" if case.variant else None, case.service):
-            if name and str(name) in self.rules.checklists:
-                return list(self.rules.checklists[str(name)].items)
+            if name and str(name) in self.engine.rules.checklists:
+                return list(self.engine.rules.checklists[str(name)].items)
         return []
 
     async def _missing(self, ctx: Ctx, case: Case) -> list[ChecklistItem]:
@@ -275,7 +282,7 @@ class CaseReplies:
         return None
 
     async def _attach_documents(self, ctx: Ctx, case: Case | None, item_key: str) -> list[int]:
-        ids, problems = await self._store_files(ctx, item_key, case.id if case else None)
+        ids, problems = await self.engine.collection.store_files(ctx, item_key, case.id if case else None)
         for key in dict.fromkeys(problems):
             ctx.say(key)
         return ids
@@ -297,9 +304,9 @@ class CaseReplies:
             ctx.say(key, choices=self._handoff_choices())
             return
         ctx.say(key)
-        flow = self._flow(ctx)
+        flow = self.engine.flow(ctx)
         if flow is not None and not ctx.state.get("pending"):
-            await self._reprompt(ctx, flow)
+            await self.engine.reprompt(ctx, flow)
 
     def _handoff_choices(self) -> list[str]:
-        return [self.text("choice_talk_to_staff"), self.text("choice_type_instead")]
+        return [self.engine.text("choice_talk_to_staff"), self.engine.text("choice_type_instead")]

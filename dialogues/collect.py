@@ -1,7 +1,7 @@
 """Document collection through chat, the summary before confirmation, and what a case stores."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
@@ -14,21 +14,28 @@ from dialogues.schema import Checklist, ChecklistItem, Flow, Step
 from storage.files import FileStore, StoredFile
 from storage.models import AuditLog, Case, CaseDocument
 
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
 
 class Collection:
-    """Part of DialogueEngine (a mixin): uses its text(), flows, rules and flow runner."""
+    """Collecting a flow's documents by chat, the summary, and what a case stores. A collaborator of the
+    DialogueEngine: texts and the flow runner come from `self.engine`."""
 
-    def _checklist(self, ctx: Ctx, step: Step) -> Checklist:
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
+
+    def checklist(self, ctx: Ctx, step: Step) -> Checklist:
         """The step's checklist for the current answers (an empty one while a slot it names is unset)."""
         name = str(step.checklist)
         for slot, value in ctx.slots.items():
             name = name.replace("{" + slot + "}", str(value))
-        return self.rules.checklists.get(name) or Checklist.model_construct(legal_basis="", items=[])
+        return self.engine.rules.checklists.get(name) or Checklist.model_construct(legal_basis="", items=[])
 
     def _checklist_name(self, ctx: Ctx, flow: Flow) -> str | None:
         """The checklist of the documents step the flow's case declaration names (None: no documents)."""
         step = flow.documents_step()
-        if step is None or (step.when and not self._cond(ctx, step.when)):
+        if step is None or (step.when and not self.engine.cond(ctx, step.when)):
             return None
         name = str(step.checklist)
         for slot, value in ctx.slots.items():
@@ -36,22 +43,23 @@ class Collection:
         return name
 
     @staticmethod
-    def _item(checklist: Checklist, key: str | None) -> ChecklistItem | None:
+    def item(checklist: Checklist, key: str | None) -> ChecklistItem | None:
         return next((i for i in checklist.items if i.key == key), None)
 
-    def _next_item(self, ctx: Ctx, checklist: Checklist) -> ChecklistItem | None:
+    def next_item(self, ctx: Ctx, checklist: Checklist) -> ChecklistItem | None:
         docs = ctx.state.setdefault("docs", {})
         return next((i for i in checklist.items if (docs.get(i.key) or {}).get("status") not in DOC_DONE), None)
 
-    def _doc_prompt(self, ctx: Ctx, checklist: Checklist, item: ChecklistItem | None) -> None:
+    def doc_prompt(self, ctx: Ctx, checklist: Checklist, item: ChecklistItem | None) -> None:
         if item is None:
             return
         n = checklist.items.index(item) + 1
         ctx.say("doc_prompt", n=n, total=len(checklist.items), name=item.name,
-                form=self.rules.documents.form_labels.get(item.form, item.form), hint=item.hint[:1].upper() + item.hint[1:],
-                optional=self.text("doc_optional") if item.optional else "")
+                form=self.engine.rules.documents.form_labels.get(item.form, item.form),
+                hint=item.hint[:1].upper() + item.hint[1:],
+                optional=self.engine.text("doc_optional") if item.optional else "")
 
-    async def _replace_item(self, ctx: Ctx, item_key: str) -> None:
+    async def replace_item(self, ctx: Ctx, item_key: str) -> None:
         entry = ctx.state.setdefault("docs", {}).get(item_key) or {}
         ids = entry.get("ids") or []
         if ids:
@@ -59,7 +67,7 @@ class Collection:
                 CaseDocument.id.in_(ids), CaseDocument.case_id.is_(None)).values(status="replaced"))
         ctx.state["docs"][item_key] = {"status": "open", "ids": []}
 
-    async def _store_files(self, ctx: Ctx, item_key: str, case_id: int | None) -> tuple[list[int], list[str]]:
+    async def store_files(self, ctx: Ctx, item_key: str, case_id: int | None) -> tuple[list[int], list[str]]:
         """Check each file; make CaseDocument rows for the good ones. Returns (new ids, problem keys)."""
         ids: list[int] = []
         problems: list[str] = []
@@ -70,7 +78,7 @@ class Collection:
                 continue
             if f.content_type == "image/heic":  # keep a JPEG copy that every browser can show
                 jpeg = await offload.run(to_jpeg, await ctx.files.read(f.sha256),
-                                         self.rules.documents.max_image_pixels)
+                                         self.engine.rules.documents.max_image_pixels)
                 f = await ctx.files.put(jpeg, f.filename)
             doc = CaseDocument(case_id=case_id, conversation_id=ctx.conv.id, item_key=item_key, sha256=f.sha256,
                                content_type=f.content_type, size=f.size, page_count=result.page_count,
@@ -86,32 +94,33 @@ class Collection:
 
     async def inspect_file(self, files: FileStore, f: StoredFile) -> Inspection:
         """Whether a stored file is acceptable as a document; depends only on the file and the rules."""
-        if f.content_type not in self.rules.documents.accepted_types:
+        if f.content_type not in self.engine.rules.documents.accepted_types:
             return Inspection(False, "doc_bad_type")
-        if f.size > self.settings.max_upload_bytes:
+        if f.size > self.engine.settings.max_upload_bytes:
             return Inspection(False, "doc_too_large")
         try:
             data = await files.read(f.sha256)
         except (OSError, ValueError):
             return Inspection(False, "doc_unreadable")
-        return await inspect_offloaded(data, f.content_type, self.rules.documents, self.settings.max_upload_bytes)
+        return await inspect_offloaded(data, f.content_type, self.engine.rules.documents,
+                                       self.engine.settings.max_upload_bytes)
 
     async def check_files(self, files: FileStore, stored: list[StoredFile]) -> dict[tuple[str, str], Inspection]:
         """The document checks of `stored`, for Turn.inspections: the pipeline runs them before it locks the
         conversation (photo checks take milliseconds; on SQLite every write waits while the lock is held)."""
         return {(f.sha256, f.content_type): await self.inspect_file(files, f) for f in stored}
 
-    async def _doc_input(self, ctx: Ctx, flow: Flow, idx: int, step: Step) -> None:
-        checklist = self._checklist(ctx, step)
-        item = self._item(checklist, ctx.state.get("doc_item")) or self._next_item(ctx, checklist)
+    async def doc_input(self, ctx: Ctx, flow: Flow, idx: int, step: Step) -> None:
+        checklist = self.checklist(ctx, step)
+        item = self.item(checklist, ctx.state.get("doc_item")) or self.next_item(ctx, checklist)
         if item is None:
-            await self._run(ctx, flow, idx)
+            await self.engine.run(ctx, flow, idx)
             return
         docs = ctx.state.setdefault("docs", {})
         entry = docs.setdefault(item.key, {"status": "open", "ids": []})
-        lex = self.lexicon
+        lex = self.engine.lexicon
         if ctx.turn.files:
-            ids, problems = await self._store_files(ctx, item.key, None)
+            ids, problems = await self.store_files(ctx, item.key, None)
             entry["ids"] = [*entry.get("ids", []), *ids]
             for key in dict.fromkeys(problems):
                 ctx.say(key)
@@ -124,7 +133,7 @@ class Collection:
             skipped = self._skip_optional(ctx, checklist, item)
             if skipped:
                 ctx.say("doc_skipped", name=", ".join(skipped))
-            await self._run(ctx, flow, idx)
+            await self.engine.run(ctx, flow, idx)
             return
         if contains_phrase(ctx.text, lex.skip) and len(words) <= 5:
             entry["status"] = "skipped" if item.optional else "missing"
@@ -132,26 +141,26 @@ class Collection:
                 entry["status"] = "sent"
             else:
                 ctx.say("doc_skipped" if item.optional else "doc_required_skipped", name=item.name)
-            await self._run(ctx, flow, idx)
+            await self.engine.run(ctx, flow, idx)
             return
         if (contains_phrase(ctx.text, lex.done) or parse_yes_no(ctx.text, lex) is True) and len(words) <= 5:
             if entry.get("ids"):
                 entry["status"] = "sent"
-                await self._run(ctx, flow, idx)
+                await self.engine.run(ctx, flow, idx)
             else:
                 ctx.say("doc_no_file_yet", name=item.name)
             return
         if contains_phrase(ctx.text, lex.replace) and len(words) <= 5 and entry.get("ids"):
-            await self._replace_item(ctx, item.key)
+            await self.replace_item(ctx, item.key)
             ctx.say("doc_replaced", name=item.name)
             return
-        info = self._is_info_question(ctx)
+        info = self.engine.is_info_question(ctx)
         if info:
-            self._info(ctx, info)
+            self.engine.front_desk.info(ctx, info)
             ctx.say("resume_after_answer")
-            self._doc_prompt(ctx, checklist, item)
+            self.doc_prompt(ctx, checklist, item)
             return
-        if self._count_fail(ctx, step.id):
+        if self.engine.count_fail(ctx, step.id):
             return
         ctx.say("doc_expected", name=item.name)
 
@@ -169,9 +178,9 @@ class Collection:
             names.append(item.name)
         return names
 
-    async def _resend_files(self, ctx: Ctx) -> None:
+    async def resend_files(self, ctx: Ctx) -> None:
         resend = ctx.state["resend"]
-        ids, problems = await self._store_files(ctx, resend["item_key"], resend["case_id"])
+        ids, problems = await self.store_files(ctx, resend["item_key"], resend["case_id"])
         for key in dict.fromkeys(problems):
             ctx.say(key)
         if not ids:
@@ -185,34 +194,35 @@ class Collection:
                                  conversation_id=ctx.conv.id, detail={"item_key": resend["item_key"], "ids": ids}))
         ctx.say("resend_thanks", ticket=resend["ticket"], name=resend["name"], count=len(resend["ids"]))
 
-    def _item_name(self, case: Case, item_key: str) -> str:
-        checklist = self.rules.checklists.get(str((case.answers or {}).get("_checklist") or ""))
-        item = self._item(checklist, item_key) if checklist else None
+    def item_name(self, case: Case, item_key: str) -> str:
+        checklist = self.engine.rules.checklists.get(str((case.answers or {}).get("_checklist") or ""))
+        item = self.item(checklist, item_key) if checklist else None
         if item is None:
-            item = next((i for c in self.rules.checklists.values() for i in c.items if i.key == item_key), None)
+            item = next((i for c in self.engine.rules.checklists.values() for i in c.items if i.key == item_key), None)
         return item.name if item else item_key
 
     # ------------------------------------------------------------------ summary and case answers
 
     def _doc_lines(self, ctx: Ctx, flow: Flow) -> list[str]:
         name = self._checklist_name(ctx, flow)
-        if not name or name not in self.rules.checklists:
+        if not name or name not in self.engine.rules.checklists:
             return []
-        lines = [self.text("documents_header")]
+        lines = [self.engine.text("documents_header")]
         docs = ctx.state.get("docs", {})
-        for item in self.rules.checklists[name].items:
+        for item in self.engine.rules.checklists[name].items:
             entry = docs.get(item.key) or {}
             if entry.get("ids"):
-                lines.append(self.text("documents_line_ok", name=item.name, count=len(entry["ids"])))
+                lines.append(self.engine.text("documents_line_ok", name=item.name, count=len(entry["ids"])))
             elif entry.get("status") == "skipped":
-                lines.append(self.text("documents_line_skipped", name=item.name))
+                lines.append(self.engine.text("documents_line_skipped", name=item.name))
             else:
-                lines.append(self.text("documents_line_missing", name=item.name))
+                lines.append(self.engine.text("documents_line_missing", name=item.name))
         return lines
 
-    def _summary(self, ctx: Ctx, flow: Flow, step: Step) -> None:
-        parts = [self.text(step.summary, ctx), *self._doc_lines(ctx, flow), "", self.text("summary_footer")]  # type: ignore[arg-type]
-        ctx.replies.append(Reply("\n".join(parts).strip(), choices=self._yes_no()))
+    def summary(self, ctx: Ctx, flow: Flow, step: Step) -> None:
+        parts = [self.engine.text(step.summary, ctx), *self._doc_lines(ctx, flow), "",  # type: ignore[arg-type]
+                 self.engine.text("summary_footer")]
+        ctx.replies.append(Reply("\n".join(parts).strip(), choices=self.engine.yes_no()))
 
     def case_answers(self, ctx: Ctx, flow: Flow) -> dict[str, Any]:
         """What a case stores: every answer (no secrets), labels of choices, the checklist and its items."""
@@ -221,13 +231,14 @@ class Collection:
         for step in flow.steps:
             if step.type == "ask" and step.slot in answers:
                 if step.label:
-                    labels[step.slot] = self.text(step.label)  # type: ignore[index]
+                    labels[step.slot] = self.engine.text(step.label)  # type: ignore[index]
                 if step.validator == "choice":
-                    chosen = next((c.label for c in self._choices(ctx, step) if c.value == answers[step.slot]), None)
+                    chosen = next((c.label for c in self.engine.choices(ctx, step)
+                                   if c.value == answers[step.slot]), None)
                     if chosen:
                         answers[f"{step.slot}_label"] = chosen
         name = self._checklist_name(ctx, flow)
-        if name not in self.rules.checklists:
+        if name not in self.engine.rules.checklists:
             name = None
         answers["_labels"] = labels
         answers["_checklist"] = name
@@ -238,5 +249,5 @@ class Collection:
                         "status": "sent" if (docs.get(i.key) or {}).get("ids") else
                         (docs.get(i.key) or {}).get("status") or "missing",
                         "files": len((docs.get(i.key) or {}).get("ids", []))}
-                for i in self.rules.checklists[name].items}
+                for i in self.engine.rules.checklists[name].items}
         return answers

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogues.context import DOC_DONE, Ctx
 from dialogues.parsing import contains_phrase, normalize
 from dialogues.schema import Flow, Step
+
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
 
 TYPED = ("porsi", "nik", "date", "past_date", "identity", "account_number", "bank", "ticket")
 # words between the named answer and its new value: 'lahirnya adalah 5 juni', 'nama penerima harusnya Rahmat'
@@ -45,18 +48,23 @@ def strip_fillers(text: str, fillers: list[str]) -> str:
 
 
 class Corrections:
-    """Part of DialogueEngine (a mixin): uses its text(), flows, rules and flow runner."""
+    """Changing an earlier answer mid-flow, or after 'tidak' at the summary. A collaborator of the DialogueEngine:
+    texts and the flow runner come from `self.engine`."""
+
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
 
     def _correctable(self, ctx: Ctx, flow: Flow) -> list[dict[str, Any]]:
         """Answers given so far (in flow order) and documents sent, as correction targets."""
         out: list[dict[str, Any]] = []
-        cur = self._current(ctx, flow)
+        cur = self.engine.current(ctx, flow)
         cur_idx = cur[0] if cur else len(flow.steps)
         for i, step in enumerate(flow.steps):
             if step.type == "ask" and step.label and ctx.slots.get(step.slot) is not None and i <= cur_idx:  # type: ignore[arg-type]
-                out.append({"kind": "slot", "step": step.id, "label": self.text(step.label), "words": step.words})
+                out.append({"kind": "slot", "step": step.id, "label": self.engine.text(step.label),
+                            "words": step.words})
             if step.type == "documents" and ctx.state.get("docs"):
-                checklist = self._checklist(ctx, step)
+                checklist = self.engine.collection.checklist(ctx, step)
                 for item in checklist.items:
                     entry = ctx.state["docs"].get(item.key) or {}
                     if entry.get("ids") or entry.get("status") in DOC_DONE:
@@ -64,11 +72,11 @@ class Corrections:
                                     "words": item.words})
         return out
 
-    async def _correction(self, ctx: Ctx, flow: Flow) -> bool:
+    async def correction(self, ctx: Ctx, flow: Flow) -> bool:
         """'eh salah, lahirnya 5 juni 1960' -> change that answer and say so; 'NIK saya salah' -> re-ask it."""
         if not ctx.text:
             return False
-        lex = self.lexicon
+        lex = self.engine.lexicon
         strong = contains_phrase(ctx.text, lex.correction) is not None
         if not strong and contains_phrase(ctx.text, lex.correction_soft) is None:
             return False
@@ -90,22 +98,22 @@ class Corrections:
             step = self._only_typed_fit(ctx, flow, targets) if strong else None
             if step is None:
                 return False
-            await self._change_answer(ctx, flow, step, self._validate(ctx, step, ctx.text))
+            await self._change_answer(ctx, flow, step, self.engine.validate(ctx, step, ctx.text))
             return True
         if not strong:
             return False
-        await self._apply_correction(ctx, flow, best[1])
+        await self.apply_correction(ctx, flow, best[1])
         return True
 
     def _corrected_value(self, ctx: Ctx, step: Step, hit: str) -> Any:
         """The new value written after the named answer ('nama penerimanya Rahmat'), if it differs."""
         rest = text_after(ctx.text, hit)
-        rest = strip_fillers(rest, [*self.lexicon.correction, *self.lexicon.correction_soft, *FILLERS])
+        rest = strip_fillers(rest, [*self.engine.lexicon.correction, *self.engine.lexicon.correction_soft, *FILLERS])
         value = None
         if rest:
-            value = self._validate(ctx, step, rest)
+            value = self.engine.validate(ctx, step, rest)
         if value is None and step.validator in TYPED:
-            value = self._validate(ctx, step, ctx.text)
+            value = self.engine.validate(ctx, step, ctx.text)
         if value is None or value == ctx.slots.get(step.slot):  # type: ignore[arg-type]
             return None
         return value
@@ -117,18 +125,18 @@ class Corrections:
             step = flow.steps[flow.index(target["step"])]
             if target["kind"] != "slot" or step.validator not in TYPED or step.validator == "identity":
                 continue
-            value = self._validate(ctx, step, ctx.text)
+            value = self.engine.validate(ctx, step, ctx.text)
             if value is not None and value != ctx.slots.get(step.slot):  # type: ignore[arg-type]
                 fits.append(step)
         return fits[0] if len(fits) == 1 else None
 
     async def _change_answer(self, ctx: Ctx, flow: Flow, step: Step, value: Any) -> None:
         """Store the corrected value (rules checked first), say so, and continue where the flow was."""
-        cur = self._current(ctx, flow)
-        refusal = self._refusal(ctx, step, value)
+        cur = self.engine.current(ctx, flow)
+        refusal = self.engine.refusal(ctx, step, value)
         if refusal is not None:
-            self._say_refusal(ctx, step, refusal, value)
-            await self._reprompt(ctx, flow)
+            self.engine.say_refusal(ctx, step, refusal, value)
+            await self.engine.reprompt(ctx, flow)
             return
         ctx.slots[step.slot] = value  # type: ignore[index]
         for slot in step.clears:
@@ -137,27 +145,29 @@ class Corrections:
             ctx.state.pop("pilgrim", None)
             ctx.state["verified"] = None
         ctx.fails.pop(step.id, None)
-        label = self.text(step.label) if step.label else step.slot
+        label = self.engine.text(step.label) if step.label else step.slot
         if len(label) > 1 and label[1].islower():
             label = label[0].lower() + label[1:]
-        ctx.say("correction_done", label=label, value=self._label_of(ctx, step, value))
+        ctx.say("correction_done", label=label, value=self.engine.label_of(ctx, step, value))
         ctx.state.pop("pending", None)
-        await self._run(ctx, flow, flow.index(step.id) + 1, quiet_before=cur[0] if cur else None)
+        await self.engine.run(ctx, flow, flow.index(step.id) + 1, quiet_before=cur[0] if cur else None)
 
-    def _offer_corrections(self, ctx: Ctx, flow: Flow) -> None:
+    def offer_corrections(self, ctx: Ctx, flow: Flow) -> None:
         targets = [t for t in self._correctable(ctx, flow)]
         options = [{k: t.get(k) for k in ("kind", "step", "item", "label")} for t in targets]
         ctx.state["pending"] = {"kind": "correct", "options": options}
         ctx.say("correction_pick", choices=[o["label"] for o in options])
 
-    async def _apply_correction(self, ctx: Ctx, flow: Flow, target: dict[str, Any]) -> None:
+    async def apply_correction(self, ctx: Ctx, flow: Flow, target: dict[str, Any]) -> None:
         step = flow.steps[flow.index(target["step"])]
         ctx.say("correction_ok", label=target["label"])
         if target["kind"] == "doc":
-            await self._replace_item(ctx, target["item"])
+            await self.engine.collection.replace_item(ctx, target["item"])
             ctx.state["doc_item"] = target["item"]
             ctx.state["step"] = step.id
-            self._doc_prompt(ctx, self._checklist(ctx, step), self._item(self._checklist(ctx, step), target["item"]))
+            collection = self.engine.collection
+            checklist = collection.checklist(ctx, step)
+            collection.doc_prompt(ctx, checklist, collection.item(checklist, target["item"]))
             return
         for slot in [step.slot, *step.clears]:
             ctx.slots.pop(slot, None)
@@ -165,4 +175,4 @@ class Corrections:
             ctx.state.pop("pilgrim", None)
             ctx.state["verified"] = None
         ctx.fails.pop(step.id, None)
-        await self._run(ctx, flow, flow.index(step.id))
+        await self.engine.run(ctx, flow, flow.index(step.id))

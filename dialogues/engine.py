@@ -1,6 +1,6 @@
 """Dialogue engine: runs the declarative flows (dialogues/flows/*.yml) on the conversation's stored state.
 
-Public interface (used by bot/pipeline.py and, later, the back office):
+Public interface (used by bot/core/pipeline.py and the back office):
 
 - `DialogueEngine.load(settings, office, base_dir)` loads and validates flows, responses and rules;
   raises `DialogueConfigError` with a one-line message (file, line, problem).
@@ -38,6 +38,7 @@ from dialogues.answers import Reading, interpret, named_options, read_choice, re
 from dialogues.collect import Collection
 from dialogues.conditions import MISSING, evaluate
 from dialogues.config import Bundle, load_bundle
+from dialogues.documents import Inspection
 from dialogues.context import FLOW_KEYS, INFO_INTENTS, MAX_LOOP, Ctx, original_span
 from dialogues.booking import Booking
 from dialogues.casereplies import CaseReplies
@@ -52,14 +53,19 @@ from dialogues.stopping import Stopping
 from dialogues.settings import DialogueSettings, OfficeSettings
 from dialogues.turn import Turn
 from dialogues.validators import Choice, ValidationContext, looks_like_question, validate
-from storage.files import FileStore
+from storage.files import FileStore, StoredFile
 from storage.models import Case, Conversation
 
 
 WORD_VALIDATORS = ("choice", "yesno")  # answers in words: retried on the NLU's normalised text
 
 
-class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, Booking):
+class DialogueEngine:
+    """Runs one dialogue turn (`step`). The flow runner (asking, reading and accepting answers) is here; the
+    rest is done by collaborators built with the engine: `front_desk` (outside a flow), `corrections`,
+    `collection` (documents, summary, case answers), `stopping`, `case_replies` and `booking`. The order of one
+    turn is `_dispatch`."""
+
     def __init__(self, bundle: Bundle, office: OfficeSettings, settings: DialogueSettings) -> None:
         self.bundle = bundle
         self.rules = bundle.rules
@@ -71,6 +77,12 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         self.office_hours = office.hours or hours_label(self.rules.office_hours, self.lexicon.weekday_names, self.tz)
         self.letters: list[LetterTemplate] = []  # ready-to-sign letters (dialogues/letters/*.yml)
         self.letter_logo: str | None = office.logo
+        self.front_desk = FrontDesk(self)
+        self.corrections = Corrections(self)
+        self.collection = Collection(self)
+        self.stopping = Stopping(self)
+        self.case_replies = CaseReplies(self)
+        self.booking = Booking(self)
 
     # ------------------------------------------------------------------ public API
 
@@ -119,11 +131,27 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
     async def request_document_resend(self, session: AsyncSession, conversation: Conversation, case: Case,
                                       item_key: str, reason: str) -> list[Reply]:
         """Ask for a new file for `item_key` of `case`; the next file(s) received are attached to it."""
-        name = self._item_name(case, item_key)
+        name = self.collection.item_name(case, item_key)
         state = copy.deepcopy(dict(conversation.state or {}))
         state["resend"] = {"case_id": case.id, "ticket": case.ticket, "item_key": item_key, "name": name, "ids": []}
         conversation.state = state
         return [Reply(self.text("resend_prompt", None, ticket=case.ticket, name=name, reason=reason))]
+
+    async def check_files(self, files: FileStore, stored: list[StoredFile]) -> dict[tuple[str, str], Inspection]:
+        """Inspect the document files of a message before its conversation is locked (see Collection)."""
+        return await self.collection.check_files(files, stored)
+
+    def case_answers(self, ctx: Ctx, flow: Flow) -> dict[str, Any]:
+        """What a case created by `flow` stores of the answers (see Collection)."""
+        return self.collection.case_answers(ctx, flow)
+
+    def await_reply(self, conversation: Conversation, case: Case, kind: str, now: datetime) -> None:
+        """Staff wait for the pilgrim's reply to `case` (see CaseReplies)."""
+        self.case_replies.await_reply(conversation, case, kind, now)
+
+    def stop_awaiting(self, conversation: Conversation, case: Case) -> None:
+        """Staff no longer wait for a reply to `case` (see CaseReplies)."""
+        self.case_replies.stop_awaiting(conversation, case)
 
     # ------------------------------------------------------------------ text
 
@@ -131,7 +159,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         template = self.bundle.responses[key]
         if not isinstance(template, str):
             raise KeyError(f"response '{key}' is not a text template")
-        merged = self._base_vars()
+        merged = self.base_vars()
         if ctx is not None:
             merged.update(self._ctx_vars(ctx))
         merged.update(values)
@@ -149,7 +177,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         return self.text(key, None, weekday=self.lexicon.weekday_names[local.weekday()],
                          date=format_date(local.date(), self.lexicon), time=local.strftime("%H.%M"))
 
-    def _base_vars(self) -> dict[str, Any]:
+    def base_vars(self) -> dict[str, Any]:
         r = self.rules
         allowed = [x.label for x in r.pelimpahan.relationships if x.allowed]
         return {
@@ -168,13 +196,13 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
 
     def _ctx_vars(self, ctx: Ctx) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        flow = self._flow(ctx)
+        flow = self.flow(ctx)
         steps = {s.slot: s for s in flow.steps if s.slot} if flow else {}
         for slot, value in ctx.slots.items():
             out[slot] = self._display(value)
             step = steps.get(slot)
             if step is not None and step.validator == "choice":
-                label = next((c.label for c in self._choices(ctx, step) if c.value == value), None)
+                label = next((c.label for c in self.choices(ctx, step) if c.value == value), None)
                 out[f"{slot}_label"] = label
         p = ctx.state.get("pilgrim") or {}
         out.update(pilgrim_name_masked=p.get("name_masked"), pilgrim_bank=p.get("bank") or None,
@@ -194,44 +222,52 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
 
     # ------------------------------------------------------------------ dispatch
 
-    def _flow(self, ctx: Ctx) -> Flow | None:
+    def flow(self, ctx: Ctx) -> Flow | None:
         name = ctx.state.get("flow")
         return self.flows.get(name) if name else None
 
     async def _dispatch(self, ctx: Ctx) -> None:
+        """One turn; the first part that takes the message answers it:
+        1. files for a document staff asked to be sent again (collection);
+        2. a message for a case already at the office, or media the bot cannot read (case_replies);
+        3. the answer to the engine's own pending question (confirm, stop, switch, resume, ask-back ...);
+        4. a flow left for longer than the resume window: offer to resume;
+        5. a request for staff (front_desk);
+        inside a flow: 6. stop or opt-out (stopping), 7. a corrected answer (corrections), 8. the current step;
+        outside: 9. a stopped form resumed (stopping) or a booked visit changed (booking), 10. the front desk."""
         lex = self.lexicon
         if ctx.state.get("resend"):
             if ctx.turn.files:
-                await self._resend_files(ctx)
+                await self.collection.resend_files(ctx)
                 return
             if ctx.text:
                 ctx.state.pop("resend", None)
-        if await self._case_reply(ctx):  # media, a reply to staff, a late document for an open case
+        if await self.case_replies.case_reply(ctx):  # media, a reply to staff, a late document for an open case
             return
         pending = ctx.state.get("pending")
         if pending and await self._pending(ctx, pending):
             return
-        flow = self._flow(ctx)
+        flow = self.flow(ctx)
         if flow and not pending and self._stale(ctx):
             ctx.state["pending"] = {"kind": "resume"}
             ctx.say("resume_offer", choices=self._resume_choices())
             return
-        if self._wants_handoff(ctx):
-            await self._handoff(ctx)
+        if self.wants_handoff(ctx):
+            await self.front_desk.handoff(ctx)
             return
         if flow:
-            if await self._stop_request(ctx, flow):
+            if await self.stopping.stop_request(ctx, flow):
                 return
             if self._wants_stop(ctx) or is_only(ctx.text, lex.menu):
-                self._ask_abort(ctx)
+                self.stopping.ask_abort(ctx)
                 return
-            if await self._correction(ctx, flow):
+            if await self.corrections.correction(ctx, flow):
                 return
             await self._flow_input(ctx, flow)
             return
-        if await self._resume_aborted(ctx) or await self._booking_request(ctx):
+        if await self.stopping.resume_aborted(ctx) or await self.booking.booking_request(ctx):
             return
-        await self._top_level(ctx)
+        await self.front_desk.top_level(ctx)
 
     def _stale(self, ctx: Ctx) -> bool:
         raw = ctx.state.get("updated_at")
@@ -243,7 +279,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             return False
         return (ctx.now - last).total_seconds() > self.settings.resume_window_hours * 3600
 
-    def _wants_handoff(self, ctx: Ctx) -> bool:
+    def wants_handoff(self, ctx: Ctx) -> bool:
         if ctx.intent == "human_handoff" and ctx.confidence >= 0.6:
             return True
         return bool(ctx.text) and len(normalize(ctx.text).split()) <= 5 and \
@@ -255,13 +291,13 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         words = normalize(ctx.text).split()
         return bool(words) and len(words) <= 5 and contains_phrase(ctx.text, self.lexicon.stop) is not None
 
-    def _yes_no(self) -> list[str]:
+    def yes_no(self) -> list[str]:
         return [self.text("choice_yes"), self.text("choice_no")]
 
     def _resume_choices(self) -> list[str]:
         return [self.text("choice_resume"), self.text("choice_restart"), self.text("choice_menu")]
 
-    def _answer_yes_no(self, ctx: Ctx) -> bool | None:
+    def answer_yes_no(self, ctx: Ctx) -> bool | None:
         """Yes/no to the engine's own questions (confirm, stop, switch, hand-off); None when unclear."""
         reading = read_yes_no(ctx.readings, self.lexicon, ctx.intent, ctx.confidence)
         return reading.value if reading.answered else None
@@ -269,26 +305,26 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
     async def _pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         """Handle the engine's own question; False means 'not an answer to it, process normally'."""
         kind = pending.get("kind")
-        flow = self._flow(ctx)
+        flow = self.flow(ctx)
         if kind in ("abort", "stop_which"):
-            return await self._stop_pending(ctx, pending)
-        if kind in self.CASE_PENDING:
-            return await self._case_pending(ctx, pending)
-        if kind in self.BOOKING_PENDING:
-            return await self._booking_pending(ctx, pending)
+            return await self.stopping.stop_pending(ctx, pending)
+        if kind in self.case_replies.CASE_PENDING:
+            return await self.case_replies.case_pending(ctx, pending)
+        if kind in self.booking.BOOKING_PENDING:
+            return await self.booking.booking_pending(ctx, pending)
         if kind == "resume":
             labels = self._resume_choices()
             lex = self.lexicon
             idx = pick_option(ctx.text, labels, [lex.resume + lex.yes_words, lex.restart, lex.menu + lex.no_words])
             ctx.state.pop("pending", None)
             if idx == 0 and flow:
-                await self._reprompt(ctx, flow)
+                await self.reprompt(ctx, flow)
             elif idx == 1 and flow:
                 ctx.say("restarted")
-                await self._start_flow(ctx, flow, "", {})
+                await self.start_flow(ctx, flow, "", {})
             else:
-                self._finish(ctx)
-                self._menu(ctx)
+                self.finish(ctx)
+                self.front_desk.menu(ctx)
             return True
         if kind == "askback":
             return await self._resolve_askback(ctx, pending)
@@ -298,9 +334,9 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             ctx.state.pop("pending", None)
             if idx is None or flow is None:
                 return False
-            await self._apply_correction(ctx, flow, options[idx])
+            await self.corrections.apply_correction(ctx, flow, options[idx])
             return True
-        answer = self._answer_yes_no(ctx)
+        answer = self.answer_yes_no(ctx)
         if answer is None:
             ctx.state.pop("pending", None)
             return False
@@ -308,44 +344,44 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         if kind == "switch":
             target = self.flows.get(str(pending.get("flow")))
             if answer and target is not None:
-                await self._start_flow(ctx, target, str(pending.get("text") or ""), {})
+                await self.start_flow(ctx, target, str(pending.get("text") or ""), {})
             elif flow:
                 ctx.say("handoff_declined")
-                await self._reprompt(ctx, flow)
+                await self.reprompt(ctx, flow)
             else:
-                self._menu(ctx)
+                self.front_desk.menu(ctx)
             return True
         if kind == "handoff":
             if answer:
-                await self._handoff(ctx)
+                await self.front_desk.handoff(ctx)
             else:
                 ctx.fails.pop(pending.get("step", ""), None)
                 ctx.state.pop("top_fails", None)
                 ctx.say("handoff_declined")
                 if flow:
-                    await self._reprompt(ctx, flow)
+                    await self.reprompt(ctx, flow)
                 else:
-                    self._menu(ctx)
+                    self.front_desk.menu(ctx)
             return True
         return False
 
     # ------------------------------------------------------------------ flows
 
-    def _finish(self, ctx: Ctx) -> None:
+    def finish(self, ctx: Ctx) -> None:
         for key in FLOW_KEYS:
             ctx.state.pop(key, None)
         if isinstance(ctx.state.get("question"), dict):  # keep the counter, not the stale question
             ctx.state["question"] = {"n": ctx.state["question"].get("n", 0)}
 
-    async def _start_flow(self, ctx: Ctx, flow: Flow, text: str, carry: dict[str, Any]) -> None:
-        self._finish(ctx)
+    async def start_flow(self, ctx: Ctx, flow: Flow, text: str, carry: dict[str, Any]) -> None:
+        self.finish(ctx)
         ctx.state.update(flow=flow.name, slots={k: v for k, v in carry.items() if v not in (None, "")}, fails={},
                          docs={})
         if text:
             before = dict(ctx.slots)
             self._prefill(ctx, flow, text, exclude=None)
             self._say_noted(ctx, flow, before)
-        await self._run(ctx, flow, 0)
+        await self.run(ctx, flow, 0)
 
     def _names(self, ctx: Ctx) -> dict[str, Any]:
         r = self.rules
@@ -369,31 +405,31 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         verified, flow = ctx.state.get("verified"), self.flows.get(str(ctx.state.get("flow")))
         return bool(verified) and flow is not None and any(ctx.slots.get(s) == verified for s in flow.slots_of("porsi"))
 
-    def _cond(self, ctx: Ctx, expr: str) -> Any:
+    def cond(self, ctx: Ctx, expr: str) -> Any:
         value = evaluate(self.bundle.conditions[expr], self._names(ctx), ctx.today)
         return None if value is MISSING else value
 
-    async def _run(self, ctx: Ctx, flow: Flow, idx: int, quiet_before: int | None = None) -> None:
+    async def run(self, ctx: Ctx, flow: Flow, idx: int, quiet_before: int | None = None) -> None:
         """Execute steps from `idx` until one needs the user's input, or the flow ends. After a correction,
         `quiet_before` is where the flow was: `say` steps before it are not said again."""
         for _ in range(MAX_LOOP):
             if ctx.state.get("flow") != flow.name:
                 return
             if idx >= len(flow.steps):
-                self._finish(ctx)
+                self.finish(ctx)
                 return
             step = flow.steps[idx]
-            if step.when and not self._cond(ctx, step.when):
+            if step.when and not self.cond(ctx, step.when):
                 idx += 1
                 continue
             if step.type == "ask":
                 if ctx.slots.get(step.slot) is not None:  # type: ignore[arg-type]
-                    refusal = self._refusal(ctx, step, ctx.slots[step.slot])  # type: ignore[index]
+                    refusal = self.refusal(ctx, step, ctx.slots[step.slot])  # type: ignore[index]
                     if refusal is None:
                         idx += 1
                         continue
                     value = ctx.slots.pop(step.slot)  # type: ignore[arg-type]
-                    self._say_refusal(ctx, step, refusal, value)
+                    self.say_refusal(ctx, step, refusal, value)
                 ctx.state["step"] = step.id
                 self._prompt(ctx, step)
                 return
@@ -403,10 +439,10 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                         ctx.say(key)
                 idx += 1
             elif step.type == "branch":
-                target = next((c.goto for c in step.cases if self._cond(ctx, c.when)), step.default)
+                target = next((c.goto for c in step.cases if self.cond(ctx, c.when)), step.default)
                 idx = flow.index(target) if target else idx + 1
             elif step.type == "check":
-                if self._cond(ctx, step.condition):  # type: ignore[arg-type]
+                if self.cond(ctx, step.condition):  # type: ignore[arg-type]
                     idx += 1
                     continue
                 nxt = self._outcome(ctx, flow, step.fail or Outcome(end=True), idx)
@@ -424,8 +460,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                     return
                 idx = nxt
             elif step.type == "documents":
-                checklist = self._checklist(ctx, step)
-                item = self._next_item(ctx, checklist)
+                checklist = self.collection.checklist(ctx, step)
+                item = self.collection.next_item(ctx, checklist)
                 if item is None:
                     if ctx.state.get("doc_item"):
                         ctx.state.pop("doc_item", None)
@@ -434,22 +470,22 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                     continue
                 ctx.state["step"] = step.id
                 ctx.state["doc_item"] = item.key
-                self._doc_prompt(ctx, checklist, item)
+                self.collection.doc_prompt(ctx, checklist, item)
                 return
             elif step.type == "confirm":
                 ctx.state["step"] = step.id
-                self._summary(ctx, flow, step)
+                self.collection.summary(ctx, flow, step)
                 return
             elif step.type == "switch":
                 target = self.flows[step.flow]  # type: ignore[index]
-                carry = {k: self._cond(ctx, expr) for k, expr in step.carry.items()}
+                carry = {k: self.cond(ctx, expr) for k, expr in step.carry.items()}
                 ctx.say("switched_flow", flow_title=self.text(target.title))
-                await self._start_flow(ctx, target, "", carry)
+                await self.start_flow(ctx, target, "", carry)
                 return
             elif step.type == "end":
                 for key in step.say:
                     ctx.say(key)
-                self._finish(ctx)
+                self.finish(ctx)
                 return
         raise RuntimeError(f"flow {flow.name}: too many steps without input (loop?)")
 
@@ -459,15 +495,15 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         for slot in outcome.clear:
             ctx.slots.pop(slot, None)
         if outcome.end:
-            self._finish(ctx)
+            self.finish(ctx)
             return None
         if outcome.goto:
-            if outcome.fail and self._count_fail(ctx, outcome.goto):
+            if outcome.fail and self.count_fail(ctx, outcome.goto):
                 return None
             return flow.index(outcome.goto)
         return idx + 1
 
-    def _count_fail(self, ctx: Ctx, step_id: str) -> bool:
+    def count_fail(self, ctx: Ctx, step_id: str) -> bool:
         """Count a failure at `step_id`; True when the hand-off offer was made instead of re-asking."""
         n = ctx.fails.get(step_id, 0) + 1
         ctx.fails[step_id] = n
@@ -475,13 +511,13 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             ctx.fails[step_id] = 0
             ctx.state["step"] = step_id
             ctx.state["pending"] = {"kind": "handoff", "step": step_id}
-            ctx.say("fail_offer_handoff", choices=self._yes_no())
+            ctx.say("fail_offer_handoff", choices=self.yes_no())
             return True
         return False
 
     # ------------------------------------------------------------------ asking
 
-    def _choices(self, ctx: Ctx, step: Step) -> list[Choice]:
+    def choices(self, ctx: Ctx, step: Step) -> list[Choice]:
         if step.validator == "yesno":
             return [Choice("yes", self.text("choice_yes")), Choice("no", self.text("choice_no"))]
         if step.options:
@@ -496,7 +532,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
     def _shown_choices(self, ctx: Ctx, step: Step) -> list[str]:
         if step.options_from == "relationships":
             return [r.label for r in self.rules.pelimpahan.relationships if r.allowed]
-        return [c.label for c in self._choices(ctx, step)]
+        return [c.label for c in self.choices(ctx, step)]
 
     def _prompt(self, ctx: Ctx, step: Step, key: str | None = None) -> None:
         choices = self._shown_choices(ctx, step)
@@ -505,7 +541,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                                  "choices": choices}
         ctx.say(key or step.prompt, choices=choices)  # type: ignore[arg-type]
 
-    def _current(self, ctx: Ctx, flow: Flow) -> tuple[int, Step] | None:
+    def current(self, ctx: Ctx, flow: Flow) -> tuple[int, Step] | None:
         sid = ctx.state.get("step")
         if not sid:
             return None
@@ -515,36 +551,37 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             return None
         return idx, flow.steps[idx]
 
-    async def _reprompt(self, ctx: Ctx, flow: Flow) -> None:
-        cur = self._current(ctx, flow)
+    async def reprompt(self, ctx: Ctx, flow: Flow) -> None:
+        cur = self.current(ctx, flow)
         if cur is None:
-            await self._run(ctx, flow, 0)
+            await self.run(ctx, flow, 0)
             return
         idx, step = cur
         if step.type == "ask" and ctx.slots.get(step.slot) is None:  # type: ignore[arg-type]
             self._prompt(ctx, step)
         elif step.type == "documents":
-            checklist = self._checklist(ctx, step)
-            item = self._item(checklist, ctx.state.get("doc_item")) or self._next_item(ctx, checklist)
+            checklist = self.collection.checklist(ctx, step)
+            item = self.collection.item(checklist, ctx.state.get("doc_item")) or \
+                self.collection.next_item(ctx, checklist)
             if item is None:
-                await self._run(ctx, flow, idx)
+                await self.run(ctx, flow, idx)
             else:
                 ctx.state["doc_item"] = item.key
-                self._doc_prompt(ctx, checklist, item)
+                self.collection.doc_prompt(ctx, checklist, item)
         elif step.type == "confirm":
-            self._summary(ctx, flow, step)
+            self.collection.summary(ctx, flow, step)
         else:
-            await self._run(ctx, flow, idx)
+            await self.run(ctx, flow, idx)
 
     def _vctx(self, ctx: Ctx, step: Step) -> ValidationContext:
         banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
-        return ValidationContext(self.lexicon, ctx.today, self._choices(ctx, step), banks)
+        return ValidationContext(self.lexicon, ctx.today, self.choices(ctx, step), banks)
 
     def _read(self, ctx: Ctx, step: Step, text: str) -> Reading:
         """The message (or a part of it) read as the answer to `step` by the one answer interpreter."""
         whole = text == ctx.text
         readings = ctx.readings if whole else [text]
-        flow = self._flow(ctx)
+        flow = self.flow(ctx)
         reading = interpret(step.validator or "text", readings, self._vctx(ctx, step),  # type: ignore[arg-type]
                             ctx.intent if whole else None, ctx.confidence if whole else 0.0,
                             self._stale_labels(ctx, flow) if whole else ())
@@ -552,50 +589,50 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                 and step.options_from == "relationships" and whole:
             entity = next((e.get("value") for e in (ctx.turn.parse or {}).get("entities", [])
                            if e.get("entity") == "relationship"), None)
-            if entity in {c.value for c in self._choices(ctx, step)}:
+            if entity in {c.value for c in self.choices(ctx, step)}:
                 return Reading(entity)
         return reading
 
-    def _validate(self, ctx: Ctx, step: Step, text: str) -> Any:
+    def validate(self, ctx: Ctx, step: Step, text: str) -> Any:
         """The value when `text` surely answers `step`, else None."""
         reading = self._read(ctx, step, text)
         return reading.value if reading.answered else None
 
     def _stale_labels(self, ctx: Ctx, flow: Flow | None) -> list[str]:
         """Button labels of every question of the flow and of the menu: never a name, bank or reason."""
-        labels = [*self._yes_no(), *self._resume_choices(), *[self.text(m.label) for m in self.bundle.menu]]
+        labels = [*self.yes_no(), *self._resume_choices(), *[self.text(m.label) for m in self.bundle.menu]]
         for step in flow.steps if flow else []:
             if step.type == "ask" and step.validator in ("choice", "yesno"):
-                labels += [c.label for c in self._choices(ctx, step)]
+                labels += [c.label for c in self.choices(ctx, step)]
         return labels
 
     def _canonical_bank(self, ctx: Ctx, text: str) -> str | None:
         banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
         return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], banks))
 
-    def _refusal(self, ctx: Ctx, step: Step, value: Any) -> str | None:
+    def refusal(self, ctx: Ctx, step: Step, value: Any) -> str | None:
         """The response key of the first answer-time rule `value` breaks, or None."""
         if not step.checks:
             return None
         before = ctx.slots.get(step.slot)  # type: ignore[arg-type]
         ctx.slots[step.slot] = value  # type: ignore[index]
         try:
-            return next((c.refuse for c in step.checks if not self._cond(ctx, c.condition)), None)
+            return next((c.refuse for c in step.checks if not self.cond(ctx, c.condition)), None)
         finally:
             if before is None:
                 ctx.slots.pop(step.slot, None)  # type: ignore[arg-type]
             else:
                 ctx.slots[step.slot] = before  # type: ignore[index]
 
-    def _say_refusal(self, ctx: Ctx, step: Step, key: str, value: Any) -> None:
+    def say_refusal(self, ctx: Ctx, step: Step, key: str, value: Any) -> None:
         label = value
         if step.validator == "choice":
-            label = next((c.label for c in self._choices(ctx, step) if c.value == value), value)
+            label = next((c.label for c in self.choices(ctx, step) if c.value == value), value)
         ctx.say(key, value=self._display(label))
 
-    def _label_of(self, ctx: Ctx, step: Step, value: Any) -> Any:
+    def label_of(self, ctx: Ctx, step: Step, value: Any) -> Any:
         if step.validator == "choice":
-            return next((c.label for c in self._choices(ctx, step) if c.value == value), value)
+            return next((c.label for c in self.choices(ctx, step) if c.value == value), value)
         return self._display(value)
 
     def _say_noted(self, ctx: Ctx, flow: Flow, before: dict[str, Any]) -> bool:
@@ -607,7 +644,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             value = ctx.slots.get(step.slot)
             if value is not None and before.get(step.slot) != value:
                 items.append(self.text("noted_item", None, label=self.text(step.label),
-                                       value=self._label_of(ctx, step, value)))
+                                       value=self.label_of(ctx, step, value)))
         if not items:
             return False
         joined = items[0] if len(items) == 1 else f'{", ".join(items[:-1])} {self.text("noted_and")} {items[-1]}'
@@ -622,18 +659,18 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             guess = bool(values[0])
             key = step.means_yes if guess else step.means_no
             meaning = self.text(key, ctx) if key else f'"{self.text("choice_yes" if guess else "choice_no")}"'
-            ctx.say("askback_yesno", choices=self._yes_no(), meaning=meaning)
+            ctx.say("askback_yesno", choices=self.yes_no(), meaning=meaning)
             return
-        labels = [self._label_of(ctx, step, v) for v in values]
+        labels = [self.label_of(ctx, step, v) for v in values]
         if len(labels) == 1:
-            ctx.say("askback_one", choices=self._yes_no(), meaning=labels[0])
+            ctx.say("askback_one", choices=self.yes_no(), meaning=labels[0])
         else:
             ctx.say("askback_choice", choices=[str(x) for x in labels])
 
     async def _resolve_askback(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
-        flow = self._flow(ctx)
+        flow = self.flow(ctx)
         ctx.state.pop("pending", None)
-        cur = self._current(ctx, flow) if flow else None
+        cur = self.current(ctx, flow) if flow else None
         if flow is None or cur is None or cur[1].id != pending.get("step"):
             return False
         idx, step = cur
@@ -645,7 +682,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                 return True
             return False
         if len(values) == 1:
-            yes = self._answer_yes_no(ctx)
+            yes = self.answer_yes_no(ctx)
             if yes is True:
                 await self._accept(ctx, flow, idx, step, values[0])
                 return True
@@ -653,7 +690,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                 self._prompt(ctx, step)
                 return True
             return False
-        candidates = [c for c in self._choices(ctx, step) if c.value in values]
+        candidates = [c for c in self.choices(ctx, step) if c.value in values]
         reading = read_choice(ctx.readings, candidates, self.lexicon)
         if reading.answered:
             await self._accept(ctx, flow, idx, step, reading.value)
@@ -662,10 +699,10 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
 
     async def _accept(self, ctx: Ctx, flow: Flow, idx: int, step: Step, value: Any) -> None:
         """Store an answer after the answer-time rules; a refused value is never stored."""
-        refusal = self._refusal(ctx, step, value)
+        refusal = self.refusal(ctx, step, value)
         if refusal is not None:
-            self._say_refusal(ctx, step, refusal, value)
-            if not self._count_fail(ctx, step.id):
+            self.say_refusal(ctx, step, refusal, value)
+            if not self.count_fail(ctx, step.id):
                 self._prompt(ctx, step, step.reask)
             return
         if step.validator == "yesno":
@@ -674,48 +711,48 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         before = dict(ctx.slots)
         self._prefill(ctx, flow, ctx.text, exclude=step.slot)
         self._say_noted(ctx, flow, before)
-        await self._run(ctx, flow, idx + 1)
+        await self.run(ctx, flow, idx + 1)
 
-    def _is_info_question(self, ctx: Ctx) -> str | None:
+    def is_info_question(self, ctx: Ctx) -> str | None:
         if ctx.intent in INFO_INTENTS and ctx.confidence >= 0.5 and (
                 looks_like_question(ctx.text, self.lexicon) or ctx.confidence >= 0.9):
             return ctx.intent
-        own = self._own_intent(ctx)
+        own = self.front_desk.own_intent(ctx)
         return own if own in INFO_INTENTS else None
 
     async def _flow_input(self, ctx: Ctx, flow: Flow) -> None:
-        cur = self._current(ctx, flow)
+        cur = self.current(ctx, flow)
         if cur is None:
-            await self._run(ctx, flow, 0)
+            await self.run(ctx, flow, 0)
             return
         idx, step = cur
         if step.type == "documents":
-            await self._doc_input(ctx, flow, idx, step)
+            await self.collection.doc_input(ctx, flow, idx, step)
             return
         if not ctx.text and ctx.turn.files:
             ctx.say("expected_text")
-            await self._reprompt(ctx, flow)
+            await self.reprompt(ctx, flow)
             return
-        info = self._is_info_question(ctx)
+        info = self.is_info_question(ctx)
         if info and looks_like_question(ctx.text, self.lexicon):
             await self._answer_then_resume(ctx, flow, info)
             return
-        asked = self._requirements_flow(ctx, flow)
+        asked = self.front_desk.requirements_flow(ctx, flow)
         if asked is not None:
-            self._say_requirements(ctx, asked)
+            self.front_desk.say_requirements(ctx, asked)
             if asked.name == flow.name:
                 ctx.say("resume_after_answer")
-                await self._reprompt(ctx, flow)
+                await self.reprompt(ctx, flow)
             else:
                 ctx.state["pending"] = {"kind": "switch", "flow": asked.name, "text": ""}
-                ctx.say("offer_switch", choices=self._yes_no(), other_title=self.text(asked.title))
+                ctx.say("offer_switch", choices=self.yes_no(), other_title=self.text(asked.title))
             return
         if step.type == "confirm":
-            answer = self._answer_yes_no(ctx)
+            answer = self.answer_yes_no(ctx)
             if answer is True:
-                await self._run(ctx, flow, idx + 1)
+                await self.run(ctx, flow, idx + 1)
             elif answer is False:
-                self._offer_corrections(ctx, flow)
+                self.corrections.offer_corrections(ctx, flow)
             else:
                 await self._not_an_answer(ctx, flow, step)
             return
@@ -765,12 +802,12 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
             answers_more = probe != {k: v for k, v in (saved or {}).items() if k != step.slot}
         finally:
             ctx.state["slots"] = saved
-        return self._validate(ctx, step, original_span(ctx.text, prefix)) if answers_more else None
+        return self.validate(ctx, step, original_span(ctx.text, prefix)) if answers_more else None
 
     async def _answer_then_resume(self, ctx: Ctx, flow: Flow, intent: str) -> None:
-        self._info(ctx, intent)
+        self.front_desk.info(ctx, intent)
         ctx.say("resume_after_answer")
-        await self._reprompt(ctx, flow)
+        await self.reprompt(ctx, flow)
 
     async def _not_an_answer(self, ctx: Ctx, flow: Flow, step: Step) -> None:
         before = dict(ctx.slots)
@@ -778,37 +815,37 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         if ctx.slots != before:  # answers to later questions: keep them, ask this one again
             if not self._say_noted(ctx, flow, before):
                 ctx.say("noted_later")
-            await self._reprompt(ctx, flow)
+            await self.reprompt(ctx, flow)
             return
-        info = self._is_info_question(ctx)
+        info = self.is_info_question(ctx)
         if info:
             await self._answer_then_resume(ctx, flow, info)
             return
         if ctx.intent in ("greet", "thanks") and ctx.confidence >= 0.8 and len(normalize(ctx.text).split()) <= 4:
             ctx.say("midflow_" + ctx.intent)
-            await self._reprompt(ctx, flow)
+            await self.reprompt(ctx, flow)
             return
         other = self.bundle.intent_flow.get(ctx.intent or "")
         if other and other != flow.name and ctx.confidence >= 0.8:
             ctx.state["pending"] = {"kind": "switch", "flow": other, "text": ctx.text}
-            ctx.say("offer_switch", choices=self._yes_no(), other_title=self.text(self.flows[other].title))
+            ctx.say("offer_switch", choices=self.yes_no(), other_title=self.text(self.flows[other].title))
             return
         if looks_like_question(ctx.text, self.lexicon):
-            answer = self._faq_answer(ctx, min_confidence=0.5)
+            answer = self.front_desk.faq_answer(ctx, min_confidence=0.5)
             if answer:
                 ctx.replies.append(Reply(answer))
             else:
                 ctx.say("faq_unknown")
             ctx.say("resume_after_answer")
-            await self._reprompt(ctx, flow)
+            await self.reprompt(ctx, flow)
             return
         if ctx.intent == "stop" and ctx.confidence >= 0.8:
-            self._ask_abort(ctx)
+            self.stopping.ask_abort(ctx)
             return
-        if self._count_fail(ctx, step.id):
+        if self.count_fail(ctx, step.id):
             return
         if step.type == "confirm":
-            self._summary(ctx, flow, step)
+            self.collection.summary(ctx, flow, step)
         elif step.reask:
             self._prompt(ctx, step, step.reask)
         else:
@@ -833,7 +870,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                 continue
             if step.validator == "name" and not names:
                 continue
-            if step.when and not self._cond(ctx, step.when):
+            if step.when and not self.cond(ctx, step.when):
                 continue
             for kw in step.extract:
                 k = " " + normalize(kw) + " "
@@ -848,7 +885,7 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
                 continue
             stop = next((s for s, _e, st in spots[i + 1:] if s >= end and st is not step), len(norm))
             fragment = norm[end:stop]
-            value = self._validate(ctx, step, original_span(text, fragment) if step.validator == "name" else fragment)
+            value = self.validate(ctx, step, original_span(text, fragment) if step.validator == "name" else fragment)
             if value is not None:
                 found[step.slot] = value  # type: ignore[index]
         return found
@@ -866,23 +903,23 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
     def _prefill_once(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
         steps = {st.slot: st for st in flow.steps if st.type == "ask" and st.slot}
         for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
-            if ctx.slots.get(slot) is None and self._refusal(ctx, steps[slot], value) is None:
+            if ctx.slots.get(slot) is None and self.refusal(ctx, steps[slot], value) is None:
                 ctx.slots[slot] = value
         for step in flow.steps:
             if step.type == "ask" and step.extract_bare and step.slot and step.slot != exclude \
                     and ctx.slots.get(step.slot) is None:
-                if step.when and not self._cond(ctx, step.when):
+                if step.when and not self.cond(ctx, step.when):
                     continue
                 if step.validator == "choice":
                     value = self._only_option(ctx, step, text)
                 else:
-                    value = self._validate(ctx, step, text)
-                if value is not None and self._refusal(ctx, step, value) is None:
+                    value = self.validate(ctx, step, text)
+                if value is not None and self.refusal(ctx, step, value) is None:
                     ctx.slots[step.slot] = value
 
     def _only_option(self, ctx: Ctx, step: Step, text: str) -> str | None:
         """The one option whose words occur, not negated, in a free message (None if none or several do)."""
-        choices = self._choices(ctx, step)
+        choices = self.choices(ctx, step)
         for reading in ctx.readings if text == ctx.text else [text]:
             hits = named_options(reading, choices, self.lexicon)
             if hits:

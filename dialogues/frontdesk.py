@@ -1,10 +1,15 @@
 """Outside a flow: greeting, menu, info and FAQ answers, requirements, subscriptions, hand-off to staff."""
 from __future__ import annotations
 
-from dialogues.context import INFO_INTENTS, Ctx
+from typing import TYPE_CHECKING
+
+from dialogues.calendar import next_opening, office_open
+from dialogues.context import Ctx, INFO_INTENTS
 from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
-from dialogues.questions import (FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response,
-                                 is_choice_number, numbered_references, reading_is_out_of_scope, topic_key)
+from dialogues.questions import (
+    FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response, is_choice_number, numbered_references,
+    reading_is_out_of_scope, topic_key,
+)
 from dialogues.render import render_template
 from dialogues.replies import Reply
 from dialogues.schema import Flow
@@ -12,25 +17,32 @@ from dialogues.validators import ValidationContext, looks_like_question, validat
 from storage.models import AuditLog
 from storage.optouts import record_optout
 
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
 
 class FrontDesk:
-    """Part of DialogueEngine (a mixin): uses its text(), flows, rules and flow runner."""
+    """Outside a flow: menu, info and FAQ answers, requirements, subscriptions, hand-off to staff. A collaborator of
+    the DialogueEngine: texts and the flow runner come from `self.engine`."""
 
-    def _menu(self, ctx: Ctx) -> None:
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
+
+    def menu(self, ctx: Ctx) -> None:
         ctx.state["last_choices"] = "menu"
-        ctx.state["last_list"] = [m.intent for m in self.bundle.menu]  # what "no 2 dan 3" refers to
-        ctx.say("menu", choices=[self.text(m.label) for m in self.bundle.menu])
+        ctx.state["last_list"] = [m.intent for m in self.engine.bundle.menu]  # what "no 2 dan 3" refers to
+        ctx.say("menu", choices=[self.engine.text(m.label) for m in self.engine.bundle.menu])
 
     def _menu_pick(self, ctx: Ctx, numbers_only: bool) -> str | None:
-        labels = [self.text(m.label) for m in self.bundle.menu]
+        labels = [self.engine.text(m.label) for m in self.engine.bundle.menu]
         if numbers_only and not normalize(ctx.text).isdigit() and ctx.state.get("last_choices") != "menu":
             return None
-        idx = pick_option(ctx.text, labels, [m.words for m in self.bundle.menu])
-        return self.bundle.menu[idx].intent if idx is not None else None
+        idx = pick_option(ctx.text, labels, [m.words for m in self.engine.bundle.menu])
+        return self.engine.bundle.menu[idx].intent if idx is not None else None
 
-    def _own_intent(self, ctx: Ctx) -> str | None:
+    def own_intent(self, ctx: Ctx) -> str | None:
         """Keyword understanding used when the NLU is unsure or absent."""
-        lex = self.lexicon
+        lex = self.engine.lexicon
         if reading_is_out_of_scope(ctx.turn.parse):  # "harga cabe naik": no keyword makes it a Hajj question
             return None
         if contains_phrase(ctx.text, lex.unsubscribe):
@@ -48,10 +60,10 @@ class FrontDesk:
             return "check_porsi"
         return None
 
-    async def _top_level(self, ctx: Ctx) -> None:
+    async def top_level(self, ctx: Ctx) -> None:
         if ctx.turn.files and not ctx.text:
             ctx.say("no_flow_files")
-            self._menu(ctx)
+            self.menu(ctx)
             return
         if await self._numbered_reference(ctx):
             return
@@ -60,19 +72,19 @@ class FrontDesk:
             return
         last = ctx.state.pop("last_choices", None)
         if last == "info":
-            idx = pick_option(ctx.text, self.items("info_choices"), [[], [], []])
+            idx = pick_option(ctx.text, self.engine.items("info_choices"), [[], [], []])
             if idx is not None:
-                self._info(ctx, ("ask_cost", "ask_schedule", "ask_office")[idx])
+                self.info(ctx, ("ask_cost", "ask_schedule", "ask_office")[idx])
                 return
-        asked = self._requirements_flow(ctx, None)
+        asked = self.requirements_flow(ctx, None)
         if asked is not None:
-            self._say_requirements(ctx, asked)
+            self.say_requirements(ctx, asked)
             ctx.state["pending"] = {"kind": "switch", "flow": asked.name, "text": ""}
-            ctx.say("requirements_start", choices=self._yes_no(), other_title=self.text(asked.title))
+            ctx.say("requirements_start", choices=self.engine.yes_no(), other_title=self.engine.text(asked.title))
             return
         intent = None
-        for item in self.bundle.menu:  # the exact name of a menu item wins over the NLU
-            if is_only(ctx.text, [*item.words, self.text(item.label)]):
+        for item in self.engine.bundle.menu:  # the exact name of a menu item wins over the NLU
+            if is_only(ctx.text, [*item.words, self.engine.text(item.label)]):
                 intent = item.intent
                 break
         if intent is None and last == "menu" and normalize(ctx.text).isdigit():
@@ -83,28 +95,28 @@ class FrontDesk:
         if intent is None and reading_is_out_of_scope(ctx.turn.parse) and not is_choice_number(ctx.text):
             self._out_of_scope(ctx)
             return
-        intent = intent or self._own_intent(ctx) or self._menu_pick(ctx, numbers_only=False)
+        intent = intent or self.own_intent(ctx) or self._menu_pick(ctx, numbers_only=False)
         if intent is None and ctx.intent in ("faq",):
             intent = "faq"
         await self._run_intent(ctx, intent)
 
     async def _run_intent(self, ctx: Ctx, intent: str | None) -> None:
-        flow_name = self.bundle.intent_flow.get(intent or "")
+        flow_name = self.engine.bundle.intent_flow.get(intent or "")
         if flow_name:
             ctx.state.pop("top_fails", None)
-            await self._start_flow(ctx, self.flows[flow_name], ctx.text, {})
+            await self.engine.start_flow(ctx, self.engine.flows[flow_name], ctx.text, {})
             return
         if intent == "greet":
             ctx.say("greet")
-            self._menu(ctx)
+            self.menu(ctx)
         elif intent in ("menu", "affirm", "deny", "stop"):
-            self._menu(ctx)
+            self.menu(ctx)
         elif intent == "info_menu":
             ctx.state["last_choices"] = "info"
             ctx.state["last_list"] = list(INFO_ANSWERS)
-            ctx.say("info_menu", choices=self.items("info_choices"))
+            ctx.say("info_menu", choices=self.engine.items("info_choices"))
         elif intent in INFO_INTENTS:
-            self._info(ctx, intent)
+            self.info(ctx, intent)
         elif intent == "thanks":
             ctx.say("thanks")
         elif intent == "goodbye":
@@ -118,45 +130,46 @@ class FrontDesk:
             ctx.conv.subscribed = False
             ctx.say("unsubscribed")
         elif intent == "human_handoff":
-            await self._handoff(ctx)
+            await self.handoff(ctx)
         else:
             n = int(ctx.state.get("top_fails", 0)) + 1
             ctx.state["top_fails"] = n
-            if n >= self.settings.max_failed_attempts:
+            if n >= self.engine.settings.max_failed_attempts:
                 ctx.state["top_fails"] = 0
                 ctx.state["pending"] = {"kind": "handoff"}
-                ctx.say("fail_offer_handoff", choices=self._yes_no())
+                ctx.say("fail_offer_handoff", choices=self.engine.yes_no())
                 return
             ctx.say("not_understood")
-            self._menu(ctx)
+            self.menu(ctx)
             return
         ctx.state.pop("top_fails", None)
 
     def _out_of_scope(self, ctx: Ctx) -> None:
         """Another topic: say so politely (umrah and other offices by name), then the menu."""
         ctx.state.pop("top_fails", None)
-        ctx.say(topic_key(ctx.readings, self.bundle.responses.get("out_of_scope_topics"), "out_of_scope"))
-        self._menu(ctx)
+        ctx.say(topic_key(ctx.readings, self.engine.bundle.responses.get("out_of_scope_topics"), "out_of_scope"))
+        self.menu(ctx)
 
     def _info_text(self, intent: str, selector: dict | None, min_faq: float = FAQ_CONFIDENCE) -> str | None:
         """The answer to one information question (FAQ answers only when confident)."""
         if intent == "faq":
             return faq_response(selector, min_faq)
         if intent in INFO_ANSWERS:
-            texts = self.rules.info
+            texts = self.engine.rules.info
             template = {"ask_cost": texts.cost, "ask_schedule": texts.schedule, "ask_office": texts.office}[intent]
-            return render_template(template, self._base_vars())
+            return render_template(template, self.engine.base_vars())
         return None
 
     def _requirements_text(self, flow: Flow) -> str:
         lines: list[str] = []
         for name in flow.requirements:
-            checklist = self.rules.checklists[name]
-            lines.append(self.text("requirements_header", title=checklist.title or name))
-            lines += [self.text("requirements_item", name=i.name,
-                                form=self.rules.documents.form_labels.get(i.form, i.form)) for i in checklist.items]
+            checklist = self.engine.rules.checklists[name]
+            lines.append(self.engine.text("requirements_header", title=checklist.title or name))
+            form_labels = self.engine.rules.documents.form_labels
+            lines += [self.engine.text("requirements_item", name=i.name, form=form_labels.get(i.form, i.form))
+                      for i in checklist.items]
             lines.append("")
-        lines.append(self.text("requirements_note"))
+        lines.append(self.engine.text("requirements_note"))
         return "\n".join(lines).strip()
 
     def _part_answer(self, part: dict) -> str | None:
@@ -169,8 +182,8 @@ class FrontDesk:
         if intent in (None, "nlu_fallback", "out_of_scope") or confidence < PART_CONFIDENCE:
             return None
         text = str(part.get("text") or "")
-        flow = self.flows.get(self.bundle.intent_flow.get(intent, ""))
-        if flow is not None and flow.requirements and contains_phrase(text, self.lexicon.requirements):
+        flow = self.engine.flows.get(self.engine.bundle.intent_flow.get(intent, ""))
+        if flow is not None and flow.requirements and contains_phrase(text, self.engine.lexicon.requirements):
             return self._requirements_text(flow)
         return self._info_text(intent, part.get("response_selector"))
 
@@ -187,7 +200,7 @@ class FrontDesk:
                 continue
             answer = self._part_answer(part)
             if answer is None:
-                name = self.bundle.intent_flow.get((part.get("intent") or {}).get("name") or "")
+                name = self.engine.bundle.intent_flow.get((part.get("intent") or {}).get("name") or "")
                 if name and float((part.get("intent") or {}).get("confidence") or 0) >= 0.8 and name not in flows:
                     flows.append(name)
             elif all(answer != a for _q, a in answers):
@@ -197,7 +210,7 @@ class FrontDesk:
     def _say_answers(self, ctx: Ctx, answers: list[tuple[str, str]]) -> None:
         """Numbered answers, in the order asked, at most MAX_ANSWERS."""
         for number, (question, answer) in enumerate(answers[:MAX_ANSWERS], 1):
-            ctx.replies.append(Reply(self.text("multi_answer_header", number=number, question=question) + "\n"
+            ctx.replies.append(Reply(self.engine.text("multi_answer_header", number=number, question=question) + "\n"
                                      + answer))
         if len(answers) > MAX_ANSWERS:
             ctx.say("multi_more")
@@ -211,7 +224,8 @@ class FrontDesk:
         self._say_answers(ctx, answers)
         if flows:
             ctx.state["pending"] = {"kind": "switch", "flow": flows[0], "text": ""}
-            ctx.say("requirements_start", choices=self._yes_no(), other_title=self.text(self.flows[flows[0]].title))
+            ctx.say("requirements_start", choices=self.engine.yes_no(),
+                    other_title=self.engine.text(self.engine.flows[flows[0]].title))
         else:
             ctx.say("multi_footer")
         return True
@@ -225,7 +239,7 @@ class FrontDesk:
         wrong = [n for n in refs if n > len(items)]
         if wrong:
             ctx.say("numbered_unknown", number=wrong[0])
-            self._menu(ctx)
+            self.menu(ctx)
             return True
         ctx.state.pop("last_choices", None)
         chosen = [str(items[n - 1]) for n in refs]
@@ -236,27 +250,27 @@ class FrontDesk:
         for n, intent in zip(refs, chosen):
             answers = INFO_ANSWERS if intent == "info_menu" else (intent,)
             texts = [t for t in (self._info_text(a, None) for a in answers) if t]
-            flow = self.flows.get(self.bundle.intent_flow.get(intent, ""))
+            flow = self.engine.flows.get(self.engine.bundle.intent_flow.get(intent, ""))
             if texts:
                 ctx.replies.append(Reply("\n\n".join(texts)))
             elif flow is not None and flow.requirements:
                 ctx.replies.append(Reply(self._requirements_text(flow)))
                 flows_offered = True
             else:
-                title = self.text(flow.title) if flow else self.text(self._menu_label(intent))
-                ctx.replies.append(Reply(self.text("numbered_flow_hint", number=n, title=title)))
+                title = self.engine.text(flow.title) if flow else self.engine.text(self._menu_label(intent))
+                ctx.replies.append(Reply(self.engine.text("numbered_flow_hint", number=n, title=title)))
                 flows_offered = True
         if flows_offered:
             ctx.say("numbered_pick_one")
-            self._menu(ctx)
+            self.menu(ctx)
         else:
             ctx.say("multi_footer")
         return True
 
     def _menu_label(self, intent: str) -> str:
-        return next((m.label for m in self.bundle.menu if m.intent == intent), "menu")
+        return next((m.label for m in self.engine.bundle.menu if m.intent == intent), "menu")
 
-    def _info(self, ctx: Ctx, intent: str) -> bool:
+    def info(self, ctx: Ctx, intent: str) -> bool:
         """Answer an information question (each of them when the message asks several); False if there is
         nothing to say (FAQ without an answer)."""
         answers, _flows = self._part_answers(ctx)
@@ -264,7 +278,7 @@ class FrontDesk:
             self._say_answers(ctx, answers)
             return True
         if intent == "faq":
-            answer = self._faq_answer(ctx)
+            answer = self.faq_answer(ctx)
             if answer:
                 ctx.replies.append(Reply(answer))
                 return True
@@ -273,7 +287,7 @@ class FrontDesk:
         ctx.replies.append(Reply(self._info_text(intent, None) or ""))
         return True
 
-    def _faq_answer(self, ctx: Ctx, min_confidence: float = 0.0) -> str | None:
+    def faq_answer(self, ctx: Ctx, min_confidence: float = 0.0) -> str | None:
         """The NLU's FAQ answer (response_selector); with `min_confidence`, only a confident one."""
         try:
             rs = (ctx.turn.parse or {}).get("response_selector", {})
@@ -289,37 +303,36 @@ class FrontDesk:
             return None
         return None
 
-    def _requirements_flow(self, ctx: Ctx, current: Flow | None) -> Flow | None:
+    def requirements_flow(self, ctx: Ctx, current: Flow | None) -> Flow | None:
         """The flow whose requirements a question like 'syarat pelimpahan apa saja?' asks for."""
-        lex = self.lexicon
+        lex = self.engine.lexicon
         if not any(contains_phrase(t, lex.requirements) for t in ctx.readings):
             return None
         asks = any("?" in t or not set(normalize(t).split()).isdisjoint(lex.question) for t in ctx.readings)
         if not (asks or len(normalize(ctx.text).split()) <= 4):
             return None
-        name = self.bundle.intent_flow.get(ctx.intent or "") if ctx.confidence >= 0.5 else None
+        name = self.engine.bundle.intent_flow.get(ctx.intent or "") if ctx.confidence >= 0.5 else None
         if name is None:
             name = self._menu_pick(ctx, numbers_only=False)
-            name = self.bundle.intent_flow.get(name or "")
-        for flow in (self.flows.get(name or ""), current):  # a word like "cek" may name a flow without a checklist
+            name = self.engine.bundle.intent_flow.get(name or "")
+        for flow in (self.engine.flows.get(name or ""), current):  # a word like "cek" may name a flow without a checklist
             if flow is not None and flow.requirements:
                 return flow
         return None
 
-    def _say_requirements(self, ctx: Ctx, flow: Flow) -> None:
+    def say_requirements(self, ctx: Ctx, flow: Flow) -> None:
         ctx.replies.append(Reply(self._requirements_text(flow)))
 
-    async def _handoff(self, ctx: Ctx) -> None:
-        from dialogues.calendar import next_opening, office_open
-
+    async def handoff(self, ctx: Ctx) -> None:
         ctx.state.pop("pending", None)
         ctx.conv.mode = "waiting_staff"
         ctx.conv.handoff_since = ctx.now
-        hours, holidays = self.rules.office_hours, self.rules.holidays
-        if office_open(ctx.now, hours, holidays, self.tz):
+        hours, holidays = self.engine.rules.office_hours, self.engine.rules.holidays
+        if office_open(ctx.now, hours, holidays, self.engine.tz):
             ctx.say("handoff_open")
         else:
-            nxt = next_opening(ctx.now, hours, holidays, self.tz)
-            ctx.say("handoff_closed", next_open=self.when_label(nxt, "next_open_label") if nxt else self.office_hours)
+            nxt = next_opening(ctx.now, hours, holidays, self.engine.tz)
+            ctx.say("handoff_closed",
+                    next_open=self.engine.when_label(nxt, "next_open_label") if nxt else self.engine.office_hours)
         ctx.session.add(AuditLog(at=ctx.now, actor="bot", action="handoff_requested", conversation_id=ctx.conv.id,
                                  detail={"flow": ctx.state.get("flow"), "step": ctx.state.get("step")}))

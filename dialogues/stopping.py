@@ -8,31 +8,39 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogues.context import FLOW_KEYS, Ctx
 from dialogues.parsing import contains_phrase, is_only, normalize, pick_option
 from dialogues.schema import Flow
 from storage.optouts import record_optout
 
+if TYPE_CHECKING:
+    from dialogues.engine import DialogueEngine
+
 ABORTED = "aborted_form"  # state key: the stopped form, restorable with "lanjut"
 
 
 class Stopping:
-    """Part of DialogueEngine (a mixin)."""
+    """Ending a form, resuming a stopped one, opting out of announcements. A collaborator of the DialogueEngine: texts
+    and the flow runner come from `self.engine`."""
+
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
 
     def _stop_choices(self) -> list[str]:
-        return [self.text("choice_stop_form"), self.text("choice_stop_announcements"), self.text("choice_continue")]
+        text = self.engine.text
+        return [text("choice_stop_form"), text("choice_stop_announcements"), text("choice_continue")]
 
     def _abort_choices(self) -> list[str]:
-        return [self.text("choice_abort_yes"), self.text("choice_continue")]
+        return [self.engine.text("choice_abort_yes"), self.engine.text("choice_continue")]
 
-    async def _stop_request(self, ctx: Ctx, flow: Flow) -> bool:
+    async def stop_request(self, ctx: Ctx, flow: Flow) -> bool:
         """Inside a form: an opt-out phrase or a bare STOP. True when handled."""
-        words = self.rules.conversation
-        if contains_phrase(ctx.text, self.lexicon.unsubscribe) and len(normalize(ctx.text).split()) <= 8:
+        words = self.engine.rules.conversation
+        if contains_phrase(ctx.text, self.engine.lexicon.unsubscribe) and len(normalize(ctx.text).split()) <= 8:
             await self._unsubscribe(ctx)
-            await self._reprompt(ctx, flow)
+            await self.engine.reprompt(ctx, flow)
             return True
         if is_only(ctx.text, words.ambiguous_stop):
             ctx.state["pending"] = {"kind": "stop_which"}
@@ -40,7 +48,7 @@ class Stopping:
             return True
         return False
 
-    def _ask_abort(self, ctx: Ctx) -> None:
+    def ask_abort(self, ctx: Ctx) -> None:
         ctx.state["pending"] = {"kind": "abort"}
         ctx.say("abort_confirm", choices=self._abort_choices())
 
@@ -51,53 +59,54 @@ class Stopping:
 
     def _continues(self, ctx: Ctx) -> bool:
         """'lanjut', 'sy mau lanjut yg batal td', 'terus isi': the pilgrim wants to go on with the form."""
-        return any(contains_phrase(t, [*self.lexicon.resume, self.text("choice_continue")]) for t in ctx.readings)
+        words = [*self.engine.lexicon.resume, self.engine.text("choice_continue")]
+        return any(contains_phrase(t, words) for t in ctx.readings)
 
-    async def _stop_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
+    async def stop_pending(self, ctx: Ctx, pending: dict[str, Any]) -> bool:
         """Answers to 'stop which?' and 'really stop the form?'."""
-        flow = self._flow(ctx)
+        flow = self.engine.flow(ctx)
         kind = pending.get("kind")
         if kind == "stop_which":
-            words = self.rules.conversation
+            words = self.engine.rules.conversation
             idx = pick_option(ctx.text, self._stop_choices(),
-                              [words.stop_form, words.stop_announcements, list(self.lexicon.resume)])
-            if idx is None and len(normalize(ctx.text).split()) <= 2 and self._answer_yes_no(ctx) is not None:
+                              [words.stop_form, words.stop_announcements, list(self.engine.lexicon.resume)])
+            if idx is None and len(normalize(ctx.text).split()) <= 2 and self.engine.answer_yes_no(ctx) is not None:
                 ctx.say("stop_which", choices=self._stop_choices())  # "ya" does not say which: ask again
                 return True
             ctx.state.pop("pending", None)
             if idx is None:
                 return False
             if idx == 0:
-                self._ask_abort(ctx)
+                self.ask_abort(ctx)
             elif idx == 1:
                 await self._unsubscribe(ctx)
                 if flow:
                     ctx.say("abort_cancelled")
-                    await self._reprompt(ctx, flow)
+                    await self.engine.reprompt(ctx, flow)
             else:
                 ctx.say("abort_cancelled")
                 if flow:
-                    await self._reprompt(ctx, flow)
+                    await self.engine.reprompt(ctx, flow)
             return True
         # kind == "abort": continuing wins over any yes-word in the same sentence ("mau lanjut")
         answer = False if self._continues(ctx) else None
         if answer is None:
             idx = pick_option(ctx.text, self._abort_choices(), [[], []])
-            answer = (idx == 0) if idx is not None else self._answer_yes_no(ctx)
+            answer = (idx == 0) if idx is not None else self.engine.answer_yes_no(ctx)
         if answer is None:
             ctx.state.pop("pending", None)
             return False
         ctx.state.pop("pending", None)
         if answer:
-            title = self.text(flow.title) if flow else ""
+            title = self.engine.text(flow.title) if flow else ""
             self._keep_aborted(ctx)
-            self._finish(ctx)
+            self.engine.finish(ctx)
             ctx.say("aborted", flow_title=title)
-            self._menu(ctx)
+            self.engine.front_desk.menu(ctx)
         else:
             ctx.say("abort_cancelled")
             if flow:
-                await self._reprompt(ctx, flow)
+                await self.engine.reprompt(ctx, flow)
         return True
 
     def _keep_aborted(self, ctx: Ctx) -> None:
@@ -105,7 +114,7 @@ class Stopping:
         if saved.get("flow"):
             ctx.state[ABORTED] = {"at": ctx.now.isoformat(), "state": saved}
 
-    async def _resume_aborted(self, ctx: Ctx) -> bool:
+    async def resume_aborted(self, ctx: Ctx) -> bool:
         """Outside a form: 'lanjut' brings back the form stopped in the last hours."""
         saved = ctx.state.get(ABORTED)
         if not saved:
@@ -115,19 +124,19 @@ class Stopping:
         except (KeyError, TypeError, ValueError):
             ctx.state.pop(ABORTED, None)
             return False
-        if ctx.now - at > timedelta(hours=self.rules.conversation.resume_aborted_hours):
+        if ctx.now - at > timedelta(hours=self.engine.rules.conversation.resume_aborted_hours):
             ctx.state.pop(ABORTED, None)
             return False
-        if not (is_only(ctx.text, [*self.lexicon.resume, self.text("choice_continue")]) or (
+        if not (is_only(ctx.text, [*self.engine.lexicon.resume, self.engine.text("choice_continue")]) or (
                 self._continues(ctx) and len(normalize(ctx.text).split()) <= 8)):
             return False
         state = saved.get("state") or {}
-        flow = self.flows.get(str(state.get("flow")))
+        flow = self.engine.flows.get(str(state.get("flow")))
         ctx.state.pop(ABORTED, None)
         if flow is None:
             return False
-        self._finish(ctx)
+        self.engine.finish(ctx)
         ctx.state.update(copy.deepcopy(state))
-        ctx.say("abort_cancelled", flow_title=self.text(flow.title))
-        await self._reprompt(ctx, flow)
+        ctx.say("abort_cancelled", flow_title=self.engine.text(flow.title))
+        await self.engine.reprompt(ctx, flow)
         return True

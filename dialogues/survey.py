@@ -7,7 +7,7 @@ state lives under its own key `skm` of conversation.state, which the dialogue en
 progress is not disturbed: while the survey is only *offered*, a message that is not "mulai survei" / "nanti saja"
 goes to the engine as usual (and in a flow, a bare "ya"/"1" is the flow's, not the survey's).
 
-`ChatSurvey.step()` (called by bot/pipeline.py before the engine) handles the pilgrim's answers once the survey
+`ChatSurvey.step()` (called by bot/core/pipeline.py before the engine) handles the pilgrim's answers once the survey
 has started: a number 1–4, the element's label or an everyday word ("sesuai bgt", "mantap") is the score;
 "lewati" skips one element, "nanti saja" stops (answers given so far are kept). A message that is clearly not an
 answer (a question, a long text, or a second miss) stops the survey and goes to the engine.

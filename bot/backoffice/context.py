@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.backoffice.auth import SessionKeys
+from bot.backoffice.notify import render
 from bot.backoffice.office_rules import OfficeRules
 from bot.backoffice.settings import BackofficeSettings
 from bot.backoffice.throttle import LoginThrottle
@@ -49,8 +50,6 @@ class Backoffice:
 
     def format_when(self, moment: datetime) -> str:
         """A pilgrim-facing date and time in the office's time zone, from templates."""
-        from bot.backoffice.notify import render
-
         local = moment.astimezone(self.rules.tz)
         days = render(self.services.engine, "bo_day_names").split(",")
         return render(self.services.engine, "bo_datetime", day=days[local.weekday()].strip(),

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from bot.backoffice.staff_accounts import create_staff
+from dialogues.engine import DialogueEngine
 from storage.models import Case, CaseDocument, Conversation, Pilgrim, StaffUser
 
 DEMO_TICKET = "PBT-DEMO-00001"
@@ -26,8 +27,6 @@ DEMO_ANSWERS = {
 
 
 def _demo_answers(settings: Any) -> dict[str, Any]:
-    from dialogues.engine import DialogueEngine
-
     config = settings.config
     engine = DialogueEngine.load(config.dialogue, config.office, settings.base_dir)
     answers: dict[str, Any] = {"_checklist": "pembatalan_sendiri", "_labels": {}}

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.states import OPEN_STATUSES, STATUSES, WAITING_ON_OFFICE
+from dialogues.service_level import WorkCalendar, sla_state
 from storage.models import Case
 
 AGE_CHOICES = {"1": 1, "3": 3, "7": 7, "14": 14, "30": 30}  # "older than N days"
@@ -106,8 +107,6 @@ async def known_services(session: AsyncSession) -> list[str]:
 def sla_flag(case: Case, now: datetime, rules: Any) -> str:
     """'breached' / 'at_risk' / 'ok' against the service standard ('' without a running clock);
     `rules` is the back office's OfficeRules."""
-    from dialogues.service_level import WorkCalendar, sla_state
-
     if case.sla_stage_due_at is None or case.status not in OPEN_STATUSES:
         return ""
     calendar = WorkCalendar.from_rules(rules.rules, rules.tz)

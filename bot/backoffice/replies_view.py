@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditLog, Message
+from storage.models import AuditLog, Case, Message
 
 REPLY_ACTIONS = ("pilgrim_reply", "document_late")
 PLAYABLE = ("voice", "audio")
@@ -47,8 +47,6 @@ async def pilgrim_replies(session: AsyncSession, case_id: int) -> list[dict[str,
 
 async def reply_tickets(session: AsyncSession, conversation_id: int) -> dict[int, str]:
     """Message id -> ticket, for the messages of a conversation that reached a case as a reply."""
-    from storage.models import Case
-
     rows = (await session.execute(select(AuditLog.detail, Case.ticket).join(Case, Case.id == AuditLog.case_id).where(
         AuditLog.conversation_id == conversation_id, AuditLog.action.in_(REPLY_ACTIONS)))).all()
     return {int(d["message_id"]): t for d, t in rows if (d or {}).get("message_id")}
@@ -58,8 +56,6 @@ async def unanswered_replies(session: AsyncSession, case_ids: list[int] | None =
                              limit: int = 50) -> dict[int, dict[str, Any]]:
     """Cases whose latest pilgrim reply or late document came after the latest staff action on them:
     {case id: {"at", "ticket", "action", "conversation_id", "text"}} (newest first, at most `limit`)."""
-    from storage.models import Case
-
     query = select(AuditLog.case_id, func.max(AuditLog.id)).where(
         AuditLog.action.in_(REPLY_ACTIONS), AuditLog.case_id.is_not(None)).group_by(AuditLog.case_id)
     if case_ids is not None:

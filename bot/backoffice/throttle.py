@@ -76,6 +76,6 @@ class LoginThrottle:
 
 
 def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:
-    """The client's address (bot/requester.py: X-Forwarded-For only from a trusted reverse proxy)."""
+    """The client's address (bot/core/requester.py: X-Forwarded-For only from a trusted reverse proxy)."""
     address = client_address(request, trusted_networks(trusted_proxies))
     return str(address) if address is not None else (request.remote or "")[:64]

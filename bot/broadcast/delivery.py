@@ -13,6 +13,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from bot.broadcast.render import Recipient, render
+from bot.broadcast.service import recipient_of
 from bot.core.channel import ChannelPlugin, SendResult
 from storage.db import Database
 from storage.models import Conversation, Message
@@ -70,9 +72,6 @@ TEST_ID_OFFSET = 10**12
 async def test_send(db: Database, channels: dict[str, ChannelPlugin], conversation: Conversation,
                     broadcast: Any) -> SendResult:
     """Send a broadcast once to a staff member's own chat, marked as a test, filled with that chat's data."""
-    from bot.broadcast.render import Recipient, render
-    from bot.broadcast.service import recipient_of
-
     channel = channels.get(conversation.channel)
     if channel is None:
         return SendResult(ok=False, permanent=True, error=f"channel {conversation.channel} not enabled")

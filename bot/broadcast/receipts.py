@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot.channels.whatsapp_twilio import UNREACHABLE_CODES
 from storage.broadcast_models import BroadcastDelivery
 from storage.db import Database
 from storage.models import Conversation
@@ -48,8 +49,6 @@ async def apply_receipt(db: Database, channel: str, provider_message_id: str, st
 
 def whatsapp_receipt_listener(db: Database) -> Callable[[str, str, str], Awaitable[bool]]:
     """A WhatsApp `status_listeners` entry that records reports on broadcast deliveries."""
-    from bot.channels.whatsapp_twilio import UNREACHABLE_CODES
-
     unreachable = frozenset(UNREACHABLE_CODES)
 
     async def on_status(sid: str, status: str, code: str = "") -> bool:

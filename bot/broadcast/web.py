@@ -10,9 +10,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.backoffice.routes import HERE as BO_HERE, template_filters
+from bot.backoffice.context import BACKOFFICE_KEY
+from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
 from bot.broadcast import service
 from bot.broadcast.audience import Segment, count
 from bot.broadcast.delivery import test_send
+from bot.broadcast.receipts import listen_to_whatsapp_receipts
 from bot.broadcast.render import TemplateError, check_template
 from bot.broadcast.settings import BroadcastSettings
 from bot.broadcast.texts import fill_season, ready_templates, season_fields, staff_text, staff_texts
@@ -33,8 +37,6 @@ def setup_routes(app: web.Application, services: Any) -> None:
     worker = BroadcastWorker(services.db, services.channels, config)
     app[WORKER_KEY] = worker
     if "whatsapp" in services.channels:
-        from bot.broadcast.receipts import listen_to_whatsapp_receipts
-
         listen_to_whatsapp_receipts(services.channels["whatsapp"], services.db)
 
     async def start(_: web.Application) -> None:
@@ -46,21 +48,17 @@ def setup_routes(app: web.Application, services: Any) -> None:
 
     app.on_startup.append(start)
     app.on_cleanup.insert(0, stop)
-    from bot.backoffice.context import BACKOFFICE_KEY
 
     if BACKOFFICE_KEY in app:
         app.add_subapp(PREFIX, create_pages_app(app[BACKOFFICE_KEY]))
 
 
 def create_pages_app(context: Any) -> web.Application:
-    from bot.backoffice import HERE as BO_HERE, _filters
-    from bot.backoffice.web_common import backoffice_middleware
-
     sub = web.Application(middlewares=[backoffice_middleware])
     env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(_filters(context))
+    env.filters.update(template_filters(context))
     env.globals["T"] = staff_texts()
     r = sub.router
     r.add_get("", list_page)
@@ -76,14 +74,10 @@ def create_pages_app(context: Any) -> web.Application:
 
 # helpers --------------------------------------------------------------------------------------------
 def _ctx(request: web.Request) -> Any:
-    from bot.backoffice.web_common import bo
-
     return bo(request)
 
 
 def _staff(request: web.Request) -> Any:
-    from bot.backoffice.web_common import current_staff
-
     return current_staff(request)
 
 
@@ -127,14 +121,10 @@ def _parse_local(value: str, tz: Any) -> datetime | None:
 
 
 def _render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
-    from bot.backoffice.web_common import render
-
     return render(request, template, context, status)
 
 
 def _broadcast_id(request: web.Request) -> int:
-    from bot.backoffice.web_common import path_int
-
     return path_int(request, "broadcast_id")
 
 

@@ -1,14 +1,18 @@
 """Which channel plug-ins run: web chat always, Telegram and WhatsApp when enabled in config."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.core.channel import ChannelPlugin
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_session import ChatSessions
-from bot.config import Settings
 from bot.core.pipeline import Pipeline
 from bot.core.requester import RequesterKeys
 from storage.db import Database
 from storage.files import FileStore
+
+if TYPE_CHECKING:
+    from bot.config import Settings  # a type only: the settings sit above the channels (docs/architecture.md)
 
 
 def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: FileStore,
@@ -18,6 +22,7 @@ def build_channels(settings: Settings, pipeline: Pipeline, db: Database, files: 
     requesters = RequesterKeys(settings.config.security.trusted_proxies, settings.secrets.session_key)
     channels: dict[str, ChannelPlugin] = {
         "webchat": WebChatChannel(pipeline, db, config.webchat, sessions, requesters)}
+    # a platform's SDK is imported only when its channel is enabled (python-telegram-bot alone takes seconds)
     if config.telegram.enabled:
         from bot.channels.telegram import TelegramChannel
 

@@ -11,6 +11,8 @@ Outbound: `send` is called by the outbox (rate limits: 30/s overall, 1/s per cha
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import hmac
 import json
@@ -26,13 +28,15 @@ from telegram.request import HTTPXRequest
 from bot.core.channel import SendResult
 from bot.channels.telegram_inbound import ALLOWED_UPDATES, CHANNEL, TransientError, UpdateConverter
 from bot.channels.telegram_send import TelegramSender
-from bot.config import Settings
 from bot.core.outbox import RateLimit, RateLimiter, mark_reachable
 from bot.core.pipeline import Pipeline
 from bot.core.privacy_log import mask_user_id
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from bot.config import Settings  # a type only: the settings sit above the channels (docs/architecture.md)
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import select, update
@@ -25,7 +25,6 @@ from bot.core.channel import SendResult
 from bot.channels.whatsapp_inbound import CHANNEL, MediaFetcher, convert
 from bot.channels.whatsapp_send import WhatsAppSender
 from bot.channels.whatsapp_twilio import OUTSIDE_WINDOW_CODES, UNREACHABLE_CODES, make_client
-from bot.config import Settings
 from bot.core.outbox import BLOCKED_PREFIX, RateLimit, RateLimiter, mark_reachable
 from bot.core.pipeline import Pipeline
 from bot.core.privacy_log import mask_user_id
@@ -33,6 +32,9 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.filetypes import sniff_content_type
 from storage.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from bot.config import Settings  # a type only: the settings sit above the channels (docs/architecture.md)
 
 log = logging.getLogger(__name__)
 

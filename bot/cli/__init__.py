@@ -1,33 +1,13 @@
 """`hajibot` command line. Each command group lives in its own module of this package."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from bot.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from bot.cli import broadcast, cases, conversations, core, nlu, privacy, rasa, report, staff, telegram, updates
+from bot.cli.context import CliContext
+from bot.config import DEFAULT_CONFIG_PATH
 
-
-class CliContext:
-    """Holds the --config path; settings are loaded (and validated) on first use."""
-
-    def __init__(self, config_path: str) -> None:
-        self.config_path = config_path
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings(Path(self.config_path))
-            except ConfigError as exc:
-                click.echo(f"config error: {exc}", err=True)
-                sys.exit(2)
-        return self._settings
-
-
-pass_cli = click.make_pass_decorator(CliContext)
+__all__ = ["CliContext", "cli", "main"]
 
 
 @click.group()
@@ -40,8 +20,6 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from bot.cli import core, nlu, rasa, cases, staff, telegram, broadcast, privacy, conversations, report, updates
-
     for module in (core, nlu, cases, staff, telegram, broadcast, privacy, conversations, report, updates):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 from storage.files import FileStore
 
 

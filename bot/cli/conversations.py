@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 
 DEFAULT_STORIES = Path("tests") / "conversations" / "stories"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 
 
 @click.group("nlu")

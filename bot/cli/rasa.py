@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 
 
 def _paths(ctx: CliContext) -> tuple[Path, Path, Path, Path]:

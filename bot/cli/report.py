@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 from bot.config import Settings
-from bot.skm.data import Period
+from bot.backoffice.skm.data import Period
 from dialogues.survey_rules import SkmRules
 
 
@@ -27,7 +27,7 @@ def report_group() -> None:
 @pass_cli
 def skm_cmd(cli: CliContext, period: str, out_dir: Path) -> None:
     """IKM per layanan (PermenPANRB 14/2017): skm-PERIODE.csv dan skm-PERIODE.pdf."""
-    from bot.skm.data import parse_period
+    from bot.backoffice.skm.data import parse_period
 
     try:
         parsed = parse_period(period)
@@ -52,8 +52,8 @@ def skm_cmd(cli: CliContext, period: str, out_dir: Path) -> None:
 
 
 async def _write(settings: Settings, rules: SkmRules, period: Period, out_dir: Path) -> tuple[Path, Path]:
-    from bot.skm.data import ikm_report
-    from bot.skm.report import write_csv, write_pdf
+    from bot.backoffice.skm.data import ikm_report
+    from bot.backoffice.skm.report import write_csv, write_pdf
     from storage.db import Database
 
     tz = ZoneInfo(settings.config.office.timezone)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 from bot.config import Settings
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@
       3.   NLU parse of the text (truncated for classification only)
       4.   dialogue step on the stored conversation state (may read/write cases, documents ...)
       5.   store state + outbound messages + mark the inbound processed, in one transaction
-      6. the outbox (bot/outbox.py) sends pending outbound messages through the channel's sender;
+      6. the outbox (bot/core/outbox.py) sends pending outbound messages through the channel's sender;
          pull channels (web chat, console) return them to the caller instead.
 
     handle() does 1-5 in ONE transaction for a text message to a conversation nobody is processing (the usual

@@ -17,8 +17,7 @@ from storage.broadcast_models import BroadcastOptout
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Conversation, Message
 
 if TYPE_CHECKING:
-    from bot.stories.model import Step
-    from bot.stories.runner import Turn
+    from bot.stories.model import Step, Turn
 
 MISSING = object()
 

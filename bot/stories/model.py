@@ -221,3 +221,14 @@ def load_stories(path: Path) -> list[Story]:
     for file in story_files(path):
         stories.extend(load_file(file))
     return stories
+
+
+@dataclass
+class Turn:
+    """One step as it happened: what was sent and every bot/staff message that followed."""
+
+    step: Step
+    replies: list[tuple[str, list[str]]] = field(default_factory=list)
+    intent: str | None = None
+    sent: str | None = None  # the text actually sent (a button's full label)
+    error: str | None = None  # the pipeline could not process the message

@@ -23,9 +23,10 @@ from bot.core.inbound import InboundAttachment, InboundMessage
 from bot.services import Services
 from bot.stories import media
 from bot.stories.expect import Observation, check_step
-from bot.stories.model import StaffSpec, Step, Story
+from bot.stories.model import StaffSpec, Step, Story, Turn
 from bot.stories.world import STAFF_USERNAME, World
 from dialogues.engine import DialogueEngine
+from dialogues.throttle import Requester, record_attempt
 from storage.models import Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 from storage.registry_import import import_registry
 
@@ -38,17 +39,6 @@ USER_IDS = {"webchat": "story-{n}", "telegram": "70000{n:05d}", "whatsapp": "wha
 
 class StoryError(Exception):
     """The story cannot be played as written (e.g. a button that was never offered)."""
-
-
-@dataclass
-class Turn:
-    """One step as it happened: what was sent and every bot/staff message that followed."""
-
-    step: Step
-    replies: list[tuple[str, list[str]]] = field(default_factory=list)
-    intent: str | None = None
-    sent: str | None = None  # the text actually sent (a button's full label)
-    error: str | None = None  # the pipeline could not process the message
 
 
 @dataclass
@@ -148,8 +138,6 @@ class Player:
     async def _seed_stranger_failures(self, session: Any, failures: dict[str, Any]) -> None:
         """`strangers_failed: {subject: n}`: n failed identity checks on a porsi number or ticket in the last
         half hour, each from a different stranger's conversation and address (dialogues/throttle.py)."""
-        from dialogues.throttle import Requester, record_attempt
-
         for subject, count in failures.items():
             for i in range(int(count)):
                 other = await self._stranger(session, 1000 + i)
@@ -157,8 +145,6 @@ class Player:
                                str(subject), False, nomor_porsi=str(subject) if str(subject).isdigit() else "")
 
     async def _seed_case(self, session: Any, conversation: Conversation, spec: dict[str, Any], n: int) -> None:
-        from storage.models import Pilgrim
-
         service = spec["service"]
         variant = spec.get("variant")
         submitted = self.clock - timedelta(days=float(spec.get("submitted_days_ago", 3)))

@@ -18,15 +18,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.backoffice.auth import SessionKeys
 from bot.backoffice.context import Backoffice
 from bot.backoffice.office_rules import OfficeRules
+from bot.backoffice.passwords import hash_password
 from bot.backoffice.webhooks import Webhooks
 from bot.config import Settings
-from bot.nlu_factory import create_nlu
 from bot.core.outbox import Outbox
 from bot.core.pipeline import Pipeline
+from bot.nlu_factory import create_nlu
 from bot.services import Services
 from dialogues.engine import DialogueEngine
 from nlu.backend import NluBackend
 from storage.db import Database
+from storage.demo import seed_demo
 from storage.files import FileStore
 from storage.migrate import upgrade
 from storage.models import Base, StaffUser
@@ -53,8 +55,6 @@ class World:
     @classmethod
     def create(cls, settings: Settings, workdir: Path | None = None, pg_base_url: str | None = None) -> "World":
         """Load the NLU and engine and prepare the database template (call outside an event loop)."""
-        from bot.backoffice.passwords import hash_password
-
         pg_base_url = pg_base_url if pg_base_url is not None else os.environ.get(PG_ENV, "")
         workdir = workdir or Path(tempfile.mkdtemp(prefix="hajibot-stories-"))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +108,6 @@ class World:
             await db.dispose()
 
     async def _seed_into(self, db: Database) -> None:
-        from storage.demo import seed_demo
-
         async with db.session() as session:
             await seed_demo(session)
             session.add(StaffUser(username=STAFF_USERNAME, display_name=STAFF_NAME, role="petugas",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nlu.entities import extract_entities
+
 EntityMode = Literal["rasa", "hybrid"]
 STRUCTURED: frozenset[str] = frozenset({"porsi_number", "nik", "phone", "ticket", "date"})
 
@@ -21,7 +23,6 @@ def merge_entities(text: str, rasa_entities: list[dict[str, Any]], mode: EntityM
     """Entities for `text`: Rasa's as-is ("rasa") or rule-extracted structured types plus Rasa's others."""
     if mode == "rasa":
         return rasa_entities
-    from nlu.entities import extract_entities
 
     rules = [e for e in extract_entities(text) if e["entity"] in STRUCTURED]
     kept = [e for e in rasa_entities

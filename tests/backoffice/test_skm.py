@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.skm.data import ALL_SERVICES, ikm_report, parse_period
-from bot.skm.ikm import category, compute
+from bot.backoffice.skm.data import ALL_SERVICES, ikm_report, parse_period
+from bot.backoffice.skm.ikm import category, compute
 from storage.broadcast_models import BroadcastOptout
 from storage.models import Case, Conversation, SkmAnswer, SkmSurvey
 from tests.backoffice.conftest import ADMIN_PASSWORD, PILGRIM_USER, login

@@ -1,4 +1,4 @@
-"""System message templates (bot/texts/*.yml)."""
+"""System message templates (bot/core/texts/*.yml)."""
 from __future__ import annotations
 
 from functools import lru_cache

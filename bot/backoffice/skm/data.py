@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.skm.ikm import IkmResult, compute
+from bot.backoffice.skm.ikm import IkmResult, compute
 from dialogues.survey_rules import SkmRules
 from storage.models import SkmAnswer, SkmSurvey
 

@@ -14,8 +14,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from bot.backoffice.texts import staff_text
-from bot.skm.data import ALL_SERVICES, SkmReport
-from bot.skm.ikm import IkmResult
+from bot.backoffice.skm.data import ALL_SERVICES, SkmReport
+from bot.backoffice.skm.ikm import IkmResult
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
