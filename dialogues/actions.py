@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
+from dialogues.case_letters import case_by_ticket, letters_message, make_letters
 from dialogues.parsing import format_date, mask_name
 from dialogues.replies import Reply
 from dialogues.schema import CaseFields
@@ -221,8 +222,6 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
 async def prepare_letters(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """After create_case: the ready-to-sign letters of the new case, attached to it and sent in the chat.
     A failure to render is told to the pilgrim and logged; the case stays (staff can regenerate)."""
-    from dialogues.case_letters import case_by_ticket, letters_message, make_letters
-
     case = await case_by_ticket(ctx.session, ctx.state.get("ticket"))
     if case is None:
         return "none"

@@ -25,6 +25,8 @@ from bot.stories import media
 from bot.stories.expect import Observation, check_step
 from bot.stories.model import StaffSpec, Step, Story, Turn
 from bot.stories.world import STAFF_USERNAME, World
+from bot.updates import service as updates
+from bot.updates.sender import UpdateSender
 from dialogues.engine import DialogueEngine
 from dialogues.throttle import Requester, record_attempt
 from storage.models import Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
@@ -274,9 +276,6 @@ class Player:
     async def _registry_update(self, change: dict[str, Any]) -> None:
         """An admin imports the registry with one porsi's row changed and confirms the personal updates; the
         service's update sender hands them to the outbox (bot/updates), as `hajibot serve` does."""
-        from bot.updates import service as updates
-        from bot.updates.sender import UpdateSender
-
         columns = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi", "status",
                    "estimasi_tahun", "bank", "tanggal_daftar", "kecamatan")
         async with self.services.db.session() as session:

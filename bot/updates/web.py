@@ -11,6 +11,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.backoffice.context import BACKOFFICE_KEY
+from bot.backoffice.routes import HERE as BO_HERE, template_filters
+from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
 from bot.updates import service
 from bot.updates.compose import missing_texts
 from bot.updates.sender import UpdateSender
@@ -43,21 +46,16 @@ def setup_routes(app: web.Application, services: Any) -> None:
 
     app.on_startup.append(start)
     app.on_cleanup.insert(0, stop)
-    from bot.backoffice.context import BACKOFFICE_KEY
-
     if BACKOFFICE_KEY in app:
         app.add_subapp(PREFIX, create_pages_app(app[BACKOFFICE_KEY]))
 
 
 def create_pages_app(context: Any) -> web.Application:
-    from bot.backoffice import HERE as BO_HERE, _filters
-    from bot.backoffice.web_common import backoffice_middleware
-
     sub = web.Application(middlewares=[backoffice_middleware])
     env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(_filters(context))
+    env.filters.update(template_filters(context))
     env.globals.update(T=texts(), kind_label=kind_label, label=label)
     r = sub.router
     r.add_get("", list_page)
@@ -67,20 +65,14 @@ def create_pages_app(context: Any) -> web.Application:
 
 
 def _ctx(request: web.Request) -> Any:
-    from bot.backoffice.web_common import bo
-
     return bo(request)
 
 
 def _staff(request: web.Request) -> Any:
-    from bot.backoffice.web_common import current_staff
-
     return current_staff(request)
 
 
 def _render(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
-    from bot.backoffice.web_common import render
-
     return render(request, template, context)
 
 
@@ -95,8 +87,6 @@ async def list_page(request: web.Request) -> web.Response:
 
 
 async def show_page(request: web.Request) -> web.Response:
-    from bot.backoffice.web_common import path_int
-
     ctx = _ctx(request)
     import_id = path_int(request, "import_id")
     async with ctx.services.db.session() as session:
@@ -113,8 +103,6 @@ async def show_page(request: web.Request) -> web.Response:
 
 async def action(request: web.Request) -> web.Response:
     """`confirm` (with the number of chats the page showed) or `discard`."""
-    from bot.backoffice.web_common import path_int
-
     ctx = _ctx(request)
     import_id = path_int(request, "import_id")
     name = request.match_info["action"]

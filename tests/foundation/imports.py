@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "dialogues", "nlu", "storage")
-BOT_ROOMS = ("core", "channels", "docread", "backoffice", "broadcast", "stories", "cli")
+BOT_ROOMS = ("core", "channels", "docread", "backoffice", "broadcast", "updates", "stories", "cli")
 SETTINGS_FILES = ("bot.config", "bot.ops_settings")
 
 
