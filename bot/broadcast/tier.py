@@ -146,8 +146,9 @@ async def assign_rows(session: AsyncSession, broadcast: Broadcast, after: int, u
     used = await used_people(session, stored.start, stored.window_hours, only=[c for _, c in rows],
                              exclude_broadcast=broadcast.id)
     counted = [row_id for row_id, chat in rows if chat not in used]
+    again = [(row_id, 0) for row_id, chat in rows if chat in used]  # no new person; the message renews its place
     days = stored.assign(len(counted))
-    await _set_days(session, broadcast.id, stored, list(zip(counted, days)))
+    await _set_days(session, broadcast.id, stored, again + list(zip(counted, days)))
     broadcast.plan = stored.to_json()
 
 
