@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.broadcast import tier
 from bot.broadcast.audience import Segment, count, members
-from bot.broadcast.planner import Limits
+from bot.broadcast.planner import Limits, Plan
 from bot.broadcast.render import Recipient, check_template, render
 from bot.broadcast.texts import fill_season, season_fields
 from storage.broadcast_models import Broadcast, BroadcastDelivery, StaffChatLink
@@ -242,6 +242,8 @@ async def progress(session: AsyncSession, broadcast_id: int, now: datetime | Non
         result.rate = (recent or 0) / window
         remaining = max(0, result.total - result.done)
         result.eta_seconds = remaining / result.rate if result.rate > 0 else None
+        if broadcast.plan and len(broadcast.plan.get("batches", [])) > 1:  # later days wait for the tier
+            result.eta_seconds = max(0.0, (Plan.from_json(broadcast.plan).finish - now).total_seconds())
     return result
 
 
