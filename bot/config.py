@@ -16,7 +16,7 @@ from bot.backoffice.settings import BackofficeSettings
 from bot.broadcast.settings import BroadcastSettings
 from bot.channels.settings import ChannelSettings
 from bot.ops_settings import OpsSettings
-from bot.requester import SecuritySettings
+from bot.core.requester import SecuritySettings
 from dialogues.settings import DialogueSettings, OfficeSettings
 from nlu.settings import NluSettings
 from storage.settings import StorageSettings

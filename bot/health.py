@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.metrics import SUPPRESSED_ERRORS
+from bot.core.metrics import SUPPRESSED_ERRORS
 from bot.services import Services
 from storage.migrate import is_current
 

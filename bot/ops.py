@@ -17,9 +17,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select, text
 
-from bot import metrics
-from bot.loop_errors import PassErrors
-from bot.ops_http import request_middleware
+from bot.core import metrics
+from bot.core.loop_errors import PassErrors
+from bot.core.ops_http import request_middleware
 from storage.db import Database
 from storage.models import AuditLog
 from storage.retention import apply_retention

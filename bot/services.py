@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from bot.channels.base import ChannelPlugin
+from bot.core.channel import ChannelPlugin
 from bot.config import Settings
 from bot.nlu_factory import create_nlu
-from bot.outbox import Outbox
-from bot.pipeline import Pipeline
+from bot.core.outbox import Outbox
+from bot.core.pipeline import Pipeline
 from dialogues.engine import DialogueEngine
 from nlu.backend import NluBackend
 from storage.db import Database

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.requester import ProxyList
+from bot.core.requester import ProxyList
 
 
 class BackofficeSettings(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.background import BackgroundLoop
+from bot.core.background import BackgroundLoop
 from bot.backoffice import audit
 from bot.backoffice.queue import sla_flag
 from bot.backoffice.states import OPEN_STATUSES

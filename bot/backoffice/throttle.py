@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.backoffice.settings import BackofficeSettings
-from bot.requester import client_address, trusted_networks
+from bot.core.requester import client_address, trusted_networks
 
 MAX_KEYS = 50_000
 FORGET_AFTER_SECONDS = 3600.0

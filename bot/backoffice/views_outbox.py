@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from bot import outbox
+from bot.core import outbox
 from bot.backoffice import audit
 from bot.backoffice.web_common import bo, current_staff, path_int, redirect, render
 from storage.models import Conversation, Message

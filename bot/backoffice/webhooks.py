@@ -20,7 +20,7 @@ import aiohttp
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.background import BackgroundLoop
+from bot.core.background import BackgroundLoop
 from bot.backoffice.serialize import case_json
 from bot.backoffice.settings import BackofficeSettings
 from storage.db import Database

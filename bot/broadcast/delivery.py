@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.channels.base import ChannelPlugin, SendResult
+from bot.core.channel import ChannelPlugin, SendResult
 from storage.db import Database
 from storage.models import Conversation, Message
 

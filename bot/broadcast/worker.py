@@ -31,17 +31,17 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.background import BackgroundLoop
+from bot.core.background import BackgroundLoop
 from bot.broadcast.audience import Segment, materialize_batch
 from bot.broadcast.delivery import send_one, transient_message
 from bot.broadcast import tier
 from bot.broadcast.limiter import ChannelLimiter
-from bot.broadcast.optout import keyword_optouts
+from bot.core.optout import keyword_optouts
 from bot.broadcast.planner import Limits
 from bot.broadcast.render import Recipient, render
 from bot.broadcast.settings import BroadcastSettings, ChannelRate
-from bot.channels.base import ChannelPlugin, SendResult
-from bot.outbox import BLOCKED_PREFIX, is_blocking
+from bot.core.channel import ChannelPlugin, SendResult
+from bot.core.outbox import BLOCKED_PREFIX, is_blocking
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
 from storage.db import Database
 from storage.models import Conversation, Pilgrim

@@ -5,8 +5,8 @@ import asyncio
 
 import click
 
-from bot.inbound import InboundMessage
-from bot.pipeline import Pipeline
+from bot.core.inbound import InboundMessage
+from bot.core.pipeline import Pipeline
 
 CHANNEL = "console"
 

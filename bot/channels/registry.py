@@ -1,12 +1,12 @@
 """Which channel plug-ins run: web chat always, Telegram and WhatsApp when enabled in config."""
 from __future__ import annotations
 
-from bot.channels.base import ChannelPlugin
+from bot.core.channel import ChannelPlugin
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_session import ChatSessions
 from bot.config import Settings
-from bot.pipeline import Pipeline
-from bot.requester import RequesterKeys
+from bot.core.pipeline import Pipeline
+from bot.core.requester import RequesterKeys
 from storage.db import Database
 from storage.files import FileStore
 

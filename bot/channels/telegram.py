@@ -23,13 +23,13 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from bot.channels.telegram_inbound import ALLOWED_UPDATES, CHANNEL, TransientError, UpdateConverter
 from bot.channels.telegram_send import TelegramSender
 from bot.config import Settings
-from bot.outbox import RateLimit, RateLimiter, mark_reachable
-from bot.pipeline import Pipeline
-from bot.privacy_log import mask_user_id
+from bot.core.outbox import RateLimit, RateLimiter, mark_reachable
+from bot.core.pipeline import Pipeline
+from bot.core.privacy_log import mask_user_id
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import Conversation, Message

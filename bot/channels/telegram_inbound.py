@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from telegram import Bot, CallbackQuery, Message as TgMessage, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
 
-from bot.inbound import InboundAttachment, InboundMessage
-from bot.texts import system_text, text_too_long
+from bot.core.inbound import InboundAttachment, InboundMessage
+from bot.core.texts import system_text, text_too_long
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from telegram.error import (
     BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut,
 )
 
-from bot.channels.base import Part, PartProgress, SendResult
-from bot.outbox import BLOCKED_PREFIX
-from bot.texts import system_text
+from bot.core.channel import Part, PartProgress, SendResult
+from bot.core.outbox import BLOCKED_PREFIX
+from bot.core.texts import system_text
 from storage.files import FileStore
 from storage.models import Message
 

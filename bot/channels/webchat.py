@@ -19,14 +19,14 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from bot.channels.settings import WebChatSettings
 from bot.channels.webchat_session import ChatSessions, new_session_id
-from bot.inbound import InboundAttachment, InboundMessage
-from bot.pipeline import Pipeline
-from bot.privacy_log import mask_user_id
-from bot.requester import RequesterKeys
-from bot.texts import system_text
+from bot.core.inbound import InboundAttachment, InboundMessage
+from bot.core.pipeline import Pipeline
+from bot.core.privacy_log import mask_user_id
+from bot.core.requester import RequesterKeys
+from bot.core.texts import system_text
 from storage.db import Database
 from storage.models import Conversation, Message
 

@@ -21,14 +21,14 @@ from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from bot.channels.whatsapp_inbound import CHANNEL, MediaFetcher, convert
 from bot.channels.whatsapp_send import WhatsAppSender
 from bot.channels.whatsapp_twilio import OUTSIDE_WINDOW_CODES, UNREACHABLE_CODES, make_client
 from bot.config import Settings
-from bot.outbox import BLOCKED_PREFIX, RateLimit, RateLimiter, mark_reachable
-from bot.pipeline import Pipeline
-from bot.privacy_log import mask_user_id
+from bot.core.outbox import BLOCKED_PREFIX, RateLimit, RateLimiter, mark_reachable
+from bot.core.pipeline import Pipeline
+from bot.core.privacy_log import mask_user_id
 from storage.db import Database
 from storage.files import FileStore
 from storage.filetypes import sniff_content_type

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import yarl
 
-from bot.inbound import InboundAttachment, InboundMessage
-from bot.texts import system_text, text_too_long
+from bot.core.inbound import InboundAttachment, InboundMessage
+from bot.core.texts import system_text, text_too_long
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from twilio.rest import Client
 
-from bot.channels.base import Part, PartProgress, SendResult
+from bot.core.channel import Part, PartProgress, SendResult
 from bot.channels.settings import WhatsAppSettings, WhatsAppTemplate
 from bot.channels.whatsapp_twilio import error_result
-from bot.texts import system_text
+from bot.core.texts import system_text
 from storage.models import Conversation, Message
 
 log = logging.getLogger(__name__)

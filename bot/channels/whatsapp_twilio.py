@@ -12,8 +12,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.channels.base import SendResult
-from bot.outbox import BLOCKED_PREFIX
+from bot.core.channel import SendResult
+from bot.core.outbox import BLOCKED_PREFIX
 
 # https://www.twilio.com/docs/api/errors
 UNREACHABLE_CODES = {21211, 21214, 21610, 21612, 21614, 63003, 63024}  # invalid / unsubscribed / not on WhatsApp

@@ -14,7 +14,7 @@ import click
 
 from bot.cli import CliContext, pass_cli
 from bot.config import Settings
-from bot.privacy_log import setup_logging
+from bot.core.privacy_log import setup_logging
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -19,7 +19,7 @@ from bot.backoffice.context import Backoffice
 from bot.backoffice.notify import queue_text, render as render_template
 from bot.backoffice.states import IllegalTransition
 from bot.backoffice.views_inbox import _take as take_conversation
-from bot.inbound import InboundAttachment, InboundMessage
+from bot.core.inbound import InboundAttachment, InboundMessage
 from bot.services import Services
 from bot.stories import media
 from bot.stories.expect import Observation, check_step

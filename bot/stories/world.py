@@ -21,8 +21,8 @@ from bot.backoffice.office_rules import OfficeRules
 from bot.backoffice.webhooks import Webhooks
 from bot.config import Settings
 from bot.nlu_factory import create_nlu
-from bot.outbox import Outbox
-from bot.pipeline import Pipeline
+from bot.core.outbox import Outbox
+from bot.core.pipeline import Pipeline
 from bot.services import Services
 from dialogues.engine import DialogueEngine
 from nlu.backend import NluBackend

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.broadcast.settings import BroadcastSettings, ChannelRate
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from storage.db import Database
 from storage.models import Case, Conversation, Message, Pilgrim
 

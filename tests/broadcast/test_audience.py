@@ -7,7 +7,7 @@ import pytest
 
 from bot.broadcast import service
 from bot.broadcast.audience import Segment, count, materialize_batch
-from bot.broadcast.optout import handle_inbound, is_optout_keyword
+from bot.core.optout import handle_inbound, is_optout_keyword
 from bot.broadcast.render import Recipient, TemplateError, check_template, mask_porsi, render
 from bot.broadcast.texts import ready_templates
 from storage.broadcast_models import BroadcastOptout

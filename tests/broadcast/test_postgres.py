@@ -9,7 +9,7 @@ import pytest
 from bot.broadcast import service
 from bot.broadcast.audience import Segment
 from bot.broadcast.worker import BroadcastWorker
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from storage.db import Database
 from storage.models import Conversation, Message
 from tests.broadcast.conftest import FakeChannel, add_chats, fast_settings

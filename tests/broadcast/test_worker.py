@@ -13,7 +13,7 @@ from bot.broadcast import service
 from bot.broadcast.audience import Segment, count
 from bot.broadcast.settings import ChannelRate
 from bot.broadcast.worker import INTERRUPTED, BroadcastWorker
-from bot.channels.base import SendResult
+from bot.core.channel import SendResult
 from storage.broadcast_models import BroadcastDelivery
 from storage.models import Conversation, Message
 from tests.broadcast.conftest import FakeChannel, add_chats, fast_settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.channels.base import SendResult
-from bot.outbox import LEASE_SECONDS, Outbox, RateLimit, RateLimiter
+from bot.core.channel import SendResult
+from bot.core.outbox import LEASE_SECONDS, Outbox, RateLimit, RateLimiter
 from tests.channels.helpers import FakeClock, conversation, message, queue
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.outbox import Outbox
+from bot.core.outbox import Outbox
 from bot.services import build_services
 from tests.channels.helpers import FakeClock, conversation, message, queue
 
@@ -126,7 +126,7 @@ async def test_blocked_user_is_marked_and_not_retried(services, fake_telegram):
 
 
 async def test_user_writing_again_unblocks(services, fake_telegram):
-    from bot.outbox import mark_reachable
+    from bot.core.outbox import mark_reachable
 
     box = outbox(services, FakeClock())
     await queue(services, "telegram", CHAT, "Satu")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.outbox import Outbox, mark_reachable
+from bot.core.outbox import Outbox, mark_reachable
 from bot.services import build_services
 from tests.channels.helpers import FakeClock, conversation, message, queue
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.inbound import InboundAttachment, InboundMessage
+from bot.core.inbound import InboundAttachment, InboundMessage
 from bot.services import build_services
 from storage.models import Conversation, Message
 from tests.conftest import chat_cookies

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.inbound import InboundMessage
+from bot.core.inbound import InboundMessage
 from storage.db import Database
 from storage.models import CaseDocument, Message
 from tests.ops.conftest import needs_postgres

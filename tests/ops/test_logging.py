@@ -5,7 +5,7 @@ import json
 import logging
 from typing import Any
 
-from bot.privacy_log import (
+from bot.core.privacy_log import (
     CONVERSATION_ID, QUIET_LOGGERS, REQUEST_ID, JsonFormatter, MaskingFilter, mask_digits, mask_user_id, scrub,
 )
 from tests.conftest import chat_cookies

@@ -6,7 +6,7 @@ import logging
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.loop_errors import PassErrors
+from bot.core.loop_errors import PassErrors
 
 
 def test_outage_is_one_line_each_way_and_bugs_keep_their_traceback(caplog: pytest.LogCaptureFixture) -> None:

@@ -56,7 +56,7 @@ async def test_metrics_count_messages_latency_nlu_outbox_cases(client: Any, demo
         session.add(Case(ticket="PBT-2026-00002", service="pembatalan", status="done",
                          closed_at=datetime.now(timezone.utc)))
         await session.commit()
-    from bot.metrics import GAUGES_KEY
+    from bot.core.metrics import GAUGES_KEY
 
     await client.app[GAUGES_KEY].refresh()  # the background job's reading (a scrape never queries)
     response = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})

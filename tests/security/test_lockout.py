@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from bot.requester import RequesterKeys
+from bot.core.requester import RequesterKeys
 from dialogues.throttle import GLOBAL_CEILING, Requester, record_attempt
 from tests.channels.conftest import (channel_client, channel_services, channel_settings,  # noqa: F401 - fixtures
                                      fake_telegram, fake_twilio)

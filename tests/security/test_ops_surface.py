@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
 
-from bot.metrics import GAUGES_KEY, REGISTRY
+from bot.core.metrics import GAUGES_KEY, REGISTRY
 from storage.crypto import MAGIC, FileCipher
 from tests.conftest import chat_cookies
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.channels.base import SendResult
-from bot.outbox import LEASE_SECONDS, Outbox
+from bot.core.channel import SendResult
+from bot.core.outbox import LEASE_SECONDS, Outbox
 from storage.models import AuditLog, Message
 from tests.backoffice.conftest import ADMIN_PASSWORD, admin_id, csrf_from, login  # noqa: F401 (fixture)
 from tests.channels.helpers import FakeClock, message, queue

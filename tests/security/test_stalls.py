@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
-from bot.inbound import InboundMessage
-from bot.pipeline import MAX_DIALOGUE_TEXT
+from bot.core.inbound import InboundMessage
+from bot.core.pipeline import MAX_DIALOGUE_TEXT
 from storage.models import AuditLog, Conversation, Message, Pilgrim
 from tests.backoffice.conftest import ADMIN_PASSWORD, admin_id, csrf_from, login  # noqa: F401 - fixtures
 from tests.channels import fake_telegram as tg

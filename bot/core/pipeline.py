@@ -39,14 +39,14 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.broadcast import optout
-from bot.conversation_lock import ConversationLocks
-from bot.inbound import InboundMessage
-from bot.media import DOCUMENT, attachment_kind, is_document, media_of, share_json
-from bot.ops_http import is_database_down
-from bot import metrics
-from bot.privacy_log import conversation_context, mask_user_id
-from bot.texts import system_text
+from bot.core import optout
+from bot.core.conversation_lock import ConversationLocks
+from bot.core.inbound import InboundMessage
+from bot.core.media import DOCUMENT, attachment_kind, is_document, media_of, share_json
+from bot.core.ops_http import is_database_down
+from bot.core import metrics
+from bot.core.privacy_log import conversation_context, mask_user_id
+from bot.core.texts import system_text
 from dialogues.engine import DialogueEngine
 from dialogues.replies import Reply
 from dialogues.survey import ChatSurvey

@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.metrics import HTTP_REQUESTS, HTTP_UNAVAILABLE
-from bot.privacy_log import REQUEST_ID
+from bot.core.metrics import HTTP_REQUESTS, HTTP_UNAVAILABLE
+from bot.core.privacy_log import REQUEST_ID
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.ops_http import is_database_down
+from bot.core.ops_http import is_database_down
 
 
 class PassErrors:

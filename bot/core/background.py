@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.loop_errors import PassErrors
+from bot.core.loop_errors import PassErrors
 
 
 class BackgroundLoop:

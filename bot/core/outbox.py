@@ -25,8 +25,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, func, or_, select, update
 
-from bot.channels.base import ChannelPlugin, SendResult
-from bot.background import BackgroundLoop
+from bot.core.channel import ChannelPlugin, SendResult
+from bot.core.background import BackgroundLoop
 from storage.db import Database
 from storage.models import Conversation, Message
 
