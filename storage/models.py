@@ -169,6 +169,9 @@ class Case(Base):
     sla_stage_started_at: Mapped[datetime | None] = mapped_column()
     sla_stage_due_at: Mapped[datetime | None] = mapped_column(index=True)
     sla_due_at: Mapped[datetime | None] = mapped_column()
+    # the clock stands still while the case waits for the pilgrim (service_levels.pause_statuses); when they
+    # answer, the due dates move by the working days it waited
+    sla_paused_at: Mapped[datetime | None] = mapped_column()
 
     documents: Mapped[list["CaseDocument"]] = relationship(back_populates="case", lazy="raise",
                                                            order_by="CaseDocument.id")

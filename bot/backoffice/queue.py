@@ -104,11 +104,13 @@ async def known_services(session: AsyncSession) -> list[str]:
 
 
 def sla_flag(case: Case, now: datetime, rules: Any) -> str:
-    """'breached' / 'at_risk' / 'ok' against the service standard ('' without a running clock);
-    `rules` is the back office's OfficeRules."""
+    """'breached' / 'at_risk' / 'ok' against the service standard, 'paused' while the case waits for the
+    pilgrim ('' without a running clock); `rules` is the back office's OfficeRules."""
     from dialogues.service_level import WorkCalendar, sla_state
 
     if case.sla_stage_due_at is None or case.status not in OPEN_STATUSES:
         return ""
+    if case.sla_paused_at is not None:
+        return "paused"
     calendar = WorkCalendar.from_rules(rules.rules, rules.tz)
     return sla_state(calendar, now, case.sla_stage_due_at, rules.rules.service_levels.warn_working_days)
