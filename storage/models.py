@@ -33,7 +33,9 @@ class AwareDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime stored; use timezone-aware UTC")
-        return value
+        # SQLite keeps the wall time and drops the offset: store every moment as UTC (a due date computed in
+        # office time, 16.00 WIB, would otherwise read back as 16.00 UTC)
+        return value.astimezone(timezone.utc) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
