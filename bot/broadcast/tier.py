@@ -8,7 +8,6 @@ notifications, staff replies) sent in the last 24 hours to a chat that had not w
 """
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,13 +26,15 @@ CHUNK = 1000
 
 
 def limits_for(config: Any) -> Limits:
-    """The limits from config.yml: the broadcast rates, capped by each channel's own throughput, and the tier."""
+    """The limits from config.yml: the broadcast rates capped by each platform's throughput (Telegram's bot
+    rate, the WhatsApp number's messages per second), and the tier. Web chat has no platform limit (None; the
+    worker's own pace for it only spares the database)."""
     caps: dict[str, float] = {"telegram": config.channels.telegram.rate_per_second,
                               WHATSAPP: config.channels.whatsapp.messages_per_second}
-    rates: dict[str, float | None] = {name: min(rate.per_second, caps.get(name, math.inf))
-                                      for name, rate in config.broadcast.rates.items()}
+    rates: dict[str, float | None] = {}
     for name, cap in caps.items():
-        rates.setdefault(name, cap)
+        configured = config.broadcast.rates.get(name)
+        rates[name] = min(configured.per_second, cap) if configured else cap
     tier = config.channels.whatsapp.messaging_tier
     return Limits(rates, None if tier == "unlimited" else int(tier), config.channels.whatsapp.window_hours)
 

@@ -109,3 +109,23 @@ def test_duration_text(seconds, text):
 
 def test_numbers_use_the_indonesian_separator():
     assert number(100_000) == "100.000" and number(250) == "250"
+
+
+def test_limits_come_from_the_channel_settings():
+    from types import SimpleNamespace
+
+    from bot.broadcast.settings import BroadcastSettings
+    from bot.broadcast.tier import limits_for
+    from bot.channels.settings import ChannelSettings
+
+    def config(**whatsapp):
+        return SimpleNamespace(channels=ChannelSettings.model_validate({"whatsapp": whatsapp}),
+                               broadcast=BroadcastSettings())
+
+    limits = limits_for(config())
+    assert limits.rates == {"telegram": 30, "whatsapp": 80} and limits.tier == 250 and limits.window_hours == 24
+    assert limits.rates.get("webchat") is None  # web chat: no platform limit
+    limits = limits_for(config(messaging_tier="unlimited", messages_per_second=20))
+    assert limits.tier is None and limits.rates["whatsapp"] == 20  # the number's throughput caps the broadcast
+    with pytest.raises(ValueError):
+        config(messaging_tier=300)
