@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.backoffice.settings import BackofficeSettings
 from bot.broadcast.settings import BroadcastSettings
+from bot.updates.settings import UpdateSettings
 from bot.channels.settings import ChannelSettings
 from bot.ops_settings import OpsSettings
 from bot.core.requester import SecuritySettings
@@ -31,8 +32,10 @@ DATA_DIR_ENV = "HAJIBOT_DATA_DIR"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # Data folders shipped with the code, as (section, key): relative values resolve against the data directory.
 DATA_KEYS: tuple[tuple[str, str], ...] = (
-    ("dialogue", "flows_dir"), ("dialogue", "responses_dir"), ("dialogue", "rules_dir"), ("nlu", "data_dir"),
+    ("dialogue", "flows_dir"), ("dialogue", "responses_dir"), ("dialogue", "rules_dir"), ("dialogue", "letters_dir"),
+    ("nlu", "data_dir"),
 )
+OPTIONAL_DATA_KEYS = {("dialogue", "letters_dir")}  # an office copy made before letters existed still starts
 
 
 class ServerSettings(BaseModel):
@@ -85,6 +88,7 @@ class AppConfig(BaseModel):
     channels: ChannelSettings = ChannelSettings()
     backoffice: BackofficeSettings = BackofficeSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    updates: UpdateSettings = UpdateSettings()  # personal updates after a registry import
     ops: OpsSettings = OpsSettings()
     security: SecuritySettings = SecuritySettings()
     paths: PathSettings = PathSettings()
@@ -145,7 +149,7 @@ class Settings:
         """The first shipped data folder that is missing (one line naming the path and the key), or None."""
         for section, key in DATA_KEYS:
             folder = Path(getattr(getattr(self.config, section), key))
-            if not folder.is_dir():
+            if not folder.is_dir() and (section, key) not in OPTIONAL_DATA_KEYS:
                 return (f"{folder}: directory not found ({section}.{key}; relative data folders resolve against "
                         f"{self.data_dir}: {DATA_DIR_ENV}, else paths.data_dir, else the installed package)")
         return None

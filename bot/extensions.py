@@ -16,4 +16,6 @@ def route_setups() -> list[RouteSetup]:
     from bot.backoffice import setup_routes as backoffice_routes
     setups.append(backoffice_routes)
     from bot.broadcast.web import setup_routes as broadcast_routes; setups.append(broadcast_routes)  # after back office
+    from bot.docread import setup_routes as docread_routes; setups.append(docread_routes)  # OCR of KTP/KK photos
+    from bot.updates.web import setup_routes as update_routes; setups.append(update_routes)  # after back office
     return setups

@@ -1,7 +1,8 @@
 """A bounded pool of worker processes for CPU-heavy work that must not hold the event loop.
 
-Image decoding and sharpness, PDF inspection and CSV parsing of registry imports are pure functions of
-their bytes; pypdf and the csv module hold the GIL, so a thread would still stall every conversation.
+Image decoding and sharpness, PDF inspection, OCR of KTP/KK photos (bot/docread) and CSV parsing of registry
+imports are pure functions of their bytes; pypdf and the csv module hold the GIL, so a thread would still stall
+every conversation.
 The pool has one process per core (at most `max_workers`), is started and stopped with the service
 (`bot/app.py`, `Services.close`), and is installed as the runner of `dialogues.offload` so the dialogue
 engine uses it without knowing about it. A task that overruns its time limit is abandoned: the pool is
@@ -47,6 +48,7 @@ def _init_worker() -> None:
 
 def _warm_up() -> None:
     """Import the heavy modules, so the first document check is not slower than the next."""
+    import bot.docread.reader  # noqa: F401
     import dialogues.documents  # noqa: F401
     import storage.registry_import  # noqa: F401
 

@@ -6,15 +6,18 @@ Each action takes (engine, ctx, flow, step) and returns a result name that the f
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
 from dialogues.parsing import format_date, mask_name
+from dialogues.replies import Reply
+from dialogues.schema import CaseFields
 from dialogues.sla_hooks import expected_vars, start_clock
 from dialogues.throttle import Requester, record_attempt, wait_before_attempt
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence
@@ -23,7 +26,8 @@ if TYPE_CHECKING:
     from dialogues.engine import Ctx, DialogueEngine
     from dialogues.schema import Flow, Step
 
-PRIVATE_SLOTS = ("identity",)
+log = logging.getLogger(__name__)
+
 REGISTRY_FLAG = "nik_sudah_terdaftar"  # pendaftaran: the NIK is on the waiting list (for staff, never told)
 
 Action = Callable[["DialogueEngine", "Ctx", "Flow", "Step"], Awaitable[str]]
@@ -31,6 +35,15 @@ Action = Callable[["DialogueEngine", "Ctx", "Flow", "Step"], Awaitable[str]]
 
 def normalize_status(status: str | None) -> str:
     return (status or "").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _slot(ctx: "Ctx", step: "Step", param: str = "slot") -> str:
+    """The value of the slot that the step's params name (checked at load time: dialogues/config.py)."""
+    return str(ctx.slots.get(str(step.params[param])) or "")
+
+
+def _field(ctx: "Ctx", slot: str | None) -> Any:
+    return ctx.slots.get(slot) if slot else None
 
 
 def _requester(ctx: "Ctx") -> Requester:
@@ -87,7 +100,7 @@ def _remember(ctx: "Ctx", pilgrim: Pilgrim) -> None:
 async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """No oracle: any well-formed number goes on to the identity question, known or not. Only a porsi already
     verified in this flow is looked up here; otherwise this only checks the requester's failure budget."""
-    porsi = str(ctx.slots.get("porsi") or "")
+    porsi = _slot(ctx, step)
     if porsi and ctx.state.get("verified") == porsi:
         pilgrim = await _pilgrim(ctx, porsi)
         if pilgrim is not None:
@@ -101,14 +114,14 @@ async def lookup_porsi(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step:
 async def verify_identity(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """Check the birth date / last NIK digits against the registry. An unknown porsi fails exactly like a wrong
     answer for a known one (same reply, same queries); every check counts in the failure budgets."""
-    porsi = str(ctx.slots.get("porsi") or "")
+    porsi = _slot(ctx, step)
     if porsi and ctx.state.get("verified") == porsi and ctx.state.get("pilgrim"):
         return "ok"
     if await is_locked(engine, ctx, porsi):
-        ctx.slots.pop("identity", None)
+        ctx.slots.pop(step.params["answer"], None)
         return "locked"
     pilgrim = await _pilgrim(ctx, porsi)
-    answer = str(ctx.slots.pop("identity", None) or "")  # never keep the secret once checked
+    answer = str(ctx.slots.pop(step.params["answer"], None) or "")  # never keep the secret once checked
     ok = pilgrim is not None and _matches(answer, pilgrim.tanggal_lahir, pilgrim.nik)
     await _attempt(ctx, porsi, ok, porsi)
     if not ok or pilgrim is None:
@@ -160,7 +173,8 @@ async def _slot_taken(ctx: "Ctx", start: datetime) -> int:
 
 
 async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
-    """One transaction with the turn: ticket, case, documents linked, appointment, audit entry."""
+    """One transaction with the turn: ticket, case, documents linked, appointment, audit entry. The case's
+    fields come from the slots the flow's `case:` declaration names."""
     prefix = str(step.params["prefix"])
     year = ctx.now.astimezone(engine.tz).year
     number = await _take_number(ctx, prefix, year)  # first: it also serialises the capacity check below
@@ -173,14 +187,15 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
             return "slot_full"
     ticket = f"{prefix}-{year}-{number:05d}"
     pilgrim = ctx.state.get("pilgrim") or {}
-    applicant = ctx.slots.get("applicant_name") or ctx.slots.get("recipient_name")
+    fields = flow.case.fields if flow.case else CaseFields()  # the loader requires `case:` with create_case
+    applicant = _field(ctx, fields.applicant_name)
     if applicant is None and pilgrim.get("id"):  # the pilgrim applies in person
         applicant = (await ctx.session.execute(select(Pilgrim.nama).where(Pilgrim.id == pilgrim["id"]))).scalar()
     answers = engine.case_answers(ctx, flow)
     doc_ids = [i for entry in ctx.state.get("docs", {}).values() for i in entry.get("ids", [])]
     case = Case(ticket=ticket, service=flow.service or flow.name,
-                variant=ctx.slots.get("variant") or ctx.slots.get("reason"), status="submitted",
-                conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=ctx.slots.get("porsi"),
+                variant=_field(ctx, fields.variant), status="submitted",
+                conversation_id=ctx.conv.id, pilgrim_id=pilgrim.get("id"), nomor_porsi=_field(ctx, fields.nomor_porsi),
                 applicant_name=applicant,
                 answers=answers, submitted_at=ctx.now, created_at=ctx.now, updated_at=ctx.now)
     start_clock(case, engine.rules, engine.tz, slot_start or ctx.now)  # service-level clock
@@ -200,6 +215,29 @@ async def create_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
     await ctx.session.flush()
     ctx.state["ticket"] = ticket
     ctx.extra["ticket"] = ticket
+    return "ok"
+
+
+async def prepare_letters(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
+    """After create_case: the ready-to-sign letters of the new case, attached to it and sent in the chat.
+    A failure to render is told to the pilgrim and logged; the case stays (staff can regenerate)."""
+    from dialogues.case_letters import case_by_ticket, letters_message, make_letters
+
+    case = await case_by_ticket(ctx.session, ctx.state.get("ticket"))
+    if case is None:
+        return "none"
+    try:
+        letters = await make_letters(engine, ctx.session, ctx.files, case, ctx.now, "bot")
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rendering/storing happens before any write: the turn goes on
+        log.error("letters for case %s could not be made: %s", case.id, type(exc).__name__)
+        ctx.say("letters_failed")
+        return "failed"
+    if not letters:
+        return "none"
+    ctx.replies.append(Reply(letters_message(engine, case, letters, "letters_ready"),
+                             attachments=[g.attachment for g in letters]))
     return "ok"
 
 
@@ -305,7 +343,7 @@ def _owned(ctx: "Ctx") -> Any:
 
 async def find_cases(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """The conversation's own cases; a ticket that was named is left to show_case (ownership, verification)."""
-    if ctx.slots.get("ticket"):
+    if _slot(ctx, step):
         return "none"
     cases = (await ctx.session.execute(select(Case).where(_owned(ctx))
                                        .order_by(Case.id.desc()).limit(10))).scalars().all()
@@ -321,7 +359,7 @@ async def find_cases(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "
 async def show_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """Shows a case to the conversation that owns it; anyone else - for a real or a made-up ticket alike - is
     asked the identity question first ("verify"), or told to wait when over the failure budget ("locked")."""
-    ticket = str(ctx.slots.get("ticket") or "")
+    ticket = _slot(ctx, step)
     case = (await ctx.session.execute(select(Case).where(Case.ticket == ticket, _owned(ctx)))).scalar_one_or_none()
     if case is not None:
         await _say_case(engine, ctx, case, "case_detail")
@@ -333,7 +371,7 @@ async def find_registered(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", st
     """No NIK oracle: only a conversation verified as the pilgrim with this NIK is told that it is already on
     the waiting list ("registered"). Anyone else continues the same way for any NIK (the flow tells everyone
     that the office checks the NIK at the visit); a NIK found in the registry is flagged on the case for staff."""
-    nik = str(ctx.slots.get(str(step.params.get("slot", "nik"))) or "")
+    nik = _slot(ctx, step)
     owner_nik = None
     if ctx.conv.pilgrim_id is not None:
         owner_nik = (await ctx.session.execute(select(Pilgrim.nik).where(Pilgrim.id == ctx.conv.pilgrim_id))).scalar()
@@ -353,7 +391,7 @@ async def recipient_not_owner(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow"
     if not pilgrim_id:
         return "ok"
     owner_nik = (await ctx.session.execute(select(Pilgrim.nik).where(Pilgrim.id == pilgrim_id))).scalar()
-    return "same_person" if owner_nik and owner_nik == ctx.slots.get("recipient_nik") else "ok"
+    return "same_person" if owner_nik and owner_nik == _slot(ctx, step) else "ok"
 
 
 async def _case_identity(ctx: "Ctx", case: Case | None) -> tuple[Any, Any]:
@@ -373,13 +411,13 @@ async def _case_identity(ctx: "Ctx", case: Case | None) -> tuple[Any, Any]:
 async def verify_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: "Step") -> str:
     """A ticket this conversation does not own is shown after the birth date / last NIK digits of its pilgrim
     (or applicant) match. A made-up ticket fails exactly like a wrong answer; every check is budgeted."""
-    ticket = str(ctx.slots.get("ticket") or "")
+    ticket = _slot(ctx, step)
     if await is_locked(engine, ctx, ticket):
-        ctx.slots.pop("identity", None)
+        ctx.slots.pop(step.params["answer"], None)
         return "locked"
     case = (await ctx.session.execute(select(Case).where(Case.ticket == ticket))).scalar_one_or_none()
     birth_date, nik = await _case_identity(ctx, case)
-    answer = str(ctx.slots.pop("identity", None) or "")
+    answer = str(ctx.slots.pop(step.params["answer"], None) or "")
     ok = case is not None and _matches(answer, birth_date, nik)
     await _attempt(ctx, ticket, ok)
     if not ok or case is None:
@@ -393,10 +431,13 @@ async def verify_case(engine: "DialogueEngine", ctx: "Ctx", flow: "Flow", step: 
 
 ACTIONS: dict[str, Action] = {
     "lookup_porsi": lookup_porsi, "verify_identity": verify_identity, "show_porsi": show_porsi,
-    "create_case": create_case, "offer_slots": offer_slots, "find_cases": find_cases, "show_case": show_case,
+    "create_case": create_case, "prepare_letters": prepare_letters, "offer_slots": offer_slots,
+    "find_cases": find_cases, "show_case": show_case,
     "find_registered": find_registered, "recipient_not_owner": recipient_not_owner, "verify_case": verify_case,
 }
 
 
-def answers_for_case(slots: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in slots.items() if k not in PRIVATE_SLOTS}
+def answers_for_case(slots: dict[str, Any], flow: "Flow") -> dict[str, Any]:
+    """The answers a case keeps: all but identity answers (birth date / NIK digits used as a secret)."""
+    private = set(flow.slots_of("identity"))
+    return {k: v for k, v in slots.items() if k not in private}

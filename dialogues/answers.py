@@ -153,7 +153,7 @@ def read_yes_no(readings: Sequence[str], lex: Lexicon, intent: str | None = None
     return NO_READING
 
 
-def _ordinal(tokens: list[str], lex: Lexicon, count: int) -> int | None:
+def read_ordinal(tokens: list[str], lex: Lexicon, count: int) -> int | None:
     """'yang kedua', 'pilihan ke 2', 'no 2', 'yg terakhir' in a short message: the 0-based index."""
     if len(tokens) > 6:
         return None
@@ -187,6 +187,12 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m or 0)
 
 
+def day_part_minutes(lex: Lexicon, name: str) -> tuple[int, int] | None:
+    """The day part's span in minutes after midnight, start included, end excluded ('sore' -> 13:00-18:30)."""
+    span = lex.day_parts.get(name)
+    return (_minutes(span[0]), _minutes(span[1])) if span else None
+
+
 def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon, neg: set[str]) -> tuple[bool, bool]:
     """Whether the option's time is in a day part named (pagi/siang/sore), and whether one named negated
     ('bukan kamis pagi') covers it: (named, refused)."""
@@ -196,8 +202,8 @@ def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon, neg: set[str
     at = int(m.group(1)) * 60 + int(m.group(2))
     named = refused = False
     for i, token in enumerate(tokens):
-        span = lex.day_parts.get(token)
-        if span and _minutes(span[0]) <= at < _minutes(span[1]):
+        span = day_part_minutes(lex, token)
+        if span and span[0] <= at < span[1]:
             if any(w in neg for w in tokens[max(0, i - 2):i]):
                 refused = True
             else:
@@ -229,7 +235,7 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
             if normalize(c.label) == norm:
                 return Reading(c.value)
         tokens = _tokens(text)
-        idx = _ordinal(tokens, lex, len(choices))
+        idx = read_ordinal(tokens, lex, len(choices))
         if idx is not None:
             return Reading(choices[idx].value)
         scores: dict[int, int] = {}

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dialogues import actions
+from dialogues.answers import day_part_minutes, read_ordinal
 from dialogues.context import Ctx
 from dialogues.parsing import contains_phrase, normalize, pick_option
 from storage.models import Appointment, AuditLog, Case
@@ -87,7 +88,7 @@ class Booking:
         wanted, refused, parts = self._preference(ctx.text)
         allowed = [s for s in free if self._weekday(s) not in refused]
         matching = [s for s in allowed if (not wanted or self._weekday(s) in wanted) and
-                    (not parts or any(lo <= s.astimezone(self.tz).hour < hi for lo, hi in parts))]
+                    (not parts or any(lo <= self._minute_of_day(s) < hi for lo, hi in parts))]
         offer = matching or allowed
         if not offer:
             ctx.say("booking_no_slots", when=when)
@@ -133,7 +134,7 @@ class Booking:
             idx = pick_option(ctx.text, [o["label"] for o in options], [list(o.get("words", [])) for o in options])
             idx = self._ordinal(ctx.text, len(options)) if idx is None else idx
         if idx is None:
-            if self._days_named(ctx.text) or any(contains_phrase(t, list(self.rules.conversation.day_parts))
+            if self._days_named(ctx.text) or any(contains_phrase(t, list(self.lexicon.day_parts))
                                                  for t in ctx.readings):
                 await self._booking_change(ctx, appointment, cancel=False)  # another wish: offer again
                 return True
@@ -170,15 +171,15 @@ class Booking:
     # ------------------------------------------------------------------ reading the wish
 
     def _ordinal(self, text: str, count: int) -> int | None:
-        """'yg pertama', 'yang kedua' -> 0, 1 (None when no single ordinal within the `count` choices)."""
-        words = normalize(text).split()
-        if len(words) > 4:
-            return None
-        hits = [i for i, word in enumerate(self.rules.conversation.ordinals[:count]) if word in words]
-        return hits[0] if len(hits) == 1 else None
+        """'yg pertama', 'yang kedua', 'yg terakhir' -> 0, 1, count - 1 (rules/language.yml `ordinals`)."""
+        return read_ordinal(normalize(text).split(), self.lexicon, count)
 
     def _weekday(self, start: datetime) -> int:
         return start.astimezone(self.tz).weekday()
+
+    def _minute_of_day(self, start: datetime) -> int:
+        local = start.astimezone(self.tz)
+        return local.hour * 60 + local.minute
 
     def _days_named(self, text: str) -> list[int]:
         names = [normalize(n) for n in self.lexicon.weekday_names]
@@ -199,6 +200,6 @@ class Booking:
                 refused.update(days)
                 continue
             wanted.update(days)
-            parts += [tuple(span) for name, span in words.day_parts.items()  # type: ignore[misc]
+            parts += [day_part_minutes(self.lexicon, name) for name in self.lexicon.day_parts  # type: ignore[misc]
                       if contains_phrase(clause, [name])]
         return wanted - refused, refused, parts

@@ -26,7 +26,8 @@ class Collection:
         return self.rules.checklists.get(name) or Checklist.model_construct(legal_basis="", items=[])
 
     def _checklist_name(self, ctx: Ctx, flow: Flow) -> str | None:
-        step = next((s for s in flow.steps if s.type == "documents"), None)
+        """The checklist of the documents step the flow's case declaration names (None: no documents)."""
+        step = flow.documents_step()
         if step is None or (step.when and not self._cond(ctx, step.when)):
             return None
         name = str(step.checklist)
@@ -215,7 +216,7 @@ class Collection:
 
     def case_answers(self, ctx: Ctx, flow: Flow) -> dict[str, Any]:
         """What a case stores: every answer (no secrets), labels of choices, the checklist and its items."""
-        answers = actions.answers_for_case(ctx.slots)
+        answers = actions.answers_for_case(ctx.slots, flow)
         labels: dict[str, str] = {}
         for step in flow.steps:
             if step.type == "ask" and step.slot in answers:

@@ -11,7 +11,7 @@ from typing import Any
 from dialogues.conditions import ConditionError, compile_condition
 from dialogues.errors import DialogueConfigError
 from dialogues.loader import line_of, read_yaml, validate
-from dialogues.schema import Flow, FlowsFile, MenuItem, Rules
+from dialogues.schema import Flow, FlowsFile, MenuItem, Rules, Step
 
 KNOWN_INTENTS = (
     "greet", "goodbye", "thanks", "affirm", "deny", "menu", "check_porsi", "check_case_status",
@@ -19,15 +19,24 @@ KNOWN_INTENTS = (
     "human_handoff", "subscribe", "unsubscribe", "stop", "faq", "out_of_scope", "nlu_fallback", "info_menu",
 )
 ACTIONS = ("lookup_porsi", "verify_identity", "show_porsi", "create_case", "offer_slots", "find_cases", "show_case",
-           "find_registered", "recipient_not_owner", "verify_case")
+           "find_registered", "recipient_not_owner", "verify_case", "prepare_letters")
 ACTION_RESULTS = {
     "lookup_porsi": ("ok", "not_found", "locked"), "verify_identity": ("ok", "failed", "locked"),
     "show_porsi": ("ok",), "create_case": ("ok", "slot_full"), "offer_slots": ("ok", "none"),
     "find_cases": ("shown", "none"), "show_case": ("ok", "verify", "locked"), "find_registered": ("ok", "registered"),
     "recipient_not_owner": ("ok", "same_person"), "verify_case": ("ok", "failed", "locked"),
+    "prepare_letters": ("ok", "none", "failed"),
 }
+# Params naming the slots an action reads: required, and optional ones (checked against the flow's ask steps).
+ACTION_SLOT_PARAMS = {
+    "lookup_porsi": ("slot",), "verify_identity": ("slot", "answer"), "find_registered": ("slot",),
+    "recipient_not_owner": ("slot",), "find_cases": ("slot",), "show_case": ("slot",),
+    "verify_case": ("slot", "answer"),
+}
+OPTIONAL_SLOT_PARAMS = {"create_case": ("book",)}
 # Response keys the engine itself uses (flows reference the rest).
 ENGINE_KEYS = (
+    "letters_ready", "letters_regenerated", "letters_failed", "letter_footer",
     "greet", "menu", "info_menu", "info_choices", "not_understood", "thanks", "goodbye", "faq_unknown",
     "subscribed", "unsubscribed", "no_flow_files", "choice_yes", "choice_no", "reask_generic", "expected_text",
     "resume_after_answer", "fail_offer_handoff", "handoff_declined", "handoff_open", "handoff_closed",
@@ -191,6 +200,7 @@ def _check_flow(bundle: Bundle, flow: Flow, path: Path, data: Any, responses_dir
                 if result not in ACTION_RESULTS[step.action]:
                     raise DialogueConfigError(f"{where(i)}: step '{step.id}': action {step.action} has no result "
                                               f"'{result}' (results: {', '.join(ACTION_RESULTS[step.action])})")
+            _check_slot_params(flow, step, where(i))
         if step.type == "switch" and step.flow not in _all_flow_names(path):
             raise DialogueConfigError(f"{where(i)}: step '{step.id}': unknown flow '{step.flow}'")
         if step.type == "documents":
@@ -198,6 +208,41 @@ def _check_flow(bundle: Bundle, flow: Flow, path: Path, data: Any, responses_dir
                 if name not in bundle.rules.checklists:
                     raise DialogueConfigError(f"{where(i)}: step '{step.id}': checklist '{name}' is not in "
                                               f"dialogues/rules (checklists)")
+    _check_case(flow, path, data)
+
+
+def _check_slot_params(flow: Flow, step: Step, where: str) -> None:
+    """An action reads the slots its params name: each must be asked for in this flow."""
+    asked = flow.asked_slots()
+    required = ACTION_SLOT_PARAMS.get(step.action or "", ())
+    for param in (*required, *OPTIONAL_SLOT_PARAMS.get(step.action or "", ())):
+        slot = step.params.get(param)
+        if slot is None and param in required:
+            raise DialogueConfigError(f"{where}: step '{step.id}': action {step.action} needs params.{param} "
+                                      f"(the slot it reads)")
+        if slot is not None and slot not in asked:
+            raise DialogueConfigError(f"{where}: step '{step.id}': params.{param} names slot '{slot}', which no "
+                                      f"step of this flow asks for")
+
+
+def _check_case(flow: Flow, path: Path, data: Any) -> None:
+    """The `case:` declaration names slots the flow asks for and its documents step; create_case needs it."""
+    line = line_of(data, ("flow", "case"))
+    where = f"{path}: line {line}" if flow.case and line else str(path)
+    creates = next((s for s in flow.steps if s.action == "create_case"), None)
+    if creates is not None and flow.case is None:
+        raise DialogueConfigError(f"{path}: step '{creates.id}': create_case needs the flow's 'case:' declaration "
+                                  f"(fields and documents handed to the case)")
+    if flow.case is None:
+        return
+    asked = flow.asked_slots()
+    for column, slot in flow.case.fields.model_dump(exclude_none=True).items():
+        if slot not in asked:
+            raise DialogueConfigError(f"{where}: case.fields.{column} names slot '{slot}', which no step of this "
+                                      f"flow asks for")
+    if flow.case.documents and flow.documents_step() is None:
+        raise DialogueConfigError(f"{where}: case.documents '{flow.case.documents}' is not a documents step of "
+                                  f"this flow")
 
 
 def _all_flow_names(path: Path) -> set[str]:

@@ -133,7 +133,7 @@ class Corrections:
         ctx.slots[step.slot] = value  # type: ignore[index]
         for slot in step.clears:
             ctx.slots.pop(slot, None)
-        if step.slot == "porsi":
+        if step.validator == "porsi":  # another porsi: its verification no longer holds
             ctx.state.pop("pilgrim", None)
             ctx.state["verified"] = None
         ctx.fails.pop(step.id, None)
@@ -161,7 +161,7 @@ class Corrections:
             return
         for slot in [step.slot, *step.clears]:
             ctx.slots.pop(slot, None)
-        if step.slot == "porsi":
+        if step.validator == "porsi":  # another porsi: its verification no longer holds
             ctx.state.pop("pilgrim", None)
             ctx.state["verified"] = None
         ctx.fails.pop(step.id, None)

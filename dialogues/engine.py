@@ -43,6 +43,7 @@ from dialogues.booking import Booking
 from dialogues.casereplies import CaseReplies
 from dialogues.corrections import Corrections
 from dialogues.frontdesk import FrontDesk
+from dialogues.letter_templates import LetterTemplate, load_letters
 from dialogues.parsing import contains_phrase, format_date, is_only, normalize, pick_option
 from dialogues.render import render_template
 from dialogues.replies import Reply
@@ -68,6 +69,8 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         self.tz = ZoneInfo(office.timezone)
         self.flows = bundle.flows
         self.office_hours = office.hours or hours_label(self.rules.office_hours, self.lexicon.weekday_names, self.tz)
+        self.letters: list[LetterTemplate] = []  # ready-to-sign letters (dialogues/letters/*.yml)
+        self.letter_logo: str | None = office.logo
 
     # ------------------------------------------------------------------ public API
 
@@ -76,7 +79,23 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         """Load and validate flows, responses and rules; raises DialogueConfigError on invalid files."""
         base = Path(base_dir)
         bundle = load_bundle(base / settings.flows_dir, base / settings.responses_dir, base / settings.rules_dir)
-        return cls(bundle, office, settings)
+        engine = cls(bundle, office, settings)
+        engine.letters = load_letters(base / settings.letters_dir, engine.answer_names())
+        if office.logo:
+            engine.letter_logo = str(base / office.logo)
+        return engine
+
+    def answer_names(self) -> set[str]:
+        """Every answer a case may store: the flows' slots, and `<slot>_label` for choices."""
+        names: set[str] = set()
+        for flow in self.flows.values():
+            for step in flow.steps:
+                for slot in (step.slot, step.other_slot):
+                    if slot:
+                        names.add(slot)
+                if step.slot and step.validator == "choice":
+                    names.add(f"{step.slot}_label")
+        return names
 
     def render(self, key: str, **values: Any) -> str:
         """Render a response template with the office variables and `values` (for notifications)."""
@@ -342,9 +361,13 @@ class DialogueEngine(FrontDesk, Corrections, Collection, Stopping, CaseReplies, 
         pilgrim = dict(ctx.state.get("pilgrim") or {})
         if pilgrim.get("bank"):
             pilgrim["bank"] = self._canonical_bank(ctx, str(pilgrim["bank"])) or pilgrim["bank"]
-        names.update(pilgrim=pilgrim, rules=rules,
-                     verified=bool(ctx.slots.get("porsi")) and ctx.state.get("verified") == ctx.slots.get("porsi"))
+        names.update(pilgrim=pilgrim, rules=rules, verified=self._verified(ctx))
         return names
+
+    def _verified(self, ctx: Ctx) -> bool:
+        """The porsi asked in this flow is the one whose identity check passed."""
+        verified, flow = ctx.state.get("verified"), self.flows.get(str(ctx.state.get("flow")))
+        return bool(verified) and flow is not None and any(ctx.slots.get(s) == verified for s in flow.slots_of("porsi"))
 
     def _cond(self, ctx: Ctx, expr: str) -> Any:
         value = evaluate(self.bundle.conditions[expr], self._names(ctx), ctx.today)

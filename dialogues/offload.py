@@ -33,8 +33,11 @@ def uninstall(runner: Runner) -> None:
         _runner = None
 
 
-async def run(fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(*args)` away from the event loop. `fn` must be a module-level function (picklable)."""
+async def run(fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    """Run `fn(*args)` away from the event loop. `fn` must be a module-level function (picklable).
+    `timeout`: the runner's limit for this call (default the runner's own)."""
     if _runner is None:
         return await asyncio.to_thread(fn, *args)
-    return await _runner(fn, *args)  # type: ignore[no-any-return]
+    if timeout is None:
+        return await _runner(fn, *args)  # type: ignore[no-any-return]
+    return await _runner(fn, *args, timeout=timeout)  # type: ignore[no-any-return]

@@ -1,20 +1,15 @@
-"""Parsers for what people type: dates, numbers, yes/no, options. Vocabulary comes from rules/language.yml."""
+"""Parsers for what people type: numbers, yes/no, options, names. Vocabulary comes from rules/language.yml;
+dates are read by nlu.entities.dates (shared with the NLU)."""
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
 _DIGIT_RUN = re.compile(r"\d(?:[ \t\-.]?\d)*")
-_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{2,4})(?!\d)")
-_SPACED_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2}) (\d{1,2}) (\d{4})(?![\d/.\-])")
-_WORDY_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*(?:bulan|bln)\s*(\d{1,2})\s*(?:tahun|thn)\s*(\d{2,4})(?!\d)")
-_COMPACT_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})(?!\d)")
-_TEXT_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]?\s*([a-z]+)\.?\s*[-/.,]?\s*(\d{2,4})(?!\d)")
 
 
 class Lexicon(BaseModel):
@@ -48,7 +43,6 @@ class Lexicon(BaseModel):
     last_option: list[str] = []
     day_parts: dict[str, tuple[str, str]] = {}
     correction_soft: list[str] = []
-    months: dict[int, list[str]]
     month_names: list[str] = Field(min_length=12, max_length=12)
     weekday_names: list[str] = Field(min_length=7, max_length=7)
 
@@ -164,71 +158,6 @@ def find_number(text: str, length: int) -> str | None:
         if len(digits) == length and not re.search(r"[a-zA-Z]", token):
             return digits
     return None
-
-
-def _year(raw: str, today: date) -> int:
-    y = int(raw)
-    if len(raw) <= 2:
-        y = 2000 + y if 2000 + y <= today.year else 1900 + y
-    return y
-
-
-@dataclass(frozen=True)
-class FoundDate:
-    value: date
-    start: int
-    end: int
-
-
-def find_dates(text: str, lex: Lexicon, today: date) -> list[FoundDate]:
-    """All dates in `text`: 14/08/2025, 14-8-2025, 2025-08-14, 14 Agustus 2025, tgl 14 agst 25."""
-    low = (text or "").lower()
-    found: list[FoundDate] = []
-    for m in _NUMERIC_DATE.finditer(low):
-        a, b, c = m.groups()
-        try:
-            if len(a) == 4:
-                d = date(int(a), int(b), int(c))
-            elif len(a) <= 2:
-                d = date(_year(c, today), int(b), int(a))
-            else:
-                continue
-        except ValueError:
-            continue
-        found.append(FoundDate(d, m.start(), m.end()))
-    for m in _SPACED_DATE.finditer(low):  # "12 12 1985"
-        try:
-            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        except ValueError:
-            continue
-        if not any(f.start <= m.start() < f.end for f in found):
-            found.append(FoundDate(d, m.start(), m.end()))
-    for m in _WORDY_DATE.finditer(low):  # "tanggal 12 bulan 3 tahun 2024"
-        try:
-            d = date(_year(m.group(3), today), int(m.group(2)), int(m.group(1)))
-        except ValueError:
-            continue
-        found.append(FoundDate(d, m.start(), m.end()))
-    for m in _COMPACT_DATE.finditer(low):  # "03051960"
-        try:
-            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        except ValueError:
-            continue
-        if 1900 <= d.year <= today.year:
-            found.append(FoundDate(d, m.start(), m.end()))
-    month_of = {normalize(w): n for n, words in lex.months.items() for w in words}
-    for m in _TEXT_DATE.finditer(low):
-        day, word, year = m.groups()
-        month = month_of.get(word)
-        if month is None:
-            continue
-        try:
-            d = date(_year(year, today), month, int(day))
-        except ValueError:
-            continue
-        found.append(FoundDate(d, m.start(), m.end()))
-    found.sort(key=lambda f: f.start)
-    return found
 
 
 def format_date(value: date, lex: Lexicon) -> str:

@@ -115,12 +115,29 @@ class Step(Strict):
         return self
 
 
+class CaseFields(Strict):
+    """Case columns filled from this flow's slots (each value is a slot name the flow asks for)."""
+
+    nomor_porsi: str | None = None
+    applicant_name: str | None = None  # unset or unanswered: the verified pilgrim applies in person
+    variant: str | None = None
+
+
+class CaseSpec(Strict):
+    """What the flow hands to a case (`create_case`): fields from slots, and the documents step whose checklist
+    and files go with it. Every other answer is kept in the case's answers (without identity answers)."""
+
+    fields: CaseFields = CaseFields()
+    documents: str | None = Field(None, description="id of the flow's documents step")
+
+
 class Flow(Strict):
     name: str
     title: str = Field(description="response key of the flow's name")
     intents: list[str] = []
     service: str | None = None  # case service name when the flow creates a case
     requirements: list[str] = []  # checklists listed when someone asks "syaratnya apa?"
+    case: CaseSpec | None = None  # what create_case hands to the office
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -140,6 +157,19 @@ class Flow(Strict):
 
     def index(self, step_id: str) -> int:
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+    def asked_slots(self) -> set[str]:
+        """Every slot an ask step of this flow fills (including the free-text slot of an 'other' option)."""
+        return {n for s in self.steps if s.type == "ask" for n in (s.slot, s.other_slot) if n}
+
+    def slots_of(self, validator: str) -> list[str]:
+        """The slots this flow asks for with `validator` (e.g. the nomor porsi, the identity answer)."""
+        return [s.slot for s in self.steps if s.type == "ask" and s.validator == validator and s.slot]
+
+    def documents_step(self) -> "Step | None":
+        """The documents step named in the case declaration."""
+        wanted = self.case.documents if self.case else None
+        return next((s for s in self.steps if s.id == wanted and s.type == "documents"), None)
 
 
 class MenuItem(Strict):
@@ -228,6 +258,32 @@ class DocumentRules(Strict):
     form_labels: dict[str, str]
 
 
+class ReadingPerson(Strict):
+    """Whose identity a document shows, and where the values to compare come from."""
+
+    label: str  # for staff: "jemaah", "penerima", ...
+    registry: Literal["porsi", "nik", "none"] = "none"  # porsi: the case's pilgrim; nik: any pilgrim with that NIK
+    nik_answer: str | None = None  # the case answer holding the NIK the pilgrim typed
+    name_answer: str | None = None  # the case answer holding the typed name
+
+
+class DocumentReadingRules(Strict):
+    """OCR of identity documents (bot/docread): warnings for staff, never an automatic decision."""
+
+    enabled: bool = True
+    language: str = "ind"
+    timeout_seconds: float = Field(30, gt=0, le=300)
+    items: dict[str, str]  # checklist item key -> person key
+    persons: dict[str, ReadingPerson]
+
+    @model_validator(mode="after")
+    def _known_persons(self) -> "DocumentReadingRules":
+        unknown = sorted({p for p in self.items.values() if p not in self.persons})
+        if unknown:
+            raise ValueError(f"items name unknown persons: {', '.join(unknown)}")
+        return self
+
+
 def _hhmm(v: str) -> str:
     hh, _, mm = v.partition(":")
     if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
@@ -272,9 +328,7 @@ class ConversationWords(Strict):
     cancel_booking: list[str] = Field(min_length=1)  # "batalkan jadwal", "tidak jadi datang"
     booking: list[str] = Field(min_length=1)  # "jadwal", "janji", "kunjungan"
     refuse: list[str] = Field(min_length=1)  # "jumat sy ada acara": that day is refused
-    ordinals: list[str] = Field(min_length=1)  # "yg pertama", "yang kedua": the n-th choice
     clause_breaks: list[str] = Field(min_length=1)  # "kamis bisa, tapi jumat ada acara": words between wishes
-    day_parts: dict[str, tuple[int, int]] = {}  # "pagi": [6, 12] -> hours from 6 up to (not incl.) 12
     reply_window_hours: float = Field(default=24, gt=0)  # further messages after a reply still reach the case
     resume_aborted_hours: float = Field(default=24, gt=0)  # "lanjut" resumes a stopped form this long
 class ServiceStage(Strict):
@@ -316,6 +370,7 @@ class Rules(Strict):
     service_levels: ServiceLevelRules = ServiceLevelRules()
     banks: BankRules | None = None
     skm: SkmRules | None = None  # satisfaction survey (dialogues/rules/skm.yml); None: no survey
+    document_reading: DocumentReadingRules | None = None  # OCR of KTP/KK (dialogues/rules/document_reading.yml)
 
     @field_validator("office_hours")
     @classmethod

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
-from dialogues.parsing import Lexicon, contains_phrase, find_dates, find_number, normalize, parse_name, parse_yes_no, pick_option
+from dialogues.parsing import Lexicon, contains_phrase, find_number, normalize, parse_name, parse_yes_no, pick_option
+from nlu.entities.dates import find_dates
+from nlu.entities.numbers import NIK_DIGITS, PORSI_DIGITS, plausible_nik
 
 _TICKET = re.compile(r"\b(PBT|PLH|REG)\s*[-/ ]?\s*(\d{4})\s*[-/ ]?\s*(\d{1,5})\b", re.IGNORECASE)
 
@@ -27,18 +29,17 @@ class ValidationContext:
 
 
 def _porsi(text: str, ctx: ValidationContext) -> str | None:
-    return find_number(text, 10)
+    return find_number(text, PORSI_DIGITS)
 
 
 def _nik(text: str, ctx: ValidationContext) -> str | None:
-    nik = find_number(text, 16)
-    if nik is None or len(set(nik)) == 1 or not 11 <= int(nik[:2]) <= 94:
-        return None
-    return nik
+    """16 digits that can be a NIK (province code, birth date, serial: the NLU's check)."""
+    nik = find_number(text, NIK_DIGITS)
+    return nik if nik is not None and plausible_nik(nik) else None
 
 
 def _date(text: str, ctx: ValidationContext) -> str | None:
-    dates = find_dates(text, ctx.lexicon, ctx.today)
+    dates = find_dates(text, ctx.today)
     if not dates or dates[0].value.year < 1900:
         return None
     return dates[0].value.isoformat()
@@ -54,7 +55,7 @@ def _identity(text: str, ctx: ValidationContext) -> str | None:
     value = _past_date(text, ctx)
     if value:
         return value
-    nik = find_number(text, 16)
+    nik = find_number(text, NIK_DIGITS)
     if nik:
         return f"nik:{nik[-4:]}"
     four = find_number(text, 4)

@@ -5,7 +5,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from nlu.classifier import IntentClassifier
 from nlu.faq import FaqRetriever, load_faq
 from nlu.features import Featurizer
 from nlu.lexicon import lexicon_files, load_lexicons
+from nlu import model_store
 from nlu.model import BuiltinModel
 from nlu.normalize import Normalizer
 from nlu.rasa_yaml import Example, NluData, NluDataError, load_nlu
@@ -68,7 +68,7 @@ def fingerprint(data_dir: Path, settings: NluSettings) -> str:
 
 
 def model_path(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"{MODEL_PREFIX}{key}.pkl"
+    return cache_dir / f"{MODEL_PREFIX}{key}{model_store.SUFFIX}"
 
 
 def build_model(data_dir: Path, settings: NluSettings, key: str = "",
@@ -99,12 +99,12 @@ def build_model(data_dir: Path, settings: NluSettings, key: str = "",
     return skeleton, len(texts)
 
 
-def _write_atomic(obj: object, path: Path) -> None:
+def _write_atomic(model: BuiltinModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            model_store.write(model, fh)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -112,7 +112,8 @@ def _write_atomic(obj: object, path: Path) -> None:
 
 
 def _remove_stale(cache_dir: Path, keep: Path) -> None:
-    for old in cache_dir.glob(f"{MODEL_PREFIX}*.pkl"):
+    """Older models, and pickles of earlier versions (never read: a pickle can run code)."""
+    for old in [*cache_dir.glob(f"{MODEL_PREFIX}*{model_store.SUFFIX}"), *cache_dir.glob(f"{MODEL_PREFIX}*.pkl")]:
         if old != keep:
             try:
                 old.unlink()
@@ -145,31 +146,37 @@ def _train_in_subprocess(data_dir: Path, cache_dir: Path, settings: NluSettings)
     return TrainResult(Path(out["path"]), out["seconds"], out["examples"], out["intents"], out["faq_entries"])
 
 
+def _read(path: Path, data_dir: Path, key: str) -> BuiltinModel | None:
+    if not path.exists():
+        return None
+    return model_store.read(path, key, data_dir / LEXICON_DIR, data_dir / FAQ_FILE)
+
+
 def load_or_train(data_dir: Path, cache_dir: Path, settings: NluSettings) -> BuiltinModel:
-    """Load the cached model if it matches the current data and code; otherwise train it."""
-    path = model_path(cache_dir, fingerprint(data_dir, settings))
-    if path.exists():
-        try:
-            with path.open("rb") as fh:
-                model = pickle.load(fh)
-            if isinstance(model, BuiltinModel):
-                return model
-        except Exception:  # corrupt or incompatible cache: retrain
-            log.warning("ignoring unreadable NLU cache %s", path)
+    """Load the cached model if it matches the current data and code; otherwise train it. A cache file that
+    cannot be used (corrupt, tampered with, an older format) is trained anew, never executed."""
+    key = fingerprint(data_dir, settings)
+    model = _read(model_path(cache_dir, key), data_dir, key)
+    if model is not None:
+        return model
     if settings.train_in_subprocess:
         try:
             result = _train_in_subprocess(data_dir, cache_dir, settings)
-            with result.path.open("rb") as fh:
-                return pickle.load(fh)
+            model = _read(result.path, data_dir, key)
+            if model is not None:
+                return model
         except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
             log.warning("training in a subprocess failed (%s); training in-process", exc)
+    started = time.perf_counter()
+    model, n = build_model(data_dir, settings, key)
+    log.info("trained built-in NLU on %d examples in %.2fs", n, time.perf_counter() - started)
+    path = model_path(cache_dir, key)
     try:
-        result = train(data_dir, cache_dir, settings)
-    except OSError as exc:  # cache dir not writable: serve a model trained in memory
+        _write_atomic(model, path)
+        _remove_stale(cache_dir, path)
+    except OSError as exc:  # cache dir not writable: serve the model trained in memory
         log.warning("cannot write the NLU cache (%s); model kept in memory only", exc)
-        return build_model(data_dir, settings, fingerprint(data_dir, settings))[0]
-    with result.path.open("rb") as fh:
-        return pickle.load(fh)
+    return model
 
 
 def _main(argv: list[str]) -> None:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# System packages for the browser tests: Debian's Chromium (never a downloaded browser build).
+# System packages for the tests, from Debian (never a downloaded build): Chromium for the browser tests and
+# Tesseract with its Indonesian language data for reading KTP/KK photos (scripts/install-ocr.sh).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
@@ -8,3 +10,4 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "warning: /usr/bin/chromium missing and not root; browser tests will be skipped" >&2
   fi
 fi
+scripts/install-ocr.sh

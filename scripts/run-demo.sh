@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+scripts/install-ocr.sh  # Tesseract for reading KTP/KK photos; without root: a warning, OCR off
 .venv/bin/hajibot init --demo
 exec .venv/bin/hajibot serve "$@"

@@ -197,6 +197,10 @@ class CaseDocument(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")  # received | accepted | rejected | replaced
     reject_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # OCR of identity documents (bot/docread): reading | read | failed; NULL = not read (yet)
+    ocr_status: Mapped[str | None] = mapped_column(String(12), index=True)
+    ocr_at: Mapped[datetime | None] = mapped_column()
+    ocr: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # niks, name, text, seconds
 
     case: Mapped[Case | None] = relationship(back_populates="documents", lazy="raise")
 
@@ -349,3 +353,7 @@ class SkmAnswer(Base):
     element: Mapped[str] = mapped_column(String(40))
     score: Mapped[int] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# proactive personal updates after a registry import (issue 15)
+from storage import update_models as _update_models  # noqa: E402,F401

@@ -25,6 +25,7 @@ from storage.models import (
     Appointment, AuditLog, Case, CaseDocument, Conversation, Message, Pilgrim, SkmAnswer, VerificationAttempt,
 )
 from storage.retention import delete_unreferenced_files
+from storage.update_models import PilgrimUpdate
 
 CHANNELS = ("webchat", "telegram", "whatsapp", "console")
 
@@ -112,6 +113,9 @@ async def export_subject(db: Database, files: FileStore, subject: Subject) -> by
                 Appointment.case_id.in_(case_ids), Appointment.conversation_id.in_(conv_ids))))).scalars()],
             "audit": [_row(a) for a in (await session.execute(select(AuditLog).where(or_(
                 AuditLog.case_id.in_(case_ids), AuditLog.conversation_id.in_(conv_ids))))).scalars()],
+            "personal_updates": [_row(u) for u in (await session.execute(
+                select(PilgrimUpdate).where(PilgrimUpdate.conversation_id.in_(conv_ids)).order_by(PilgrimUpdate.id)
+            )).scalars()],
             "satisfaction_survey": [_row(a) for a in (await session.execute(
                 select(SkmAnswer).where(SkmAnswer.case_id.in_(case_ids)).order_by(SkmAnswer.id))).scalars()],
         }
@@ -153,6 +157,7 @@ async def erase_subject(db: Database, files: FileStore, subject: Subject, actor:
         await session.execute(delete(Message).where(Message.id.in_(ids)))
         await session.execute(delete(CaseDocument).where(CaseDocument.id.in_([d.id for d in docs])))
         await session.execute(delete(VerificationAttempt).where(VerificationAttempt.conversation_id.in_(conv_ids)))
+        await session.execute(delete(PilgrimUpdate).where(PilgrimUpdate.conversation_id.in_(conv_ids)))
         await session.execute(update(Case).where(Case.id.in_(case_ids)).values(
             applicant_name=None, answers={}, nomor_porsi=None, pilgrim_id=None))
         for conversation in (await session.execute(

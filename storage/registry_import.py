@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
@@ -14,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Pilgrim
+from storage.registry_changes import Change, begin_import, current_values, diff_rows, record_updates
 
 REQUIRED_COLUMNS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi",
                     "status", "estimasi_tahun", "bank", "tanggal_daftar")
@@ -39,6 +42,9 @@ class ImportReport:
     imported: int = 0
     errors: list[RowError] = field(default_factory=list)
     committed: bool = False
+    import_id: int | None = None  # the RegistryImport row (None when nothing was written)
+    changes: dict[str, int] = field(default_factory=dict)  # changed pilgrims per kind ("status:berhak_lunas")
+    updates: int = 0  # personal updates owed to verified chats, waiting for confirmation
 
     @property
     def ok(self) -> bool:
@@ -132,33 +138,57 @@ def _take_row(line: int, row: dict[str, Any], good: list[tuple[int, dict[str, An
 Parsed = tuple[list[tuple[int, dict[str, Any]]], list[RowError], int]
 
 
+BeforeCommit = Callable[[AsyncSession, ImportReport], Awaitable[None]]
+
+
 async def import_registry(session: AsyncSession, data: bytes, strict: bool = False,
-                          parsed: Parsed | None = None) -> ImportReport:
+                          parsed: Parsed | None = None, *, actor: str = "cli", source: str = "cli",
+                          dry_run: bool = False, before_commit: BeforeCommit | None = None) -> ImportReport:
     """Validate and upsert; good rows in one transaction, or nothing when strict and any row is bad.
-    `parsed`: the result of read_rows(data) computed elsewhere (the web service parses in a worker)."""
+    `parsed`: the result of read_rows(data) computed elsewhere (the web service parses in a worker).
+    In the same transaction, the changes of status / estimated year of existing pilgrims are recorded with
+    one pending personal update per verified chat (storage/registry_changes.py). `before_commit` sees the
+    finished transaction (e.g. to count recipients); `dry_run` then rolls everything back."""
     good, errors, count = parsed if parsed is not None else read_rows(data)
     report = ImportReport(rows_read=count, errors=errors)
     if strict and errors:
         return report
-    await _upsert(session, [values for _, values in good])
-    await session.commit()
+    now = datetime.now(timezone.utc)
+    batch = await begin_import(session, actor, source, hashlib.sha256(data).hexdigest())
+    changes = await _upsert(session, [values for _, values in good], now)
+    report.updates = await record_updates(session, batch, changes, now)
+    batch.rows_read, batch.imported = count, len(good)
     report.imported = len(good)
+    report.changes = dict(batch.changes)
+    await session.flush()
+    report.import_id = batch.id
+    if before_commit is not None:
+        await before_commit(session, report)
+    if dry_run:
+        await session.rollback()
+        report.import_id = None
+        return report
+    await session.commit()
     report.committed = True
     return report
 
 
-async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]], now: datetime) -> list[Change]:
+    """Upsert in batches; returns the changes of status / estimated year made to pilgrims already there."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    now = datetime.now(timezone.utc)
     batch: list[dict[str, Any]] = []
+    changes: list[Change] = []
     updatable = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c != "nomor_porsi"] + ["updated_at"]
 
     stmt = insert(Pilgrim)
     stmt = stmt.on_conflict_do_update(index_elements=[Pilgrim.nomor_porsi],
                                       set_={c: getattr(stmt.excluded, c) for c in updatable})
 
+    current = await current_values(session)
+
     async def flush() -> None:
+        changes.extend(diff_rows(current, batch))
         await session.execute(stmt, batch)
         batch.clear()
         await asyncio.sleep(0)
@@ -169,6 +199,7 @@ async def _upsert(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None
             await flush()
     if batch:
         await flush()
+    return changes
 
 
 async def count_pilgrims(session: AsyncSession) -> int:

@@ -139,6 +139,15 @@ async def demo_services(services: Any) -> Any:
     return services
 
 
+@pytest.fixture(autouse=True)
+def no_background_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers started by tests do not read KTP/KK photos in the background (it would compete for the worker
+    pool with the test's own document checks); OCR tests call DocumentReader.run_until_idle()."""
+    from bot.docread import job
+
+    monkeypatch.setattr(job, "START_DELAY_SECONDS", 24 * 3600.0)
+
+
 @pytest.fixture
 async def client(demo_services: Any, aiohttp_client: Any) -> Any:
     """An aiohttp test client on the full app, with demo data."""

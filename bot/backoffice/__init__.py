@@ -32,7 +32,7 @@ def _filters(context: Backoffice) -> dict[str, Any]:
 def create_staff_app(context: Backoffice) -> web.Application:
     from bot.backoffice import (
         views_account, views_admin, views_auth, views_cases, views_dashboard, views_documents, views_exports, views_inbox,
-        views_outbox,
+        views_letters, views_outbox,
     )
 
     sub = web.Application(middlewares=[backoffice_middleware])
@@ -51,6 +51,7 @@ def create_staff_app(context: Backoffice) -> web.Application:
     r.add_post("/cases/{case_id}/action", views_cases.case_action)
     r.add_post("/cases/{case_id}/assign", views_cases.case_assign)
     r.add_post("/cases/{case_id}/appointment", views_cases.case_appointment)
+    r.add_post("/cases/{case_id}/letters", views_letters.regenerate_letters)
     r.add_post("/cases/{case_id}/documents/{doc_id}/review", views_cases.document_review)
     r.add_get("/cases/{case_id}/export.pdf", views_exports.case_pdf)
     r.add_get("/documents/{doc_id}", views_documents.document_file)

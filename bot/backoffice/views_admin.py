@@ -170,10 +170,11 @@ async def registry_upload(request: web.Request) -> web.Response:
     except offload.OffloadError:
         return await registry_page(request, error=staff_text("registry_file_error"))
     async with bo(request).services.db.session() as session:
-        report = await import_registry(session, content, strict=strict, parsed=parsed)
+        report = await import_registry(session, content, strict=strict, parsed=parsed,
+                                       actor=f"staff:{me.username}", source="backoffice")
         audit.record(session, f"staff:{me.username}", "registry.import", rows=report.rows_read,
                      imported=report.imported, errors=len(report.errors), strict=strict,
-                     committed=report.committed)
+                     committed=report.committed, import_id=report.import_id, updates=report.updates)
         await session.commit()
     return await registry_page(request, report=report)
 

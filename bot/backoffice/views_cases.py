@@ -25,6 +25,9 @@ from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import (
     PREFIX, bo, current_staff, form, int_param, now_utc, path_int, redirect, render,
 )
+from bot.docread import reader_of
+from bot.docread.compare import case_readings
+from dialogues.case_letters import GENERATED, ITEM_PREFIX, is_letter, templates_for
 from storage.models import AuditLog, Appointment, Case, CaseDocument, Conversation, Message, Pilgrim, StaffUser
 
 TRANSCRIPT_LIMIT = 300
@@ -67,7 +70,8 @@ async def document_counts(session: AsyncSession, case_ids: list[int]) -> dict[in
     if not case_ids:
         return {}
     rows = (await session.execute(select(CaseDocument.case_id, CaseDocument.status, func.count(CaseDocument.id))
-                                  .where(CaseDocument.case_id.in_(case_ids), CaseDocument.status != "replaced")
+                                  .where(CaseDocument.case_id.in_(case_ids),
+                                         CaseDocument.status.not_in(("replaced", GENERATED)))
                                   .group_by(CaseDocument.case_id, CaseDocument.status))).all()
     out: dict[int, dict[str, int]] = {}
     for case_id, status, n in rows:
@@ -138,10 +142,12 @@ async def case_pilgrim(session: AsyncSession, case: Case) -> Pilgrim | None:
 
 
 def checklist_view(items: list[dict[str, Any]], documents: list[CaseDocument]) -> list[dict[str, Any]]:
-    """Checklist items with their documents; documents of unknown items are listed at the end."""
+    """Checklist items with their documents; documents of unknown items are listed at the end. The letters the
+    bot prepared (dialogues/case_letters.py) are not the pilgrim's documents: the case page lists them apart."""
     by_item: dict[str, list[CaseDocument]] = {}
     for doc in documents:
-        by_item.setdefault(doc.item_key, []).append(doc)
+        if not is_letter(doc):
+            by_item.setdefault(doc.item_key, []).append(doc)
     view = []
     for item in items:
         docs = by_item.pop(str(item.get("key")), [])
@@ -198,10 +204,17 @@ async def case_page(request: web.Request) -> web.Response:
                 left = context.rules.slot_capacity - await slot_taken(session, slot)
                 if left > 0:
                     slots.append({"value": slot.isoformat(), "at": slot, "left": left})
+        reader = reader_of(request)
+        readings = await case_readings(session, context.services.engine.rules.document_reading,
+                                       reader is not None and reader.available, case, documents, pilgrim)
     items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
+    templates = templates_for(context.services.engine, case)
     return render(request, "case.jinja2", {
+        "readings": readings, "reading_warnings": sum(len(r.warnings) for r in readings.values()),
         "case": case, "answers": answer_rows(case.answers), "pilgrim": pilgrim, "conversation": conversation,
         "messages": messages, "checklist": checklist_view(items, documents),
+        "letters": [d for d in documents if is_letter(d) and d.status == GENERATED],
+        "letter_names": {f"{ITEM_PREFIX}{t.key}": t.name for t in templates}, "letters_possible": bool(templates),
         "appointments": appointments, "history": history, "staff_names": names, "active_staff": active_staff,
         "actions": [TRANSITIONS[a] for a in allowed_actions(case.status)], "slots": slots,
         "replies": replies, "reply_tickets": tickets, "attachments_of": attachments_view,

@@ -11,6 +11,7 @@ from bot.backoffice.pdf_export import CaseSummary, ExportDocument, build_case_pd
 from bot.backoffice.texts import staff_text as t
 from bot.backoffice.views_cases import case_documents, case_pilgrim, checklist_view, load_case
 from bot.backoffice.web_common import bo, current_staff, now_utc, path_int
+from dialogues.case_letters import ITEM_PREFIX, templates_for
 
 REGISTRY_FIELDS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kecamatan", "kab_kota",
                    "provinsi", "status", "estimasi_tahun", "bank", "tanggal_daftar")
@@ -60,6 +61,7 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
                                   for item in checklist]),
         ])
     names = {str(item["key"]): str(item["name"]) for item in checklist}
+    names.update({f"{ITEM_PREFIX}{t.key}": t.name for t in templates_for(context.services.engine, case)})
     exports: list[ExportDocument] = []
     for doc in documents:
         if doc.status == "replaced":

@@ -51,9 +51,12 @@ class WhatsAppSettings(BaseModel):
                          "their customer-service window (WhatsApp Manager shows it); broadcasts are spread "
                          "over days to stay within it")
     window_hours: float = Field(24.0, gt=0, description="WhatsApp customer-service window")
+    media_url_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60,
+                                     description="how long a signed link to a file we send (Twilio fetches it) works")
     templates: dict[str, WhatsAppTemplate] = Field(
         default_factory=dict,
         description="purpose -> approved template; 'notification' is used outside the 24-hour window, "
+                    "'pilgrim_update' for personal updates after a registry import (else 'notification'), "
                     "'quick_reply_2' / 'quick_reply_3' render 2 or 3 choices as buttons")
     request_timeout_seconds: float = Field(30.0, gt=0)
 

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from bot.core.channel import SendResult
 from bot.channels.settings import WebChatSettings
+from bot.channels.signed_media import file_response, safe_filename
 from bot.channels.webchat_session import ChatSessions, new_session_id
 from bot.core.inbound import InboundAttachment, InboundMessage
 from bot.core.pipeline import Pipeline
@@ -33,6 +34,7 @@ from storage.models import Conversation, Message
 log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
+FILES_PATH = "/webchat/files"
 MAX_ATTACHMENTS = 10
 MAX_MESSAGE_ID = 64  # the client's id, stored as "<session id>:<message id>" (per-session de-duplication)
 BODY_OVERHEAD = 64 * 1024  # JSON keys, file names and the (escaped) text around the base64 data
@@ -100,8 +102,15 @@ def render_message(message: Message, last_inbound_id: int = 0) -> dict[str, Any]
     sender = "me" if message.direction == "in" else ("staff" if message.sender == "staff" else "bot")
     return {"id": message.id, "from": sender, "text": message.text, "choices": list(message.choices or []),
             "answered": bool(message.choices) and message.id < last_inbound_id,
-            "attachments": [{"filename": a.get("filename", ""), "content_type": a.get("content_type", "")}
-                            for a in message.attachments or []]}
+            "attachments": [_attachment(message, i, a) for i, a in enumerate(message.attachments or [])]}
+
+
+def _attachment(message: Message, index: int, attachment: dict[str, Any]) -> dict[str, Any]:
+    """A file on a message; one the bot or staff sent has a download link (for this session only)."""
+    out = {"filename": attachment.get("filename", ""), "content_type": attachment.get("content_type", "")}
+    if message.direction == "out" and attachment.get("sha256"):
+        out["url"] = f"{FILES_PATH}/{message.id}/{index}"
+    return out
 
 
 class WebChatChannel:
@@ -126,6 +135,7 @@ class WebChatChannel:
             app.router.add_get(f"/webchat/{asset}", self.asset)
         app.router.add_post("/webchat/messages", self.post_message)
         app.router.add_get("/webchat/messages", self.poll)
+        app.router.add_get(FILES_PATH + "/{message_id:\\d+}/{index:\\d+}", self.download)
 
     async def start(self) -> None:
         return None
@@ -195,6 +205,29 @@ class WebChatChannel:
         if new:
             self._with_cookie(request, response, session_id)
         return response
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """A file the bot sent in this session's conversation (e.g. a letter to print); 404 for any other."""
+        session_id = self.sessions.read(request)
+        if not session_id:
+            raise web.HTTPNotFound()
+        message_id, index = int(request.match_info["message_id"]), int(request.match_info["index"])
+        async with self.db.session() as session:
+            message = (await session.execute(select(Message).join(
+                Conversation, Conversation.id == Message.conversation_id).where(
+                Message.id == message_id, Message.direction == "out", Conversation.channel == CHANNEL,
+                Conversation.channel_user_id == session_id))).scalar_one_or_none()
+        attachments = list(message.attachments or []) if message is not None else []
+        if index >= len(attachments) or not attachments[index].get("sha256"):
+            raise web.HTTPNotFound()
+        attachment = attachments[index]
+        try:
+            data = await self.pipeline.files.read(attachment["sha256"])
+        except (ValueError, OSError):
+            log.warning("webchat: a sent file is missing message=%s", message_id)
+            raise web.HTTPNotFound() from None
+        return file_response(data, attachment.get("content_type") or "application/octet-stream",
+                             safe_filename(attachment.get("filename") or "", attachment["sha256"]), attachment=True)
 
     # helpers ------------------------------------------------------------------------------------
     async def _read_json(self, request: web.Request) -> Any:

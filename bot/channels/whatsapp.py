@@ -5,13 +5,12 @@ configured public URL (403 otherwise), media are fetched, the message is stored 
 (MessageSid is the channel message id, so a redelivery is stored once), then an empty TwiML answer goes back
 and the dialogue step runs in a background task. Replies are sent by the outbox through `send`.
 Status callbacks (queued/sent/delivered/read/failed/undelivered) update the stored outbound message.
-Outbound files are served to Twilio from /whatsapp/media/<sha256>/<token> (HMAC of the auth token).
+Outbound files are served to Twilio from /whatsapp/media/<sha256>/<expires>/<token>/<filename>: signed with
+the auth token and valid `channels.whatsapp.media_url_minutes` (bot/channels/signed_media.py).
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot.channels.signed_media import file_response, media_path, media_valid
 from bot.core.channel import SendResult
 from bot.channels.whatsapp_inbound import CHANNEL, MediaFetcher, convert
 from bot.channels.whatsapp_send import WhatsAppSender
@@ -74,7 +74,7 @@ class WhatsAppChannel:
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post(self.config.webhook_path, self.webhook)
         app.router.add_post(self.config.status_callback_path, self.status_callback)
-        app.router.add_get(MEDIA_PATH + "/{sha256}/{token}", self.media)
+        app.router.add_get(MEDIA_PATH + "/{sha256}/{expires}/{token}/{filename}", self.media)
 
     async def start(self) -> None:
         if not self.config.public_url:
@@ -103,14 +103,14 @@ class WhatsAppChannel:
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         return bool(self.validator.validate(self.public_url_of(request), form, signature, algorithm))
 
-    def media_token(self, sha256: str) -> str:
-        return hmac.new(self.auth_token.encode(), f"media:{sha256}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def media_url(self, attachment: dict[str, Any]) -> str | None:
-        if not self.config.public_url:
+    def media_url(self, attachment: dict[str, Any], now: float | None = None) -> str | None:
+        """A signed link to the stored file for Twilio to fetch, valid `media_url_minutes` (None without a
+        public URL or an auth token)."""
+        if not self.config.public_url or not self.auth_token:
             return None
-        sha = attachment["sha256"]
-        return f"{self.config.public_url.rstrip('/')}{MEDIA_PATH}/{sha}/{self.media_token(sha)}"
+        path = media_path(self.auth_token, attachment["sha256"], attachment.get("filename") or "",
+                          self.config.media_url_minutes * 60, now)
+        return f"{self.config.public_url.rstrip('/')}{MEDIA_PATH}{path}"
 
     # routes -------------------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
@@ -205,14 +205,13 @@ class WhatsAppChannel:
             return True
 
     async def media(self, request: web.Request) -> web.StreamResponse:
-        sha = request.match_info["sha256"]
-        if not hmac.compare_digest(request.match_info["token"], self.media_token(sha)):
+        if not media_valid(self.auth_token, dict(request.match_info)):
             return web.Response(status=404)
         try:
-            data = await self.files.read(sha)
+            data = await self.files.read(request.match_info["sha256"])
         except (ValueError, OSError):
             return web.Response(status=404)
-        return web.Response(body=data, content_type=sniff_content_type(data))
+        return file_response(data, sniff_content_type(data), request.match_info["filename"])
 
     # background ---------------------------------------------------------------------------------
     async def _reachable(self, conversation_id: int) -> None:

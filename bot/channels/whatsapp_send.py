@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1600  # Twilio's limit for one WhatsApp message body
 MAX_BUTTON_TITLE = 20  # WhatsApp quick-reply button titles
 NOTIFICATION = "notification"
+# outside the window, a message from these senders uses its own approved template when configured
+# (else 'notification'): personal updates after a registry import (bot/updates)
+SENDER_TEMPLATES = {"update": "pilgrim_update"}
 
 
 def or_list(items: list[str]) -> str:
@@ -88,12 +91,16 @@ class WhatsAppSender:
         if self.in_window(conversation):
             parts = self._free_form(conversation, message)
         else:
-            template = self.config.templates.get(NOTIFICATION)
+            template = self._outside_window_template(message)
             if template is None:
                 return SendResult(ok=False, undeliverable=True,
                                   error="outside the 24-hour window and no 'notification' template configured")
             parts = [self._template_part(conversation, message, template)]
         return await self._progress.send(message.id, parts, error_result, lambda created: created.sid)
+
+    def _outside_window_template(self, message: Message) -> WhatsAppTemplate | None:
+        own = SENDER_TEMPLATES.get(message.sender or "")
+        return (self.config.templates.get(own) if own else None) or self.config.templates.get(NOTIFICATION)
 
     # message shapes -----------------------------------------------------------------------------
     def _free_form(self, conversation: Conversation, message: Message) -> list[Part]:

@@ -40,9 +40,9 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from bot.cli import core, nlu, rasa, cases, staff, telegram, broadcast, privacy, conversations, report
+    from bot.cli import core, nlu, rasa, cases, staff, telegram, broadcast, privacy, conversations, report, updates
 
-    for module in (core, nlu, cases, staff, telegram, broadcast, privacy, conversations, report):
+    for module in (core, nlu, cases, staff, telegram, broadcast, privacy, conversations, report, updates):
         for command in module.COMMANDS:
             cli.add_command(command)
     for command in rasa.COMMANDS:

@@ -174,23 +174,48 @@ async def _chat(settings: Settings, user_id: str) -> None:
 @click.command("import-porsi")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Tidak mengimpor apa pun bila ada baris yang salah")
+@click.option("--preview", is_flag=True,
+              help="Hanya periksa: jumlah perubahan per jenis dan kabar pribadi yang akan dikirim; tidak menyimpan "
+                   "dan tidak mengirim apa pun")
+@click.option("--send", is_flag=True, help="Setelah impor, kirim kabar pribadi (jumlahnya ditampilkan dan ditanyakan)")
+@click.option("--yes", is_flag=True, help="Dengan --send: tanpa pertanyaan konfirmasi")
 @pass_cli
-def import_porsi_cmd(cli: CliContext, csv_file: Path, strict: bool) -> None:
+def import_porsi_cmd(cli: CliContext, csv_file: Path, strict: bool, preview: bool, send: bool, yes: bool) -> None:
     """Impor registri nomor porsi dari CSV (upsert berdasarkan nomor_porsi)."""
     settings = cli.settings
     setup_logging(settings.config.server.log_level)
+    if preview and send:
+        fail("--preview and --send exclude each other", code=2)
     try:
         data = csv_file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {csv_file}: {exc.strerror}")
-    code = asyncio.run(_import(settings, data, strict))
+    code, import_id, updates = asyncio.run(_import(settings, data, strict, preview))
+    if send and import_id is not None and updates:
+        from bot.cli.updates import confirm_and_send
+
+        confirm_and_send(cli, import_id, yes)
+    elif import_id is not None and updates:
+        click.echo(f"personal updates wait for confirmation: hajibot updates send {import_id} "
+                   f"(or the back office, /backoffice/updates/{import_id})")
     sys.exit(code)
 
 
-async def _import(settings: Settings, data: bytes, strict: bool) -> int:
+async def _import(settings: Settings, data: bytes, strict: bool, preview: bool = False
+                  ) -> tuple[int, int | None, int]:
+    """Returns (exit code, import id, personal updates recorded)."""
+    from bot.cli.updates import summary_lines
     from bot.services import StartupError, check_database
+    from bot.updates.service import summarize
     from storage.db import Database
-    from storage.registry_import import RegistryFileError, import_registry
+    from storage.registry_import import ImportReport, RegistryFileError, import_registry
+
+    lines: list[str] = []
+
+    async def count_updates(session: Any, report: ImportReport) -> None:
+        if report.import_id is not None and (report.changes or preview):
+            title = "what this import would change (not saved):" if preview else None
+            lines.extend(summary_lines(await summarize(session, report.import_id, settings.config.broadcast), title))
 
     db = Database(settings.database_url)
     try:
@@ -200,7 +225,8 @@ async def _import(settings: Settings, data: bytes, strict: bool) -> int:
             fail(str(exc), code=2)
         async with db.session() as session:
             try:
-                report = await import_registry(session, data, strict=strict)
+                report = await import_registry(session, data, strict=strict, actor="cli", source="cli",
+                                               dry_run=preview, before_commit=count_updates)
             except RegistryFileError as exc:
                 fail(str(exc))
     finally:
@@ -209,11 +235,20 @@ async def _import(settings: Settings, data: bytes, strict: bool) -> int:
         click.echo(f"line {error.line}: {error.reason}", err=True)
     if len(report.errors) > 200:
         click.echo(f"... and {len(report.errors) - 200} more bad rows", err=True)
+    code = 0 if not report.errors else 1
+    if preview:
+        click.echo(f"preview: {report.imported} rows would be imported ({len(report.errors)} bad rows); "
+                   f"nothing was saved or sent")
+        for line in lines:
+            click.echo(line)
+        return code, None, 0
     if report.committed:
         click.echo(f"imported {report.imported} rows ({len(report.errors)} bad rows skipped)")
-        return 0 if not report.errors else 1
+        for line in lines:
+            click.echo(line)
+        return code, report.import_id, report.updates
     click.echo(f"nothing imported: {len(report.errors)} bad rows (--strict)")
-    return 1
+    return 1, None, 0
 
 
 COMMANDS: list[click.Command] = [init_cmd, serve_cmd, chat_cmd, import_porsi_cmd]

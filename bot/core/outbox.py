@@ -13,6 +13,12 @@
   error starts with "blocked" (user blocked the bot, invalid number) also marks the conversation blocked;
   messages to a blocked conversation fail without being sent until the user writes again (`mark_reachable`).
 - Time comes from an injectable clock, so tests drive it without sleeping.
+
+The limiter and the back-off stay ours (aiolimiter and tenacity were compared): the claimer must ask "how long
+until this chat may get a message" without waiting, skip that conversation and wake when the earliest one may
+go, at a time from the injected clock, and broadcasts share the same budget (`limit_keys`); aiolimiter only
+waits inside `acquire()` on the event loop's clock. A retry here is a row with `next_attempt_at` that outlives
+the process, not a loop around a call, which is what tenacity drives.
 """
 from __future__ import annotations
 

@@ -82,6 +82,10 @@ class MaskingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line with named fields only. Not python-json-logger: it copies every `extra`
+    attribute into the line and formats tracebacks again from exc_info, so both would bypass the masking
+    filter (checked with python-json-logger 4.2)."""
+
     def format(self, record: logging.LogRecord) -> str:
         payload = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),

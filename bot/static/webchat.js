@@ -21,8 +21,10 @@
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
   function attachmentLine(a) {
-    const line = document.createElement("span");
+    // a file the bot sent (e.g. a letter to print) is a download link, valid for this chat session only
+    const line = document.createElement(a.url ? "a" : "span");
     line.className = "att";
+    if (a.url) { line.href = a.url; line.setAttribute("download", a.filename || ""); }
     line.appendChild(document.getElementById("doc-icon").content.cloneNode(true));
     line.appendChild(document.createTextNode(a.filename || a.content_type || texts.file));
     return line;

@@ -18,7 +18,7 @@ EXPECTATIONS = ("intent", "intent_not", "slots", "flow", "step", "reply_contains
                 "reply_matches", "choices_include", "choices_exclude", "no_reply", "case", "staff_sees", "optout",
                 "mode")
 STAFF_ACTIONS = ("start_review", "request_info", "invite", "approve", "reject", "complete", "message",
-                 "take_over", "return_to_bot", "accept_document", "reject_document")
+                 "take_over", "return_to_bot", "accept_document", "reject_document", "registry_update")
 SETUP_KEYS = ("now", "demo_registry", "registry", "cases", "display_name", "subscribed", "strangers_failed")
 CASE_SETUP_KEYS = ("service", "variant", "status", "ticket", "nomor_porsi", "applicant_name", "answers",
                    "documents", "submitted_days_ago", "owner")
@@ -43,6 +43,8 @@ class StaffSpec:
     ticket: str | None = None
     slot: int = 1  # invite: the n-th upcoming free slot
     item: str | None = None  # document actions: checklist item key
+    # registry_update: the porsi whose registry row an admin's import changes, its new status / estimated year
+    registry: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,11 +105,14 @@ def _staff(value: Any, where: str) -> StaffSpec:
         value = {"action": value}
     if not isinstance(value, dict) or value.get("action") not in STAFF_ACTIONS:
         raise StoryFormatError(f"{where}: staff needs action: one of {', '.join(STAFF_ACTIONS)}")
-    unknown = set(value) - {"action", "text", "ticket", "slot", "item"}
+    unknown = set(value) - {"action", "text", "ticket", "slot", "item", "porsi", "status", "estimasi"}
     if unknown:
         raise StoryFormatError(f"{where}: unknown staff key(s) {sorted(unknown)}")
+    registry = {k: value[k] for k in ("porsi", "status", "estimasi") if k in value}
     spec = StaffSpec(action=value["action"], text=str(value.get("text") or ""), ticket=value.get("ticket"),
-                     slot=int(value.get("slot", 1)), item=value.get("item"))
+                     slot=int(value.get("slot", 1)), item=value.get("item"), registry=registry)
+    if spec.action == "registry_update" and "porsi" not in registry:
+        raise StoryFormatError(f"{where}: staff registry_update needs porsi (and status and/or estimasi)")
     if spec.action in ("request_info", "reject", "message", "reject_document") and not spec.text:
         raise StoryFormatError(f"{where}: staff {spec.action} needs text")
     if spec.action in ("accept_document", "reject_document") and not spec.item:

@@ -246,6 +246,9 @@ class Player:
     # staff ------------------------------------------------------------------------------------------
     async def _staff(self, spec: StaffSpec) -> None:
         """Do what a logged-in officer's click does in the back office (bot/backoffice/views_*.py)."""
+        if spec.action == "registry_update":
+            await self._registry_update(spec.registry)
+            return
         bo = self.world.backoffice(self.services)
         async with self.services.db.session() as session:
             staff = (await session.execute(select(StaffUser).where(StaffUser.username == STAFF_USERNAME))
@@ -281,6 +284,36 @@ class Player:
                 except (ActionError, IllegalTransition) as exc:
                     raise StoryError(f"staff {spec.action} refused by the back office: {exc}") from None
             await session.commit()
+
+    async def _registry_update(self, change: dict[str, Any]) -> None:
+        """An admin imports the registry with one porsi's row changed and confirms the personal updates; the
+        service's update sender hands them to the outbox (bot/updates), as `hajibot serve` does."""
+        from bot.updates import service as updates
+        from bot.updates.sender import UpdateSender
+
+        columns = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kab_kota", "provinsi", "status",
+                   "estimasi_tahun", "bank", "tanggal_daftar", "kecamatan")
+        async with self.services.db.session() as session:
+            rows = [{c: getattr(p, c) for c in columns}
+                    for p in (await session.execute(select(Pilgrim).order_by(Pilgrim.id))).scalars()]
+        target = [r for r in rows if r["nomor_porsi"] == str(change["porsi"])]
+        if not target:
+            raise StoryError(f"staff registry_update: porsi {change['porsi']} is not in the registry")
+        if "status" in change:
+            target[0]["status"] = str(change["status"])
+        if "estimasi" in change:
+            target[0]["estimasi_tahun"] = change["estimasi"]
+        config = self.services.settings.config
+        channels = sorted(set(self.services.channels) | {self.story.channel})  # stories read the outbox rows
+        async with self.services.db.session() as session:
+            report = await import_registry(session, _registry_csv(rows), actor="staff:admin", source="backoffice")
+        if report.import_id is not None and report.updates:
+            async with self.services.db.session() as session:
+                await updates.confirm(session, report.import_id, "staff:admin", config.broadcast, admin=True,
+                                      expected_total=None, channels=channels)
+        sender = UpdateSender(self.services.db, self.services.engine, channels, config.updates,
+                              config.broadcast, clock=lambda: self.clock)
+        await sender.step()
 
     async def _case(self, session: AsyncSession, ticket: str | None) -> Case:
         query = select(Case).where(Case.ticket == ticket) if ticket else \

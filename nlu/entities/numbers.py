@@ -1,4 +1,4 @@
-"""Digit-based entities: nomor porsi (10 digits), NIK (16 digits, plausibility-checked), phone (→ +62…).
+"""Digit-based entities (shared with the dialogue validators: one NIK check, one porsi length): nomor porsi (10 digits), NIK (16 digits, plausibility-checked), phone (→ +62…).
 
 Digits may be grouped with spaces, dashes or dots. A run of groups is split greedily into the longest
 valid entities. A 10-digit number starting with 08 is a phone number unless the nearest keyword before it
@@ -14,14 +14,16 @@ _RUN = re.compile(r"(?<![\w+])(\+?\d+(?:[ \-.]{1,2}\d+)*)(?![\w])")
 _GROUP = re.compile(r"\+?\d+")
 _PHONE_CTX = re.compile(r"\b(hp|wa|whatsapp|telp|telepon|telpon|tlp|kontak|nope|handphone|ponsel|hubungi|call|sms)\b")
 _PORSI_CTX = re.compile(r"\b(porsi|prsi|porsinya|spph|sph)\b")
-MAX_DIGITS = 16
+PORSI_DIGITS = 10
+NIK_DIGITS = 16
+MAX_DIGITS = NIK_DIGITS
 PROVINCES = {11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65,
              71, 72, 73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96, 97}
 
 
 def plausible_nik(digits: str) -> bool:
-    """Province code, DDMMYY birth date (women +40 on the day), non-zero serial."""
-    if len(digits) != 16 or not digits.isdigit():
+    """Province code, DDMMYY birth date (women +40 on the day), non-zero serial, not one digit repeated."""
+    if len(digits) != NIK_DIGITS or not digits.isdigit() or len(set(digits)) == 1:
         return False
     if int(digits[:2]) not in PROVINCES:
         return False
@@ -55,9 +57,9 @@ def _prefers_phone(text: str, start: int) -> bool:
 def _classify(text: str, digits: str, start: int) -> tuple[str, str, float] | None:
     plus = digits.startswith("+")
     d = digits.lstrip("+")
-    if len(d) == 16 and not plus:
+    if len(d) == NIK_DIGITS and not plus:
         return ("nik", d, 1.0) if plausible_nik(d) else None
-    if len(d) == 10 and not plus and not (d.startswith("08") and _prefers_phone(text, start)):
+    if len(d) == PORSI_DIGITS and not plus and not (d.startswith("08") and _prefers_phone(text, start)):
         return ("porsi_number", d, 1.0)
     phone = phone_value(digits)
     if phone and (plus or not d.startswith("62") or len(d) >= 11):

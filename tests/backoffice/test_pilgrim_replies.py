@@ -18,7 +18,9 @@ from tests.conftest import WebChat
 
 TZ = ZoneInfo("Asia/Jakarta")
 OGG_VOICE = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead" + b"v" * 4000
-WEBM_VOICE = b"\x1aE\xdf\xa3" + b"\x9fB\x86\x81\x01" + b"r" * 3000
+# the EBML header a browser's MediaRecorder writes (DocType "webm"), then filler
+WEBM_VOICE = (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\xf7\x81\x01B\xf2\x81\x04B\xf3\x81\x08"
+              b"B\x82\x84webmB\x87\x81\x04B\x85\x81\x02" + b"r" * 3000)
 
 
 def attach(data: bytes, name: str, content_type: str) -> list[dict[str, str]]:

@@ -3,11 +3,13 @@ as Telegram photos/documents and as WhatsApp media; the case is created with the
 built-in NLU, real flows, the outbox running, python-telegram-bot and twilio against the fakes."""
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from datetime import datetime, timezone
 from typing import Any
 
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from storage.models import Case, CaseDocument, Conversation, Message
@@ -147,10 +149,26 @@ async def assert_case_created(services: Any, channel: str) -> None:
     assert case.ticket == f"PBT-{YEAR}-00001" and case.service == "pembatalan" and case.variant == "meninggal"
     assert case.nomor_porsi == "0312345678" and case.status == "submitted"
     assert conv is not None and conv.channel == channel
+    docs = [d for d in docs if d.status != "generated"]  # the ready-to-sign letters: see assert_letters_sent
     assert len(docs) == 12
     pdf = next(d for d in docs if d.content_type == "application/pdf")
     assert pdf.item_key == "surat_permohonan" and pdf.page_count == 2
     assert all(services.files.path_for(d.sha256).exists() for d in docs)
+
+
+def letter_text(data: bytes) -> str:
+    return " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
+
+
+def assert_letters(documents: list[tuple[str, bytes]], phone: str | None = None) -> None:
+    """The surat permohonan and the heir's SPTJM as the pilgrim's phone received them."""
+    ticket = f"PBT-{YEAR}-00001"
+    assert [name for name, _ in documents] == [f"surat-permohonan-{ticket}.pdf", f"sptjm-{ticket}.pdf"]
+    for _, data in documents:
+        text = letter_text(data)
+        assert "SITI AMINAH" in text and "0312345678" in text and "Ahmad Syukri" in text
+        if phone:
+            assert f"Nomor HP : {phone}" in text
 
 
 async def test_pembatalan_with_photo_uploads_on_telegram(channel_client, channel_services, fake_telegram):
@@ -164,9 +182,13 @@ async def test_pembatalan_with_photo_uploads_on_telegram(channel_client, channel
     out = await pilgrim.say("selesai")
     out = await send_documents(pilgrim, pilgrim.photo, out)
     assert "Ringkasan pengajuan pembatalan" in out and "14 Agustus 2025" in out
+    mark = len(fake_telegram.sent())
     out = await pilgrim.say("ya benar")
-    assert f"PBT-{YEAR}-00001" in out
+    assert f"PBT-{YEAR}-00001" in out and "meterai Rp10.000" in out
     await assert_case_created(channel_services, "telegram")
+    sent = fake_telegram.sent()[mark:]
+    assert [c.method for c in sent] == ["sendMessage", "sendDocument", "sendDocument", "sendMessage"]
+    assert_letters([c.files["document"] for c in sent if c.method == "sendDocument"])
 
 
 async def test_pembatalan_with_photo_uploads_on_whatsapp(channel_client, channel_services, fake_twilio):
@@ -179,10 +201,22 @@ async def test_pembatalan_with_photo_uploads_on_whatsapp(channel_client, channel
     out = await pilgrim.say("selesai")
     out = await send_documents(pilgrim, pilgrim.media, out)
     assert "Ringkasan pengajuan pembatalan" in out and "14 Agustus 2025" in out
+    mark = len(fake_twilio.created)
     out = await pilgrim.say("ya benar")
-    assert f"PBT-{YEAR}-00001" in out
+    assert f"PBT-{YEAR}-00001" in out and "meterai Rp10.000" in out
     await assert_case_created(channel_services, "whatsapp")
     assert len(fake_twilio.media_requests) == 12  # every upload fetched once, with basic auth
+    # the letters go as media: Twilio fetches them from our signed, expiring links
+    urls = [url for c in fake_twilio.created[mark:] for url in c.params.get("MediaUrl", [])]
+    documents = []
+    for url in urls:
+        assert url.startswith(WhatsAppPilgrim.URL.removesuffix("/whatsapp/webhook") + "/whatsapp/media/")
+        response = await channel_client.get(url.split("example.go.id", 1)[1])
+        assert response.status == 200 and response.content_type == "application/pdf"
+        name = url.rsplit("/", 1)[1]
+        assert response.headers["Content-Disposition"] == f'inline; filename="{name}"'
+        documents.append((name, await response.read()))
+    assert_letters(documents, phone=pilgrim.phone)
 
 
 async def test_menu_numbers_are_understood_on_whatsapp(channel_client, channel_services, fake_twilio):

@@ -146,7 +146,23 @@ async def test_outbound_media_is_served_to_twilio_with_a_token(channel_client, c
     response = await channel_client.get(path)
     assert response.status == 200 and await response.read() == JPEG
     assert response.content_type == "image/jpeg"
-    assert (await channel_client.get(path[:-4] + "0000")).status == 404
+    assert response.headers["Content-Disposition"] == 'inline; filename="jadwal.jpg"'
+    assert (await channel_client.get(path[:-4] + "0000")).status == 404  # another file name: not signed
+    sha, expires, token, name = path.split("/")[3:]
+    forged = f"/whatsapp/media/{sha}/{int(expires) + 3600}/{token}/{name}"  # a later expiry: not signed
+    assert (await channel_client.get(forged)).status == 404
+
+
+async def test_outbound_media_links_expire(channel_client, channel_services):
+    import time
+
+    channel = channel_services.channels["whatsapp"]
+    stored = (await channel_services.files.put(JPEG, "jadwal.jpg")).to_json()
+    ttl = channel.config.media_url_minutes * 60
+    fresh = channel.media_url(stored, now=time.time() - ttl + 30)[len(PUBLIC):]
+    stale = channel.media_url(stored, now=time.time() - ttl - 1)[len(PUBLIC):]
+    assert (await channel_client.get(fresh)).status == 200
+    assert (await channel_client.get(stale)).status == 404
 
 
 async def test_status_report_that_overtakes_the_outbox_is_applied(channel_client, channel_services):

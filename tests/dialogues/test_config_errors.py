@@ -76,3 +76,23 @@ def test_unknown_key_in_checklist_item(base: Path) -> None:
     edit(base / "dialogues/rules/checklists.yml", "form: asli, hint:", "form: asli, hintt:")
     msg = load(base)
     assert "checklists.yml" in msg and "line 9" in msg and "hint" in msg
+
+
+def test_case_field_naming_a_slot_never_asked_fails(base: Path) -> None:
+    edit(base / "dialogues/flows/pelimpahan.yml", "applicant_name: recipient_name", "applicant_name: nama_penerima")
+    msg = load(base)
+    assert "pelimpahan.yml" in msg and "line 9" in msg and "nama_penerima" in msg and "applicant_name" in msg
+
+
+def test_action_param_naming_a_slot_never_asked_fails(base: Path) -> None:
+    edit(base / "dialogues/flows/pelimpahan.yml", "params: {slot: recipient_nik}", "params: {slot: nik_penerima}")
+    msg = load(base)
+    assert "pelimpahan.yml" in msg and "recipient_not_owner" in msg and "nik_penerima" in msg
+
+
+def test_create_case_without_a_case_declaration_fails(base: Path) -> None:
+    path = base / "dialogues/flows/pendaftaran.yml"
+    edit(path, "  case:  #", "  # case:  #")
+    edit(path, "    fields: {applicant_name: applicant_name}\n    documents: documents\n", "")
+    msg = load(base)
+    assert "pendaftaran.yml" in msg and "create_case" in msg and "case:" in msg

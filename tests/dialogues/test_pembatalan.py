@@ -54,10 +54,14 @@ async def test_deceased_cancellation_end_to_end(chat: Chat, db) -> None:
     assert "identity" not in case.answers
     assert case.answers["_documents"]["surat_permohonan"]["files"] == 2
     assert case.answers["_documents"]["bukti_transfer"]["status"] == "skipped"
-    assert len(docs) == 12 and {d.status for d in docs} == {"received"}
-    pdf = next(d for d in docs if d.content_type == "application/pdf")
+    uploaded = [d for d in docs if d.status != "generated"]
+    assert len(uploaded) == 12 and {d.status for d in uploaded} == {"received"}
+    # the ready-to-sign surat permohonan and SPTJM of the heir are attached too (tests/dialogues/test_letters.py)
+    assert sorted(d.item_key for d in docs if d.status == "generated") == ["letter:sptjm", "letter:surat_permohonan"]
+    pdf = next(d for d in uploaded if d.content_type == "application/pdf")
     assert pdf.page_count == 3 and len(pdf.sha256) == 64
-    assert [a.action for a in audit] == ["case_created"] and audit[0].actor == "bot"
+    assert [a.action for a in audit] == ["case_created", "case.letters_generated"]
+    assert {a.actor for a in audit} == {"bot"}
     conv = await chat.conversation()
     assert conv.state.get("flow") is None
 

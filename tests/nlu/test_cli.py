@@ -54,7 +54,7 @@ def test_train(config: Path, tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     result = run(config, "train")
     assert "trained on" in result.output
-    assert list((tmp_path / "fresh-cache").glob("builtin-*.pkl"))
+    assert list((tmp_path / "fresh-cache").glob("builtin-*.npz"))
 
 
 def test_crossval(config: Path, tmp_path: Path) -> None:

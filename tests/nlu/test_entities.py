@@ -136,3 +136,30 @@ def test_offsets_refer_to_original_text() -> None:
         assert text[e["start"]:e["end"]]
         assert e["extractor"] == "builtin_rules"
     assert {e["entity"] for e in extract_entities(text)} == {"porsi_number", "relationship", "date"}
+
+
+@pytest.mark.parametrize("text,value", [
+    ("lahir 5 juni 60", "1960-06-05"), ("lahir 05-06-60", "1960-06-05"), ("05-06-1960", "1960-06-05"),
+    ("tgl lahir 3 Mei '60", "1960-05-03"),
+])
+def test_two_digit_years_are_the_most_recent_past_year(text: str, value: str) -> None:
+    """One rule for the NLU and the dialogues (nlu/entities/dates.py): birth and death dates lie in the past."""
+    import datetime as dt
+
+    from nlu.entities.dates import extract_dates, find_dates
+    today = dt.date(2026, 11, 24)
+    assert [d[1] for d in extract_dates(text, today)] == [value]
+    assert [f.value.isoformat() for f in find_dates(text, today)] == [value]
+
+
+@pytest.mark.parametrize("digits", ["1375014508900001", "1375015506650004", "1111111111111111", "1375019908900001",
+                                    "9975014508900001", "1375014508900000"])
+def test_nlu_and_dialogue_agree_on_nik(digits: str) -> None:
+    """The dialogue's NIK validator is the NLU's check: a number the NLU does not see as a NIK is asked again."""
+    from datetime import date
+
+    from dialogues.parsing import Lexicon
+    from dialogues.validators import ValidationContext, validate
+    lex = Lexicon.model_construct()
+    nlu_sees_nik = [e[1] for e in ents(digits, "nik")] == [digits]
+    assert (validate("nik", digits, ValidationContext(lex, date(2026, 11, 24), [])) == digits) == nlu_sees_nik
