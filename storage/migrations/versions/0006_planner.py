@@ -2,7 +2,7 @@
 the service-level clock's pause while a case waits for the pilgrim (cases.sla_paused_at)
 
 Revision ID: 0006_planner
-Revises: 0005_skm
+Revises: 0006_proactive
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import storage.models
 
 
 revision = '0006_planner'
-down_revision = '0005_skm'
+down_revision = '0006_proactive'  # chained at merge: ocr, proactive, planner
 branch_labels = None
 depends_on = None
 
