@@ -309,9 +309,22 @@ async def missing_items(engine: "DialogueEngine", ctx: "Ctx", case: Case) -> lis
     return [i.name for i in checklist.items if not i.optional and i.key not in keys]
 
 
+def _expected(engine: "DialogueEngine", case: Case, key: str) -> str:
+    """The expected completion for a status reply ('' without a running clock); while the case waits for the
+    pilgrim, that the clock stands still instead."""
+    if case.sla_paused_at is not None and case.sla_stage is not None:
+        return engine.text(f"{key}_paused")
+    values = expected_vars(case, engine.rules, engine.lexicon, engine.tz)
+    if values["expected_date"] is None:
+        return ""
+    return engine.text(f"{key}_expected", expected_date=values["expected_date"],
+                       stage_label=values["stage_label"], stage_due_date=values["stage_due_date"] or "-")
+
+
 async def _say_case(engine: "DialogueEngine", ctx: "Ctx", case: Case, key: str) -> None:
     missing = await missing_items(engine, ctx, case)
     ctx.say(key, ticket=case.ticket, service_label=engine.mapping("service_labels", case.service),
+            expected=_expected(engine, case, key),
             status_label=engine.mapping("case_status_labels", case.status),
             submitted=format_date(case.submitted_at.astimezone(engine.tz).date(), engine.lexicon)
             if case.submitted_at else "-",

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from dialogues.context import Ctx
 from dialogues.parsing import contains_phrase, is_only, normalize, pick_option
 from dialogues.schema import ChecklistItem
+from dialogues.sla_hooks import pause_or_resume
 from storage.models import AuditLog, Case, CaseDocument, Conversation
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class CaseReplies:
         if case.status in BACK_TO_REVIEW:
             case.status = "in_review"
             case.updated_at = ctx.now
+            pause_or_resume(case, self.rules, self.tz, ctx.now)  # the clock runs again, due dates moved
             ctx.turn.events.append(("case.status_changed", case.id, {"previous_status": previous}))
         detail = {"message_id": ctx.turn.message_id, "kind": awaiting.get("kind"), "documents": ids,
                   "media": [m.get("kind") for m in ctx.turn.media], "from_status": previous,

@@ -350,6 +350,7 @@ class ServiceLevelRules(Strict):
     extra_cuti_bersama: list[date] = []
     closures: list[date] = []
     warn_working_days: int = Field(1, ge=0, le=30)
+    pause_statuses: list[str] = ["need_info"]
     services: dict[str, ServiceStandard] = {}
 
 

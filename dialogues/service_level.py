@@ -81,6 +81,18 @@ def add_working_days(calendar: WorkCalendar, start: datetime, days: int) -> date
     return _after(calendar, calendar.received_day(aware(start)), days)
 
 
+def waited_working_days(calendar: WorkCalendar, paused: datetime, resumed: datetime) -> int:
+    """Working days a paused clock stood still: between the working days the pause and the answer count as
+    received on (an answer on the day of the pause, or before the office opens again, costs nothing)."""
+    first, last = calendar.received_day(aware(paused)), calendar.received_day(aware(resumed))
+    return sum(1 for n in range(1, (last - first).days + 1) if calendar.is_working_day(first + timedelta(days=n)))
+
+
+def shift_working_days(calendar: WorkCalendar, due: datetime, days: int) -> datetime:
+    """A due date moved `days` working days later (closing time of that working day)."""
+    return due if days <= 0 else _after(calendar, aware(due).astimezone(calendar.tz).date(), days)
+
+
 def working_days_between(calendar: WorkCalendar, start: datetime, end: datetime) -> int:
     """Working days in (start's local date, end's local date]; negative when `end` is before `start`."""
     start, end = aware(start), aware(end)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from dialogues.parsing import Lexicon, format_date
 from dialogues.schema import Rules
-from dialogues.service_level import WorkCalendar, clock_for, stage_index
+from dialogues.service_level import WorkCalendar, clock_for, shift_working_days, stage_index, waited_working_days
 from storage.models import Case
 
 
@@ -27,6 +27,25 @@ def start_clock(case: Case, rules: Rules, tz: ZoneInfo, started: datetime) -> bo
     case.sla_stage, case.sla_stage_started_at = clock.stage.name, started
     case.sla_stage_due_at, case.sla_due_at = clock.stage_due, clock.expected_completion
     return True
+
+
+def pause_or_resume(case: Case, rules: Rules, tz: ZoneInfo, now: datetime) -> int:
+    """Stop the clock when the case starts waiting for the pilgrim (`pause_statuses`); when it leaves that
+    state, move both due dates by the working days it waited. Returns the working days added."""
+    if case.status in rules.service_levels.pause_statuses:
+        if case.sla_paused_at is None and case.sla_stage is not None:
+            case.sla_paused_at = now
+        return 0
+    if case.sla_paused_at is None:
+        return 0
+    calendar = WorkCalendar.from_rules(rules, tz)
+    days = waited_working_days(calendar, case.sla_paused_at, now)
+    if case.sla_stage_due_at is not None:
+        case.sla_stage_due_at = shift_working_days(calendar, case.sla_stage_due_at, days)
+    if case.sla_due_at is not None:
+        case.sla_due_at = shift_working_days(calendar, case.sla_due_at, days)
+    case.sla_paused_at = None
+    return days
 
 
 def expected_vars(case: Case, rules: Rules, lexicon: Lexicon, tz: ZoneInfo) -> dict[str, Any]:
@@ -50,5 +69,6 @@ def sla_stage_change(engine: Any, case: Case, now: datetime) -> dict[str, Any]:
         return {}
     first_stage = stage_index(rules.service_levels, case.service, case.status) == 0
     started = case.submitted_at if case.sla_stage is None and first_stage and case.submitted_at else now
+    pause_or_resume(case, rules, engine.tz, now)
     start_clock(case, rules, engine.tz, started)  # a case from before the clock existed counts from submission
     return expected_vars(case, rules, engine.lexicon, engine.tz)

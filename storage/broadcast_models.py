@@ -38,6 +38,10 @@ class Broadcast(Base):
     audience_cursor: Mapped[int] = mapped_column(IdType, default=0)  # last conversation id turned into a row
     audience_done: Mapped[bool] = mapped_column(Boolean, default=False)
     total: Mapped[int] = mapped_column(Integer, default=0)  # delivery rows created so far
+    # the schedule made when sending starts (bot/broadcast/planner.py Plan.to_json): day batches within
+    # WhatsApp's messaging tier; the rows of a later day wait (next_attempt_at) until its start
+    plan: Mapped[dict[str, Any] | None] = mapped_column()
+    planned_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -51,6 +55,7 @@ class BroadcastDelivery(Base):
         Index("ix_broadcast_deliveries_claim", "broadcast_id", "channel", "status", "id"),
         Index("ix_broadcast_deliveries_provider", "channel", "provider_message_id"),
         Index("ix_broadcast_deliveries_due", "broadcast_id", "status", "next_attempt_at"),
+        Index("ix_broadcast_deliveries_tier", "channel", "tier_day", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -65,6 +70,9 @@ class BroadcastDelivery(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime | None] = mapped_column()
+    # the plan's day batch of a WhatsApp row that counts against the messaging tier (a new person messaged
+    # outside the 24-hour window); None: it costs no tier (other channel, inside the window, already messaged)
+    tier_day: Mapped[int | None] = mapped_column(Integer)
 
 
 class BroadcastOptout(Base):

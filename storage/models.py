@@ -33,7 +33,9 @@ class AwareDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime stored; use timezone-aware UTC")
-        return value
+        # SQLite keeps the wall time and drops the offset: store every moment as UTC (a due date computed in
+        # office time, 16.00 WIB, would otherwise read back as 16.00 UTC)
+        return value.astimezone(timezone.utc) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -169,6 +171,9 @@ class Case(Base):
     sla_stage_started_at: Mapped[datetime | None] = mapped_column()
     sla_stage_due_at: Mapped[datetime | None] = mapped_column(index=True)
     sla_due_at: Mapped[datetime | None] = mapped_column()
+    # the clock stands still while the case waits for the pilgrim (service_levels.pause_statuses); when they
+    # answer, the due dates move by the working days it waited
+    sla_paused_at: Mapped[datetime | None] = mapped_column()
 
     documents: Mapped[list["CaseDocument"]] = relationship(back_populates="case", lazy="raise",
                                                            order_by="CaseDocument.id")

@@ -41,6 +41,8 @@ class Backoffice:
             log.warning("HAJIBOT_SESSION_KEY is not set: using a random key; staff sessions end at restart")
             key = secrets.token_hex(32)
         rules = OfficeRules(services.engine.rules, services.engine.tz)
+        if config.backoffice.sla_hours is not None:
+            log.warning("backoffice.sla_hours is ignored: late cases follow dialogues/rules/service_levels.yml")
         webhook_key = secrets_.webhook_signing_key.encode() if secrets_.webhook_signing_key else None
         if config.backoffice.webhook_url and webhook_key is None:
             log.error("backoffice.webhook_url is set but HAJIBOT_WEBHOOK_SIGNING_KEY is not: webhook disabled")

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.backoffice.states import OPEN_STATUSES, STATUSES, WAITING_ON_OFFICE
-from dialogues.service_level import WorkCalendar, sla_state
+from bot.backoffice.states import OPEN_STATUSES, STATUSES
+from bot.backoffice.texts import staff_text
+from dialogues.service_level import WorkCalendar, clock_for, sla_state, stage_index, time_left
 from storage.models import Case
 
 AGE_CHOICES = {"1": 1, "3": 3, "7": 7, "14": 14, "30": 30}  # "older than N days"
@@ -94,20 +95,66 @@ async def count_cases(session: AsyncSession, f: QueueFilter, staff_id: int, now:
     return int((await session.execute(query)).scalar_one())
 
 
-def is_overdue(case: Case, now: datetime, sla_hours: float) -> bool:
-    """An open case waiting on the office for longer than the SLA."""
-    started = case.submitted_at or case.created_at
-    return case.status in WAITING_ON_OFFICE and started is not None and now - started > timedelta(hours=sla_hours)
-
-
 async def known_services(session: AsyncSession) -> list[str]:
     return sorted(s for s in (await session.execute(select(Case.service).distinct())).scalars().all() if s)
 
 
 def sla_flag(case: Case, now: datetime, rules: Any) -> str:
-    """'breached' / 'at_risk' / 'ok' against the service standard ('' without a running clock);
-    `rules` is the back office's OfficeRules."""
-    if case.sla_stage_due_at is None or case.status not in OPEN_STATUSES:
+    """'breached' / 'at_risk' / 'ok' against the service standard, 'paused' while the case waits for the
+    pilgrim ('' without a running clock); `rules` is the back office's OfficeRules."""
+    due = stage_due(case, rules)
+    if due is None:
         return ""
+    if case.sla_paused_at is not None:
+        return "paused"
     calendar = WorkCalendar.from_rules(rules.rules, rules.tz)
-    return sla_state(calendar, now, case.sla_stage_due_at, rules.rules.service_levels.warn_working_days)
+    return sla_state(calendar, now, due, rules.rules.service_levels.warn_working_days)
+
+
+def stage_due(case: Case, rules: Any) -> datetime | None:
+    """The open case's stage due date; a case from before the clock existed (none stored) counts from its
+    submission, as its next status change will store it."""
+    if case.status not in OPEN_STATUSES:
+        return None
+    if case.sla_stage_due_at is not None or case.submitted_at is None:
+        return case.sla_stage_due_at
+    levels = rules.rules.service_levels
+    if stage_index(levels, case.service, case.status) != 0:
+        return None
+    clock = clock_for(levels, WorkCalendar.from_rules(rules.rules, rules.tz), case.service, case.status,
+                      case.submitted_at)
+    return clock.stage_due if clock else None
+
+
+@dataclass(frozen=True)
+class SlaView:
+    """A case against its service standard, as the officer reads it (case page, queue CSV)."""
+
+    flag: str  # ok | at_risk | breached | paused
+    stage: str
+    stage_due: datetime
+    expected: datetime | None
+    days_left: int  # working days; negative: late by that many
+    paused_since: datetime | None
+
+    @property
+    def time_left(self) -> str:
+        if self.flag == "paused":
+            return staff_text("sla_paused")
+        if self.days_left < 0:
+            return staff_text("sla_late", days=-self.days_left)
+        return staff_text("sla_left", days=self.days_left) if self.days_left else staff_text("sla_left_today")
+
+    def paused_note(self, tz: Any) -> str:
+        since = self.paused_since.astimezone(tz).strftime("%d-%m-%Y %H.%M") if self.paused_since else "-"
+        return staff_text("sla_paused_since", since=since)
+
+
+def sla_view(case: Case, now: datetime, rules: Any) -> SlaView | None:
+    """The running clock of an open case (None: no standard for its service, or closed)."""
+    flag, due = sla_flag(case, now, rules), stage_due(case, rules)
+    if not flag or due is None:
+        return None
+    calendar = WorkCalendar.from_rules(rules.rules, rules.tz)
+    return SlaView(flag, case.sla_stage or "", due, case.sla_due_at, time_left(calendar, now, due),
+                   case.sla_paused_at)

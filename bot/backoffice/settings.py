@@ -9,7 +9,9 @@ from bot.core.requester import ProxyList
 class BackofficeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sla_hours: float = Field(48, gt=0, description="Open cases waiting longer than this are highlighted")
+    sla_hours: float | None = Field(
+        None, description="Ignored (kept so older config files still load): the service standards in "
+                          "dialogues/rules/service_levels.yml decide which cases are late")
     secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (true behind HTTPS)")
     login_free_failures_account: int = Field(5, ge=1, description="Failed sign-ins to one account name after "
                                              "which attempts are delayed (1, 2, 4 ... s)")

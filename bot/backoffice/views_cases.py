@@ -17,7 +17,7 @@ from bot.backoffice.case_actions import (
 )
 from bot.backoffice.notify import wake_outbox
 from bot.backoffice.queue import (
-    AGE_CHOICES, QueueFilter, count_cases, is_overdue, known_services, list_cases, sla_flag, status_counts,
+    AGE_CHOICES, QueueFilter, count_cases, known_services, list_cases, sla_flag, sla_view, status_counts,
 )
 from bot.backoffice.replies_view import attachments_view, pilgrim_replies, reply_tickets, unanswered_replies
 from bot.backoffice.states import CLOSED_STATUSES, STATUSES, TRANSITIONS, IllegalTransition, allowed_actions
@@ -54,16 +54,13 @@ async def queue_page(request: web.Request) -> web.Response:
         names = await staff_names(session)
         doc_counts = await document_counts(session, [c.id for c in cases])
         replied = await unanswered_replies(session, [c.id for c in cases])
-    rows = [{"case": c, "overdue": is_overdue(c, now, context.settings.sla_hours),
-             "sla": sla_flag(c, now, context.rules),
+    rows = [{"case": c, "sla": sla_flag(c, now, context.rules),
              "assigned": names.get(c.assigned_staff_id or 0, ""), "docs": doc_counts.get(c.id, {}),
              "new_reply": c.id in replied} for c in cases]
     pages = max(1, (total + size - 1) // size)
     return render(request, "queue.jinja2", {
         "rows": rows, "f": f, "counts": counts, "statuses": STATUSES, "services": services, "staff_names": names,
         "age_choices": list(AGE_CHOICES), "total": total, "pages": pages, "now": now,
-        "sla_hours": context.settings.sla_hours,
-        "overdue_count": sum(1 for r in rows if r["overdue"]),
         "sla_count": sum(1 for r in rows if r["sla"] in ("at_risk", "breached")),
     })
 
@@ -95,12 +92,16 @@ async def queue_csv(request: web.Request) -> web.StreamResponse:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["ticket", "service", "variant", "status", "nomor_porsi", "applicant_name", "submitted_at",
-                     "first_staff_action_at", "closed_at", "assigned_to", "overdue"])
+                     "first_staff_action_at", "closed_at", "assigned_to", "sla", "stage_due_at",
+                     "working_days_left", "expected_completion"])
     for c in cases:
+        sla = sla_view(c, now, context.rules)
         writer.writerow([_csv_cell(v) for v in (
             c.ticket, c.service, c.variant or "", c.status, c.nomor_porsi or "", c.applicant_name or "",
             _iso(c.submitted_at), _iso(c.first_staff_action_at), _iso(c.closed_at),
-            names.get(c.assigned_staff_id or 0, ""), "yes" if is_overdue(c, now, context.settings.sla_hours) else "")])
+            names.get(c.assigned_staff_id or 0, ""), sla.flag if sla else "", _iso(sla.stage_due if sla else None),
+            "" if sla is None or sla.flag == "paused" else str(sla.days_left),
+            _iso(sla.expected if sla else c.sla_due_at))])
     body = ("\ufeff" + out.getvalue()).encode("utf-8")
     return web.Response(body=body, content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="kasus-{now.strftime("%Y%m%d-%H%M")}.csv"'})
@@ -219,7 +220,7 @@ async def case_page(request: web.Request) -> web.Response:
         "replies": replies, "reply_tickets": tickets, "attachments_of": attachments_view,
         "active_appointment": active,
         "change_slots": [s for s in slots if active is None or s["at"] != active.slot_start],
-        "overdue": is_overdue(case, now, context.settings.sla_hours), "tz": context.rules.tz,
+        "sla": sla_view(case, now, context.rules), "tz": context.rules.tz,
     })
 
 

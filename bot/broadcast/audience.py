@@ -3,6 +3,7 @@ audience into delivery rows in batches (idempotent: a cursor on conversation id,
 transaction as the rows it covers)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,11 +114,16 @@ async def count(session: AsyncSession, segment: Segment) -> dict[str, int]:
     return result
 
 
-async def materialize_batch(session: AsyncSession, broadcast_id: int, batch_size: int) -> int:
+RowsCreated = Callable[[AsyncSession, Broadcast, int, int], Awaitable[None]]
+
+
+async def materialize_batch(session: AsyncSession, broadcast_id: int, batch_size: int,
+                            created_hook: RowsCreated | None = None) -> int:
     """Create delivery rows for the next `batch_size` members and commit; returns rows created.
 
     The broadcast row is written first, which takes its row lock (PostgreSQL) or the write lock (SQLite), so two
-    workers never cover the same range twice; the cursor moves in the same transaction as the rows."""
+    workers never cover the same range twice; the cursor moves in the same transaction as the rows.
+    `created_hook(session, broadcast, after, upto)` sees the new rows (chats after..upto) before the commit."""
     await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
                           .values(audience_cursor=Broadcast.audience_cursor))
     broadcast = (await session.execute(select(Broadcast).where(Broadcast.id == broadcast_id)
@@ -139,6 +145,8 @@ async def materialize_batch(session: AsyncSession, broadcast_id: int, batch_size
         result = await session.execute(insert(BroadcastDelivery).from_select(
             ["broadcast_id", "conversation_id", "channel", "status", "attempts"], rows))
         created = int(result.rowcount or 0)
+        if created_hook is not None:
+            await created_hook(session, broadcast, cursor, upto)
         broadcast.audience_cursor = upto
         broadcast.total += created
     if len(ids) < batch_size:

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.broadcast import tier
 from bot.broadcast.audience import Segment, count, members
+from bot.broadcast.planner import Limits, Plan
 from bot.broadcast.render import Recipient, check_template, render
 from bot.broadcast.texts import fill_season, season_fields
 from storage.broadcast_models import Broadcast, BroadcastDelivery, StaffChatLink
@@ -123,10 +125,16 @@ async def pause(session: AsyncSession, broadcast_id: int, actor: str) -> Broadca
     return await _transition(session, broadcast, "paused", actor, "broadcast_pause")
 
 
-async def resume(session: AsyncSession, broadcast_id: int, actor: str) -> Broadcast:
+async def resume(session: AsyncSession, broadcast_id: int, actor: str, limits: Limits | None = None,
+                 now: datetime | None = None) -> Broadcast:
+    """Continue a paused broadcast; with `limits`, the rows still waiting are planned again from now (a long
+    pause must not release several days' WhatsApp batches at once)."""
     broadcast = await get(session, broadcast_id)
     _require(broadcast, "paused")
     new = "running" if broadcast.started_at is not None else "scheduled"
+    if limits is not None and broadcast.plan:
+        await tier.replan(session, broadcast_id, limits, now or now_utc())
+        broadcast = await get(session, broadcast_id)
     return await _transition(session, broadcast, new, actor, "broadcast_resume")
 
 
@@ -234,6 +242,8 @@ async def progress(session: AsyncSession, broadcast_id: int, now: datetime | Non
         result.rate = (recent or 0) / window
         remaining = max(0, result.total - result.done)
         result.eta_seconds = remaining / result.rate if result.rate > 0 else None
+        if broadcast.plan and len(broadcast.plan.get("batches", [])) > 1:  # later days wait for the tier
+            result.eta_seconds = max(0.0, (Plan.from_json(broadcast.plan).finish - now).total_seconds())
     return result
 
 

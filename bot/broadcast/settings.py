@@ -14,9 +14,10 @@ class ChannelRate(BaseModel):
 
 
 def _default_rates() -> dict[str, ChannelRate]:
-    # Telegram allows about 30 messages/s per bot (we stay below, the outbox shares the bot);
-    # WhatsApp: the sender's MPS that Twilio granted (1 by default, raise to the granted figure).
-    return {"telegram": ChannelRate(per_second=25, burst=25), "whatsapp": ChannelRate(per_second=1, burst=1),
+    # Telegram allows about 30 messages/s per bot; WhatsApp: 80 per second per number by default. The
+    # channel's own setting (channels.telegram.rate_per_second, channels.whatsapp.messages_per_second) caps these.
+    # Web chat has no platform limit: the rate only paces the database writes.
+    return {"telegram": ChannelRate(per_second=30, burst=30), "whatsapp": ChannelRate(per_second=80, burst=80),
             "webchat": ChannelRate(per_second=500, burst=500)}
 
 

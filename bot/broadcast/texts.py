@@ -71,3 +71,23 @@ def ready_templates(season: dict[str, str] | None = None) -> dict[str, ReadyTemp
     season = season or {}
     return {key: ReadyTemplate(key, fill_season(str(v["title"]), season), fill_season(str(v["text"]), season))
             for key, v in _texts()["templates"].items()}
+
+
+def number(n: int | float) -> str:
+    """12345 -> '12.345' (Indonesian thousands separator)."""
+    return f"{int(n):,}".replace(",", ".")
+
+
+def duration(seconds: float) -> str:
+    """'2 jam 5 menit', '3 menit 20 detik', '1 hari 4 jam' (the two largest units); 'segera' under a second."""
+    total = int(round(seconds))
+    if total < 1:
+        return staff_text("plan_instant")
+    parts: list[str] = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        value, total = divmod(total, size)
+        if value or parts:
+            parts.append(f"{value} {staff_text('unit_' + unit)}")
+        if len(parts) == 2:
+            break
+    return " ".join(p for p in parts if not p.startswith("0 ")) or staff_text("plan_instant")

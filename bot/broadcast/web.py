@@ -13,13 +13,14 @@ from aiohttp import web
 from bot.backoffice.routes import HERE as BO_HERE, template_filters
 from bot.backoffice.context import BACKOFFICE_KEY
 from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
-from bot.broadcast import service
+from bot.broadcast import service, tier
 from bot.broadcast.audience import Segment, count
 from bot.broadcast.delivery import test_send
 from bot.broadcast.receipts import listen_to_whatsapp_receipts
 from bot.broadcast.render import TemplateError, check_template
 from bot.broadcast.settings import BroadcastSettings
-from bot.broadcast.texts import fill_season, ready_templates, season_fields, staff_text, staff_texts
+from bot.broadcast.planner import Plan
+from bot.broadcast.texts import duration, fill_season, number, ready_templates, season_fields, staff_text, staff_texts
 from bot.broadcast.worker import BroadcastWorker
 from storage.broadcast_models import Broadcast
 
@@ -34,7 +35,8 @@ CONFIRMED_ACTIONS = ("submit", "approve")  # only after the confirmation page sh
 def setup_routes(app: web.Application, services: Any) -> None:
     """Worker with the app; pages when the back office is mounted (it provides login and CSRF)."""
     config = services.settings.config.broadcast
-    worker = BroadcastWorker(services.db, services.channels, config)
+    worker = BroadcastWorker(services.db, services.channels, config,
+                             limits=tier.limits_for(services.settings.config))
     app[WORKER_KEY] = worker
     if "whatsapp" in services.channels:
         listen_to_whatsapp_receipts(services.channels["whatsapp"], services.db)
@@ -59,6 +61,7 @@ def create_pages_app(context: Any) -> web.Application:
         jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update(template_filters(context))
+    env.filters.update(duration=duration, num=number)
     env.globals["T"] = staff_texts()
     r = sub.router
     r.add_get("", list_page)
@@ -219,29 +222,50 @@ async def _attachment(ctx: Any, field: Any) -> dict[str, Any] | str | None:
     return stored.to_json()
 
 
+def _limits(request: web.Request) -> Any:
+    return tier.limits_for(_ctx(request).services.settings.config)
+
+
+async def _plan_of(request: web.Request, session: Any, broadcast: Broadcast) -> Plan | None:
+    """The stored schedule once sending started; before that, what it would be now."""
+    if broadcast.plan:
+        return Plan.from_json(broadcast.plan)
+    if broadcast.status in ("draft", "pending_approval", "scheduled"):
+        return await tier.forecast(session, broadcast, _limits(request), service.now_utc())
+    return None
+
+
 async def show_page(request: web.Request) -> web.Response:
     broadcast_id = _broadcast_id(request)
     async with _ctx(request).services.db.session() as session:
         broadcast = await _get(session, broadcast_id)
         progress = await service.progress(session, broadcast_id)
+        plan = await _plan_of(request, session, broadcast)
     return _render(request, "broadcast_show.jinja2", {
-        "b": broadcast, "p": progress, "segment": Segment.model_validate(broadcast.segment or {}),
+        "b": broadcast, "p": progress, "segment": Segment.model_validate(broadcast.segment or {}), "plan": plan,
         "result": request.query.get("result", ""),
         "can_approve": broadcast.status == "pending_approval" and broadcast.created_by != _actor(request)})
 
 
 async def confirm_page(request: web.Request) -> web.Response:
-    """Before sending or approving: how many people will get it, per channel."""
+    """Before sending or approving: how many people will get it, per channel, and how long it will take (over
+    several days when WhatsApp's tier is smaller than the audience)."""
     broadcast_id = _broadcast_id(request)
     name = request.query.get("action", "submit")
     if name not in ("submit", "approve"):
         raise web.HTTPNotFound(text="not found")
-    async with _ctx(request).services.db.session() as session:
+    ctx = _ctx(request)
+    try:
+        when = _parse_local(request.query.get("scheduled_at", "")[:20], ctx.rules.tz)
+    except ValueError:
+        when = None
+    async with ctx.services.db.session() as session:
         broadcast = await _get(session, broadcast_id)
         counts = await service.audience_size(session, broadcast)
+        plan = await tier.forecast(session, broadcast, _limits(request), service.now_utc(), at=when)
     needs_approval = name == "submit" and _staff(request).role != "admin"
     return _render(request, "broadcast_confirm.jinja2", {
-        "b": broadcast, "action": name, "counts": counts, "needs_approval": needs_approval,
+        "b": broadcast, "action": name, "counts": counts, "needs_approval": needs_approval, "plan": plan,
         "scheduled_at": request.query.get("scheduled_at", "")[:20], "result": request.query.get("result", "")})
 
 
@@ -302,6 +326,8 @@ async def action(request: web.Request) -> web.Response:
                 await service.submit(session, broadcast_id, actor,
                                      ctx.services.settings.config.broadcast.require_approval, when,
                                      admin=_staff(request).role == "admin")
+            elif name == "resume":
+                await service.resume(session, broadcast_id, actor, _limits(request))
             else:
                 await getattr(service, name)(session, broadcast_id, actor)
         except service.BroadcastError as exc:

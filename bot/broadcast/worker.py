@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.background import BackgroundLoop
 from bot.broadcast.audience import Segment, materialize_batch
 from bot.broadcast.delivery import send_one, transient_message
+from bot.broadcast import tier
 from bot.broadcast.limiter import ChannelLimiter
 from bot.core.optout import keyword_optouts
+from bot.broadcast.planner import Limits
 from bot.broadcast.render import Recipient, render
-from bot.broadcast.settings import BroadcastSettings
+from bot.broadcast.settings import BroadcastSettings, ChannelRate
 from bot.core.channel import ChannelPlugin, SendResult
 from bot.core.outbox import BLOCKED_PREFIX, is_blocking
 from storage.broadcast_models import Broadcast, BroadcastDelivery, BroadcastOptout
@@ -75,13 +77,14 @@ class Target:
 class BroadcastWorker:
     def __init__(self, db: Database, channels: dict[str, ChannelPlugin], settings: BroadcastSettings,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, limits: Limits | None = None) -> None:
         self.db = db
         self.channels = dict(channels)
         self.settings = settings
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.limiter = ChannelLimiter(settings.rates)
+        self.limits = limits or Limits({name: rate.per_second for name, rate in settings.rates.items()})
+        self.limiter = ChannelLimiter(capped_rates(settings.rates, self.limits))
         self.sent_total = 0  # successful sends by this worker (bench, CLI)
         self._recovered_at: dict[int, float] = {}
         self._activated_at: float | None = None
@@ -152,8 +155,10 @@ class BroadcastWorker:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.status != "running":
                 return 0
+            if broadcast.planned_at is None:
+                await tier.start_plan(session, broadcast_id, self.limits, self.clock())
             if not broadcast.audience_done:
-                await materialize_batch(session, broadcast_id, self.settings.batch_size)
+                await materialize_batch(session, broadcast_id, self.settings.batch_size, tier.assign_rows)
             await self._recover(session, broadcast_id)
             claimed = await self._claim(session, broadcast_id)
             if not claimed:
@@ -362,6 +367,16 @@ class BroadcastWorker:
             p.update(b_status="pending", b_error=(result.error or "")[:500],
                      b_next=now + timedelta(seconds=backoff(claimed.attempts)))
         return p
+
+
+def capped_rates(rates: dict[str, ChannelRate], limits: Limits) -> dict[str, ChannelRate]:
+    """The broadcast's token buckets, none faster than the planner's rate for the channel."""
+    out = dict(rates)
+    for name, cap in limits.rates.items():
+        configured = rates.get(name)
+        if cap and (configured is None or configured.per_second > cap):
+            out[name] = ChannelRate(per_second=cap, burst=max(1, int(cap)))
+    return out
 
 
 def segment_of(broadcast: Broadcast) -> Segment:

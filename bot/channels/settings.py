@@ -1,6 +1,8 @@
 """Channel settings (the `channels:` section of config.yml). Tokens come from the environment."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -42,7 +44,12 @@ class WhatsAppSettings(BaseModel):
     api_base_url: str = Field("", description="Override Twilio's API base URL (tests use a local fake)")
     webhook_path: str = "/whatsapp/webhook"
     status_callback_path: str = "/whatsapp/status"
-    messages_per_second: float = Field(1.0, gt=0, description="per-sender throughput (MPS) Twilio granted")
+    messages_per_second: float = Field(
+        80.0, gt=0, description="per-sender throughput (MPS): 80 is WhatsApp's default, raise to what was granted")
+    messaging_tier: Literal[250, 1000, 2000, 10000, 100000, "unlimited"] = Field(
+        250, description="the number's messaging limit: unique people per rolling 24 hours messaged outside "
+                         "their customer-service window (WhatsApp Manager shows it); broadcasts are spread "
+                         "over days to stay within it")
     window_hours: float = Field(24.0, gt=0, description="WhatsApp customer-service window")
     media_url_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60,
                                      description="how long a signed link to a file we send (Twilio fetches it) works")

@@ -88,13 +88,22 @@ def _confirm_audience(cli: CliContext, broadcast_id: int, verb: str, yes: bool) 
     """Show how many people the broadcast reaches now; go on only after a yes (or --yes)."""
     from bot.broadcast import service
 
-    async def work(session: Any) -> dict[str, int]:
-        return await service.audience_size(session, await service.get(session, broadcast_id))
+    from bot.broadcast import tier
+    from bot.broadcast.texts import duration
 
-    counts = _run(cli, work)
+    async def work(session: Any) -> tuple[dict[str, int], Any]:
+        broadcast = await service.get(session, broadcast_id)
+        plan = await tier.forecast(session, broadcast, tier.limits_for(cli.settings.config), service.now_utc())
+        return await service.audience_size(session, broadcast), plan
+
+    counts, plan = _run(cli, work)
     per_channel = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "total")
     click.echo(f"broadcast {broadcast_id} will be {verb} to {counts['total']} recipients"
                + (f" ({per_channel})" if per_channel else ""))
+    click.echo(f"sending takes {duration(plan.seconds)}"
+               + (f" over {plan.days} days (WhatsApp tier {plan.tier}/24h, {plan.used} used in the last 24h): "
+                  + ", ".join(f"day {b.day + 1} {b.recipients} from {b.starts_at:%Y-%m-%d %H:%M} UTC"
+                              for b in plan.batches) if plan.days > 1 else ""))
     if not yes and not click.confirm("continue?", default=False):
         _fail("not sent (answer y to send, or pass --yes)")
 
@@ -271,7 +280,13 @@ def _simple_action(name: str, doc: str) -> click.Command:
     def command(cli: CliContext, broadcast_id: int, by: str | None) -> None:
         from bot.broadcast import service
 
-        b = _run(cli, lambda session: getattr(service, name)(session, broadcast_id, _actor(by)))
+        if name == "resume":
+            from bot.broadcast.tier import limits_for
+
+            limits = limits_for(cli.settings.config)
+            b = _run(cli, lambda session: service.resume(session, broadcast_id, _actor(by), limits))
+        else:
+            b = _run(cli, lambda session: getattr(service, name)(session, broadcast_id, _actor(by)))
         click.echo(f"broadcast {b.id}: {b.status}")
 
     return command
@@ -416,7 +431,10 @@ async def _run_worker(settings: Any, broadcast_id: int | None) -> None:
     except StartupError as exc:
         _fail(str(exc), code=2)
         return
-    worker = BroadcastWorker(services.db, services.channels, settings.config.broadcast)
+    from bot.broadcast.tier import limits_for
+
+    worker = BroadcastWorker(services.db, services.channels, settings.config.broadcast,
+                             limits=limits_for(settings.config))
     task = asyncio.create_task(worker.run(until_idle=True))
     started = time.monotonic()
     try:

@@ -105,13 +105,14 @@ async def test_reject_case_with_reason(client, admin_id, seeded, demo_services):
 
 
 async def test_queue_filters_search_counts_and_sla(client, admin_id, demo_services):
-    await seed_case(demo_services, "u-old", "PBT-2026-00002", submitted_hours_ago=100)
+    # two weeks without a stored clock (a case from before it existed): late against the 3-working-day standard
+    await seed_case(demo_services, "u-old", "PBT-2026-00002", submitted_hours_ago=24 * 14)
     await seed_case(demo_services, "u-new", "PLH-2026-00003", submitted_hours_ago=2, status="in_review")
     await login(client, "admin", ADMIN_PASSWORD)
     page = await (await client.get("/backoffice/cases")).text()
     assert "PBT-2026-00002" in page and "PLH-2026-00003" in page
     row = page.split("PBT-2026-00002")[0].rsplit("<tr", 1)[1]
-    assert 'class="overdue"' in row
+    assert 'class="overdue"' in row and "lewat tenggat standar" in page.split("PBT-2026-00002")[1].split("</tr>")[0]
     page = await (await client.get("/backoffice/cases", params={"status": "in_review"})).text()
     assert "PLH-2026-00003" in page and "PBT-2026-00002" not in page
     page = await (await client.get("/backoffice/cases", params={"q": "00002"})).text()

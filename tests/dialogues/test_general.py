@@ -169,6 +169,30 @@ async def test_resend_requested_by_staff(chat: Chat, engine, db) -> None:
     assert "Sama-sama" in out
 
 
+async def test_status_reply_gives_the_expected_completion_and_a_stopped_clock(chat: Chat, engine, db) -> None:
+    from dialogues.sla_hooks import expected_vars, pause_or_resume
+
+    await submit_case(chat)
+    async with db.session() as s:
+        case = (await s.execute(select(Case).where(Case.ticket == "PBT-2026-00001"))).scalar_one()
+        expected = expected_vars(case, engine.rules, engine.lexicon, engine.tz)
+    assert expected["expected_date"] and expected["stage_due_date"]
+    out = await chat.say("status pengajuan saya", parse=intent("check_case_status"))
+    line = "PBT-2026-00001 - Pembatalan: diterima, menunggu pemeriksaan petugas, perkiraan selesai "
+    assert line + expected["expected_date"] in out
+    out = await chat.say("status PBT-2026-00001", parse=intent("check_case_status"))
+    assert (f"Perkiraan selesai: {expected['expected_date']} (standar pelayanan: pemeriksaan di Kankemenag "
+            f"paling lambat {expected['stage_due_date']}).") in out
+    async with db.session() as s:  # staff asked for a missing document: the clock stands still
+        case = (await s.execute(select(Case).where(Case.ticket == "PBT-2026-00001"))).scalar_one()
+        case.status = "need_info"
+        pause_or_resume(case, engine.rules, engine.tz, case.submitted_at)
+        await s.commit()
+    out = await chat.say("status PBT-2026-00001", parse=intent("check_case_status"))
+    assert "Waktu layanan berhenti sementara sampai Bapak/Ibu mengirim kekurangan" in out
+    assert "Perkiraan selesai:" not in out
+
+
 async def test_render_for_notifications(engine) -> None:
     text = engine.render("case_detail", ticket="PBT-2026-00001", service_label="Pembatalan",
                          status_label="disetujui", submitted="1 Desember 2026", missing="")

@@ -9,8 +9,11 @@ import pytest
 
 from dialogues.config import load_rules
 from dialogues.schema import Rules
-from dialogues.service_level import (WorkCalendar, add_working_days, clock_for, national_holidays, sla_state,
-                                     time_left, working_days_between)
+from bot.backoffice.queue import sla_flag
+from dialogues.service_level import (WorkCalendar, add_working_days, clock_for, national_holidays, shift_working_days,
+                                     sla_state, time_left, waited_working_days, working_days_between)
+from dialogues.sla_hooks import pause_or_resume, start_clock
+from storage.models import Case
 
 TZ = ZoneInfo("Asia/Jakarta")
 RULES_DIR = Path(__file__).resolve().parents[2] / "dialogues" / "rules"
@@ -98,3 +101,44 @@ def test_second_stage_and_closed_status(rules: Rules, cal: WorkCalendar) -> None
     assert clock.stage_due == clock.expected_completion == at(2026, 8, 24, 16, 0)  # 18,19,20,21,24
     assert clock_for(rules.service_levels, cal, "pembatalan", "completed", at(2026, 8, 14)) is None
     assert clock_for(rules.service_levels, cal, "unknown", "submitted", at(2026, 8, 14)) is None
+
+
+def test_waiting_for_the_pilgrim_counts_whole_working_days(cal: WorkCalendar) -> None:
+    # asked Tue 15 Dec 2026, answered Wed 23 Dec: 16, 17, 18, 21, 22, 23 Dec
+    assert waited_working_days(cal, at(2026, 12, 15), at(2026, 12, 23)) == 6
+    assert waited_working_days(cal, at(2026, 12, 15, 9), at(2026, 12, 15, 15)) == 0  # answered the same day
+    # asked Friday after closing (counts as Monday), answered Monday before closing: nothing lost
+    assert waited_working_days(cal, at(2026, 9, 4, 17, 0), at(2026, 9, 7, 7, 30)) == 0
+    # asked Tue 17 Mar 2026, answered Wed 25 Mar: Nyepi, Idul Fitri and cuti bersama in between -> one day
+    assert waited_working_days(cal, at(2026, 3, 17), at(2026, 3, 25)) == 1
+
+
+def test_due_date_moves_past_christmas_and_cuti_bersama(cal: WorkCalendar) -> None:
+    due = at(2026, 12, 17, 16, 0)
+    # 18, 21, 22, 23, (24 cuti bersama, 25 Christmas, weekend) 28, 29
+    assert shift_working_days(cal, due, 6) == at(2026, 12, 29, 16, 0)
+    assert shift_working_days(cal, due, 0) == due
+
+
+def test_clock_pauses_for_the_pilgrim_and_resumes_later(rules: Rules, cal: WorkCalendar) -> None:
+    case = Case(service="pembatalan", status="submitted")
+    assert start_clock(case, rules, TZ, at(2026, 12, 14, 9))  # Mon 14 Dec: due Thu 17 Dec
+    assert case.sla_stage_due_at == at(2026, 12, 17, 16, 0)
+    expected = case.sla_due_at
+    case.status = "need_info"  # staff asked for a missing document on Tue 15 Dec
+    pause_or_resume(case, rules, TZ, at(2026, 12, 15, 10))
+    assert case.sla_paused_at == at(2026, 12, 15, 10)
+    assert sla_flag(case, at(2026, 12, 22, 10), OfficeRulesStub(rules)) == "paused"  # never 'breached' meanwhile
+    case.status = "in_review"  # the pilgrim answered on Wed 23 Dec
+    assert pause_or_resume(case, rules, TZ, at(2026, 12, 23, 10)) == 6
+    assert case.sla_paused_at is None
+    assert case.sla_stage_due_at == at(2026, 12, 29, 16, 0)
+    assert case.sla_due_at == shift_working_days(cal, expected, 6)
+    assert sla_flag(case, at(2026, 12, 23, 11), OfficeRulesStub(rules)) == "ok"
+
+
+class OfficeRulesStub:
+    """What sla_flag needs from the back office's OfficeRules."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules, self.tz = rules, TZ
