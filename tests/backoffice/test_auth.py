@@ -1,6 +1,9 @@
 """Log-in, lockout, sessions, CSRF, open redirects and access control."""
+from types import SimpleNamespace
+
 from sqlalchemy import select
 
+from bot.backoffice import views_auth
 from bot.backoffice.auth import COOKIE_NAME
 from storage.models import AuditLog, StaffUser
 from tests.backoffice.conftest import ADMIN_PASSWORD, PETUGAS_PASSWORD, csrf_from, login
@@ -27,8 +30,10 @@ async def test_wrong_password_refused_and_audited(client, admin_id, demo_service
     assert "staff.login_failed" in actions
 
 
-async def test_repeated_failures_delay_instead_of_locking(client, admin_id, demo_services):
-    """After 5 failures the next attempts must wait (429, 'Tunggu N detik'); nothing is locked in the database."""
+async def test_repeated_failures_delay_instead_of_locking(client, admin_id, demo_services, monkeypatch):
+    """After 5 failures the next attempts must wait (429, 'Tunggu N detik'); nothing is locked in the database.
+    The sign-in clock stands still, so a slow machine cannot outlast the first 1-second delay."""
+    monkeypatch.setattr(views_auth, "time", SimpleNamespace(monotonic=lambda: 1000.0))
     for _ in range(5):
         assert (await _post_login(client, "admin", "wrong-password-1")).status == 401
     r = await _post_login(client, "admin", ADMIN_PASSWORD)
