@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot.cli import CliContext, pass_cli
+from bot.cli.context import CliContext, pass_cli
 
 T = TypeVar("T")
 
