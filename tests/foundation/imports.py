@@ -109,6 +109,9 @@ def project_imports(root: Path = ROOT) -> list[Import]:
                 found.append(Import(module, library, node.lineno, local, type_only, False))
                 continue
             seen: set[str] = set()
+            # `from package import name` inside the package needs the package's names: an arrow like any other
+            takes_names = isinstance(node, ast.ImportFrom) and any(
+                f"{names[-1]}.{alias.name}" not in modules for alias in node.names)
             for name in names:
                 target = _resolve(name, modules)
                 if target is None or target == module or target in seen:
@@ -117,7 +120,8 @@ def project_imports(root: Path = ROOT) -> list[Import]:
                 parts = target.split(".")
                 for i in range(1, len(parts) + 1):  # the packages on the way run too
                     step = ".".join(parts[:i])
-                    if step in modules and step != module and not module.startswith(step + "."):
+                    inside = module.startswith(step + ".") and not (takes_names and step == target == names[-1])
+                    if step in modules and step != module and not inside:
                         found.append(Import(module, step, node.lineno, local, type_only, True, step != target))
                 if isinstance(node, ast.ImportFrom) and name == names[-1]:
                     break
