@@ -119,7 +119,7 @@ class CaseReplies:
         if case.status in BACK_TO_REVIEW:
             case.status = "in_review"
             case.updated_at = ctx.now
-            pause_or_resume(case, self.rules, self.tz, ctx.now)  # the clock runs again, due dates moved
+            pause_or_resume(case, self.engine.rules, self.engine.tz, ctx.now)  # the clock runs again, due dates moved
             ctx.turn.events.append(("case.status_changed", case.id, {"previous_status": previous}))
         detail = {"message_id": ctx.turn.message_id, "kind": awaiting.get("kind"), "documents": ids,
                   "media": [m.get("kind") for m in ctx.turn.media], "from_status": previous,

@@ -76,7 +76,12 @@ _CONVERSATION_OF_USER = select(Conversation).where(Conversation.channel == bindp
                                                    Conversation.channel_user_id == bindparam("user_id"))
 _CONVERSATION_OF_USER_LOCKED = _CONVERSATION_OF_USER.with_for_update()
 _CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
-_INSERT_INBOUND = insert(Message.__table__).returning(Message.__table__.c.id)  # Core: column defaults apply
+_MESSAGES = Message.__table__
+_INSERT_INBOUND = insert(_MESSAGES).returning(_MESSAGES.c.id)  # Core: column defaults apply
+# Step 5 writes the replies and the inbound row with Core statements: the ORM unit of work (flush) was the
+# largest cost per message (bench/results/throughput.md).
+_INSERT_REPLIES = insert(_MESSAGES).returning(*_MESSAGES.c, sort_by_parameter_order=True)
+_MARK_PROCESSED = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("inbound_id"))
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
 # What the opt-out check and the dialogue's phrase matching see of a message (channels refuse longer text
@@ -346,14 +351,14 @@ class Pipeline:
         """Step 5: store the replies, mark the inbound processed, commit. `deliver`: the caller hands the
         replies over right away, so they are stored as sent (what mark_delivered() would do, in this
         transaction)."""
-        rows = self._add_replies(session, conversation, inbound, replies)
         if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
             conversation.last_inbound_at = inbound.created_at
-        inbound.status = "processed"
-        inbound.processed_at = datetime.now(timezone.utc)
-        if deliver:
-            for row in rows:
-                row.status, row.sent_at = "sent", inbound.processed_at
+        now = datetime.now(timezone.utc)
+        session.expunge(inbound)  # its row is written by the UPDATE below, not by the unit of work
+        await session.execute(_MARK_PROCESSED, {"inbound_id": inbound.id, "status": "processed", "processed_at": now,
+                                                "intent": inbound.intent,
+                                                "intent_confidence": inbound.intent_confidence})
+        rows = await self._add_replies(session, conversation, inbound, replies, now if deliver else None)
         await session.commit()
         metrics.PROCESSING_SECONDS.labels(conversation.channel).observe(time.perf_counter() - started)
         return rows
@@ -418,15 +423,20 @@ class Pipeline:
         conversation.state = state
         return [Reply(system_text("staff_waiting"))]
 
-    def _add_replies(self, session: AsyncSession, conversation: Conversation, inbound: Message,
-                     replies: list[Reply]) -> list[Message]:
-        rows = [Message(conversation_id=conversation.id, channel=conversation.channel, direction="out",
-                        text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
-                        status="pending", reply_to_id=inbound.id, sender="bot") for reply in replies]
-        session.add_all(rows)
-        if rows:
-            metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(rows))
-        return rows
+    @staticmethod
+    async def _add_replies(session: AsyncSession, conversation: Conversation, inbound: Message,
+                           replies: list[Reply], sent_at: datetime | None) -> list[Message]:
+        """Insert the reply rows (the outbox: pending; or sent at `sent_at` when the caller hands them over)
+        and return them as detached Message objects, in order."""
+        if not replies:
+            return []
+        status = "pending" if sent_at is None else "sent"
+        stored = await session.execute(_INSERT_REPLIES, [dict(
+            conversation_id=conversation.id, channel=conversation.channel, direction="out", text=reply.text,
+            choices=list(reply.choices), attachments=list(reply.attachments), status=status, sent_at=sent_at,
+            reply_to_id=inbound.id, sender="bot") for reply in replies])
+        metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
+        return [Message(**row._mapping) for row in stored]
 
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
         """Called inside _process_next (which holds the SQLite writer lock)."""
