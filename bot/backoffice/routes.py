@@ -34,6 +34,17 @@ def template_filters(context: Backoffice) -> dict[str, Any]:
     return {"local": local, "iso": iso}
 
 
+def room_pages_app(context: Backoffice, templates: Path) -> tuple[web.Application, jinja2.Environment]:
+    """A sub-app for another room's staff pages (broadcast, personal updates): the back office's sign-in and CSRF
+    middleware, its layout templates behind the room's own, its filters."""
+    sub = web.Application(middlewares=[backoffice_middleware])
+    env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(templates), jinja2.FileSystemLoader(HERE / "templates")]),
+        autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(template_filters(context))
+    return sub, env
+
+
 def create_staff_app(context: Backoffice) -> web.Application:
     sub = web.Application(middlewares=[backoffice_middleware])
     sub[BACKOFFICE_KEY] = context

@@ -6,13 +6,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
-from bot.backoffice.routes import HERE as BO_HERE, template_filters
+from bot.backoffice.routes import room_pages_app
 from bot.backoffice.context import BACKOFFICE_KEY
-from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
+from bot.backoffice.web_common import bo, current_staff, path_int, render
 from bot.broadcast import service, tier
 from bot.broadcast.audience import Segment, count
 from bot.broadcast.delivery import test_send
@@ -56,11 +54,7 @@ def setup_routes(app: web.Application, services: Any) -> None:
 
 
 def create_pages_app(context: Any) -> web.Application:
-    sub = web.Application(middlewares=[backoffice_middleware])
-    env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
-        autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(template_filters(context))
+    sub, env = room_pages_app(context, HERE / "templates")
     env.filters.update(duration=duration, num=number)
     env.globals["T"] = staff_texts()
     r = sub.router

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from bot.backoffice.context import BACKOFFICE_KEY
-from bot.backoffice.routes import HERE as BO_HERE, template_filters
-from bot.backoffice.web_common import backoffice_middleware, bo, current_staff, path_int, render
+from bot.backoffice.routes import room_pages_app
+from bot.backoffice.web_common import bo, current_staff, path_int, render
 from bot.updates import service
 from bot.updates.compose import missing_texts
 from bot.updates.sender import UpdateSender
@@ -51,11 +49,7 @@ def setup_routes(app: web.Application, services: Any) -> None:
 
 
 def create_pages_app(context: Any) -> web.Application:
-    sub = web.Application(middlewares=[backoffice_middleware])
-    env = aiohttp_jinja2.setup(sub, loader=jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(HERE / "templates"), jinja2.FileSystemLoader(BO_HERE / "templates")]),
-        autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(template_filters(context))
+    sub, env = room_pages_app(context, HERE / "templates")
     env.globals.update(T=texts(), kind_label=kind_label, label=label)
     r = sub.router
     r.add_get("", list_page)
