@@ -221,10 +221,11 @@ def _limits(request: web.Request) -> Any:
 
 
 async def _plan_of(request: web.Request, session: Any, broadcast: Broadcast) -> Plan | None:
-    """The stored schedule once sending started; before that, what it would be now."""
+    """The stored schedule once the worker planned it; before that (also just after the officer confirmed, while
+    the worker has not picked the broadcast up yet), what it would be now."""
     if broadcast.plan:
         return Plan.from_json(broadcast.plan)
-    if broadcast.status in ("draft", "pending_approval", "scheduled"):
+    if broadcast.status in ("draft", "pending_approval", "scheduled", "running"):
         return await tier.forecast(session, broadcast, _limits(request), service.now_utc())
     return None
 
