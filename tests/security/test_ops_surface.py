@@ -78,7 +78,8 @@ async def test_metrics_on_a_separate_listen_address(make_settings, aiohttp_clien
 
 async def test_a_scrape_runs_no_database_query(make_settings, aiohttp_client, closing):
     quiet = {"ops": {"metrics_refresh_seconds": 3600, "sweep_seconds": 3600, "retention": {"enabled": False}},
-             "broadcast": {"worker_enabled": False}}  # no other background job touches the database meanwhile
+             "broadcast": {"worker_enabled": False},  # no other background job touches the database meanwhile
+             "updates": {"worker_enabled": False}}
     client = await app_client(make_settings, aiohttp_client, quiet, env={"HAJIBOT_METRICS_TOKEN": TOKEN})
     closing.append(client)
     await client.app[GAUGES_KEY].first_reading.wait()
