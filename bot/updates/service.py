@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.broadcast.service import now_utc
 from bot.broadcast.settings import BroadcastSettings
 from bot.updates.compose import compose
 from bot.updates.eligibility import skip_reasons
@@ -27,9 +28,6 @@ class UpdateError(Exception):
         self.key = key
         self.values = values
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
