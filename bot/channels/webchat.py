@@ -12,10 +12,10 @@ import base64
 import binascii
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 from sqlalchemy import func, select
 
@@ -61,8 +61,19 @@ def max_body_bytes(max_upload_bytes: int) -> int:
     return 4 * -(-max_upload_bytes // 3) + BODY_OVERHEAD
 
 
-def parse_request(payload: Any, session_id: str, max_text_chars: int) -> InboundMessage:
-    """Validate the JSON body of POST /webchat/messages for a session; raises BadRequest naming the field."""
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer (orjson: UTF-8, several times faster than the standard library's encoder)."""
+    try:
+        body = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate in a stored text: the standard encoder escapes it
+        body = json.dumps(data).encode()
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+
+
+def parse_request(payload: Any, session_id: str, max_text_chars: int, requester: str | None = None
+                  ) -> InboundMessage:
+    """Validate the JSON body of POST /webchat/messages for a session; raises BadRequest naming the field.
+    `requester`: the client address key (bot/core/requester.py), for failure budgets."""
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object")
     if "user_id" in payload:
@@ -94,7 +105,8 @@ def parse_request(payload: Any, session_id: str, max_text_chars: int) -> Inbound
         raise BadRequest(f"message_id must be a non-empty string of at most {MAX_MESSAGE_ID} characters")
     return InboundMessage(channel=CHANNEL, user_id=session_id, text=text.replace("\x00", ""),
                           attachments=tuple(attachments),
-                          channel_message_id=f"{session_id}:{message_id}" if message_id else None)
+                          channel_message_id=f"{session_id}:{message_id}" if message_id else None,
+                          requester=requester)
 
 
 def render_message(message: Message, last_inbound_id: int = 0) -> dict[str, Any]:
@@ -170,18 +182,18 @@ class WebChatChannel:
     async def post_message(self, request: web.Request) -> web.Response:
         session_id, new = self._session(request)
         try:
-            inbound = parse_request(await self._read_json(request), session_id, self.settings.max_text_chars)
+            inbound = parse_request(await self._read_json(request), session_id, self.settings.max_text_chars,
+                                    self.requesters.for_request(request))  # client address, for budgets
         except BadRequest as exc:
             log.warning("webchat: request refused (%s) session=%s", exc.detail, mask_user_id(session_id))
             status = 413 if exc.text_key == "webchat_body_too_large" else 400
-            response = web.json_response({"error": system_text(exc.text_key, **exc.values), "detail": exc.detail},
-                                         status=status)
+            response = json_response({"error": system_text(exc.text_key, **exc.values), "detail": exc.detail},
+                                     status=status)
         else:
-            inbound = replace(inbound, requester=self.requesters.for_request(request))  # client address, for budgets
             result = await self.pipeline.handle(inbound, deliver=True)  # replies stored as sent (returned here)
-            response = web.json_response({"inbound_id": result.message_id,
-                                          "messages": [render_message(m) for m in result.replies],
-                                          "duplicate": result.duplicate})
+            response = json_response({"inbound_id": result.message_id,
+                                      "messages": [render_message(m) for m in result.replies],
+                                      "duplicate": result.duplicate})
         if new:
             self._with_cookie(request, response, session_id)
         return response
@@ -191,17 +203,17 @@ class WebChatChannel:
         those after a message id."""
         session_id, new = self._session(request)
         if "user_id" in request.query:
-            return web.json_response({"error": system_text("webchat_bad_request"),
-                                      "detail": "user_id is not accepted: the conversation comes from the "
-                                                "session cookie"}, status=400)
+            return json_response({"error": system_text("webchat_bad_request"),
+                                  "detail": "user_id is not accepted: the conversation comes from the "
+                                            "session cookie"}, status=400)
         try:
             after = int(request.query.get("after", "0"))
         except ValueError:
-            return web.json_response({"error": system_text("webchat_bad_request"),
-                                      "detail": "after must be an integer"}, status=400)
+            return json_response({"error": system_text("webchat_bad_request"),
+                                  "detail": "after must be an integer"}, status=400)
         rows, last_inbound_id = ([], 0) if new else await self._messages(session_id, after)
         await self.pipeline.mark_delivered([m.id for m in rows if m.direction == "out" and m.status == "pending"])
-        response = web.json_response({"messages": [render_message(m, last_inbound_id) for m in rows]})
+        response = json_response({"messages": [render_message(m, last_inbound_id) for m in rows]})
         if new:
             self._with_cookie(request, response, session_id)
         return response
@@ -240,8 +252,8 @@ class WebChatChannel:
             if len(body) > self.max_body:
                 raise self._too_large()
         try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:  # also invalid UTF-8, lone surrogates, numbers beyond 64 bits
             raise BadRequest("body is not valid JSON") from None
 
     def _too_large(self) -> BadRequest:

@@ -57,6 +57,18 @@ STORAGE_FULL = Counter("hajibot_storage_full", "Attachments not stored because t
                        registry=REGISTRY)
 
 
+_HTTP_CHILDREN: dict[tuple[str, int], Any] = {}  # (route, status // 100) -> its labelled counter
+
+
+def count_http_request(route: str, status: int) -> None:
+    """One request in hajibot_http_requests; each (route, status class) child is looked up once."""
+    key = (route, status // 100)
+    child = _HTTP_CHILDREN.get(key)
+    if child is None:
+        child = _HTTP_CHILDREN[key] = HTTP_REQUESTS.labels(route, f"{status // 100}xx")
+    child.inc()
+
+
 def observe_nlu(intent: str | None) -> None:
     NLU_RESULTS.labels("fallback" if intent in (None, "nlu_fallback") else "intent").inc()
 

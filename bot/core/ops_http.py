@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.core.metrics import HTTP_REQUESTS, HTTP_UNAVAILABLE
+from bot.core.metrics import HTTP_UNAVAILABLE, count_http_request
 from bot.core.privacy_log import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -49,26 +49,25 @@ def _route_name(request: web.Request) -> str:
 
 @web.middleware
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
     token = REQUEST_ID.set(request_id)
     route = _route_name(request)
     try:
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            HTTP_REQUESTS.labels(route, f"{exc.status // 100}xx").inc()
+            count_http_request(route, exc.status)
             raise
         except Exception as exc:
+            count_http_request(route, 500)
             if not is_database_down(exc):
-                HTTP_REQUESTS.labels(route, "5xx").inc()
                 raise
             HTTP_UNAVAILABLE.inc()
-            HTTP_REQUESTS.labels(route, "5xx").inc()
             log.warning("database unavailable (%s): answering 503", type(exc).__name__)
             response = web.json_response({"error": "service temporarily unavailable"}, status=503,
                                          headers={"Retry-After": RETRY_AFTER_SECONDS})
         else:
-            HTTP_REQUESTS.labels(route, f"{response.status // 100}xx").inc()
+            count_http_request(route, response.status)
         response.headers["X-Request-Id"] = request_id
         return response
     finally:

@@ -5,7 +5,8 @@ the service): then X-Forwarded-For is read from the right, skipping trusted prox
 that is not a trusted proxy is the client. A client cannot spoof its address by sending its own
 X-Forwarded-For: without a trusted proxy the header is ignored, and behind one only what the proxy appended
 counts. The address is stored and compared only as a keyed hash ('ip:<hash>'); IPv6 clients are counted per
-/64 (one household or phone usually owns a whole /64).
+/64 (one household or phone usually owns a whole /64). The key of a (peer, X-Forwarded-For) pair is
+remembered, so a client's next requests skip parsing and hashing.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+MAX_REMEMBERED = 4096  # requester keys kept; then forgotten all at once
+MAX_REMEMBERED_HEADER = 256  # a longer X-Forwarded-For is worked out each time (keeps the cache small)
 
 
 def _check_networks(value: list[str]) -> list[str]:
@@ -78,6 +81,7 @@ class RequesterKeys:
     def __init__(self, trusted_proxies: list[str], secret: str | None = None) -> None:
         self.trusted = trusted_networks(trusted_proxies)
         self.secret = (secret or "hajibot-requester").encode()
+        self._keys: dict[tuple[str | None, tuple[str, ...]], str | None] = {}
 
     def client_address(self, request: web.Request) -> Address | None:
         return client_address(request, self.trusted)
@@ -92,4 +96,15 @@ class RequesterKeys:
         return "ip:" + hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def for_request(self, request: web.Request) -> str | None:
-        return self.key(self.client_address(request))
+        # without trusted proxies the header is never read, so it does not split the cache either
+        seen = (request.remote, tuple(request.headers.getall("X-Forwarded-For", ())) if self.trusted else ())
+        try:
+            return self._keys[seen]
+        except KeyError:
+            pass
+        key = self.key(self.client_address(request))
+        if sum(map(len, seen[1])) <= MAX_REMEMBERED_HEADER:
+            if len(self._keys) >= MAX_REMEMBERED:
+                self._keys.clear()
+            self._keys[seen] = key
+        return key
