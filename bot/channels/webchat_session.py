@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import time
 
@@ -24,6 +25,8 @@ COOKIE_NAME = "hajibot_chat"
 SALT = "hajibot.webchat.session"
 SESSION_PREFIX = "web-"
 MAX_COOKIE_CHARS = 300
+# a Cookie header carrying only this cookie, as the page's requests send it (read without the general parser)
+ONLY_OUR_COOKIE = re.compile(re.escape(COOKIE_NAME) + r"=([A-Za-z0-9_.-]{1,%d})" % MAX_COOKIE_CHARS)
 MAX_REMEMBERED = 4096  # verified cookies kept (about 1 MB); then forgotten all at once and verified again
 
 
@@ -59,7 +62,8 @@ class ChatSessions:
 
     def read(self, request: web.Request) -> str | None:
         """The session id of a request's valid, unexpired cookie; None otherwise."""
-        value = request.cookies.get(COOKIE_NAME, "")
+        only = ONLY_OUR_COOKIE.fullmatch(request.headers.get("Cookie", ""))
+        value = only.group(1) if only else request.cookies.get(COOKIE_NAME, "")
         if not value or len(value) > MAX_COOKIE_CHARS:
             return None
         known = self._verified.get(value)
