@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import random
@@ -72,7 +73,7 @@ async def client(url: str, users: int, messages: int) -> None:
 async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> None:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.app import create_app, freeze_startup_heap
     from bot.config import load_settings
     from bot.core.pipeline import HandleResult
     from bot.services import build_services
@@ -84,12 +85,15 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
             return HandleResult(message_id=1, conversation_id=1, duplicate=False, replies=REPLIES)  # type: ignore[arg-type]
 
         services.pipeline.handle = handle  # type: ignore[method-assign]
-    runner = web.AppRunner(create_app(services), access_log=None)
+    app = create_app(services)
+    freeze_startup_heap()  # as `hajibot serve` does
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}/webchat/messages"
+    gc_time = GcTime()
     profile = cProfile.Profile(time.process_time) if args.profile or args.top else None  # CPU, not wall
     try:
         for phase, messages in (("warm-up", min(args.messages, 600)), ("measured", args.messages)):
@@ -97,6 +101,7 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
                 sys.executable, __file__, "--client", url, "--users", str(args.users), "--messages", str(messages),
                 stdout=subprocess.PIPE)
             cpu, wall = time.process_time(), time.perf_counter()
+            gc_time.reset()
             if profile is not None and phase == "measured":
                 profile.enable()
             out, _ = await child.communicate()
@@ -106,7 +111,7 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
         done = (args.messages // args.users) * args.users
         print(f"{'stub' if args.stub else 'full'}: {done} requests, {args.users} users: "
               f"{1000 * cpu / done:.3f} ms server CPU per request ({done / wall:.0f} req/s wall, "
-              f"{out.decode().strip()}); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+              f"{out.decode().strip()}); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; GC: {gc_time}")
         if profile is not None:
             if args.profile:
                 profile.dump_stats(args.profile)
@@ -114,6 +119,29 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
                 pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
     finally:
         await runner.cleanup()
+
+
+class GcTime:
+    """Time spent in the garbage collector per generation (gc.callbacks), and how often each ran."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.runs = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds[info["generation"]] += time.process_time() - self._started
+            self.runs[info["generation"]] += 1
+
+    def reset(self) -> None:
+        self.seconds, self.runs = [0.0, 0.0, 0.0], [0, 0, 0]
+
+    def __str__(self) -> str:
+        return ", ".join(f"gen{g} {n}x {1000 * t:.0f} ms" for g, (n, t) in enumerate(zip(self.runs, self.seconds)))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from aiohttp import web
@@ -55,6 +56,14 @@ def create_app(services: Services, warm_workers: bool = False) -> web.Applicatio
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up built (NLU model, dialogue data, ORM metadata: ~170,000 objects) out of the garbage
+    collector's sight: it lives as long as the process, and a full collection then scans only what requests
+    made instead of pausing every request for ~0.1 s. For the serving process (`hajibot serve`), not tests."""
+    gc.collect()
+    gc.freeze()
 
 
 def _setup_optional_rooms(app: web.Application, services: Services) -> None:

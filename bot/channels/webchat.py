@@ -8,6 +8,7 @@ request body at most one attachment of `dialogue.max_upload_bytes` as base64 plu
 request gets a polite Indonesian `error` text (shown by the page), one log line, and nothing is stored."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -244,13 +245,20 @@ class WebChatChannel:
     # helpers ------------------------------------------------------------------------------------
     async def _read_json(self, request: web.Request) -> Any:
         """The body as JSON, read no further than the size limit."""
-        if request.content_length is not None and request.content_length > self.max_body:
-            raise self._too_large()
-        body = bytearray()
-        async for chunk in request.content.iter_any():
-            body += chunk
-            if len(body) > self.max_body:
+        length = request.content_length
+        if length is not None:
+            if length > self.max_body:
                 raise self._too_large()
+            try:  # the HTTP parser passes on no more than Content-Length
+                body: bytes | bytearray = await request.content.readexactly(length)
+            except asyncio.IncompleteReadError:
+                raise BadRequest("body shorter than its Content-Length") from None
+        else:  # chunked: counted while it arrives
+            body = bytearray()
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > self.max_body:
+                    raise self._too_large()
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:  # also invalid UTF-8, lone surrogates, numbers beyond 64 bits

@@ -129,7 +129,7 @@ def serve_cmd(cli: CliContext, host: str | None, port: int | None, telegram_poll
 
 
 async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.Application:
-    from bot.app import create_app
+    from bot.app import create_app, freeze_startup_heap
     from bot.services import StartupError, build_services
     from nlu.faq import FaqError
     from nlu.rasa_yaml import NluDataError
@@ -144,7 +144,9 @@ async def _build_app(settings: Settings, telegram_polling: bool = False) -> web.
         from bot.cli.telegram import enable_polling
 
         enable_polling(services)
-    return create_app(services, warm_workers=True)
+    app = create_app(services, warm_workers=True)
+    freeze_startup_heap()
+    return app
 
 
 @click.command("chat")
