@@ -195,3 +195,12 @@ async def test_telegram_user_is_the_requester(channel_client: Any, channel_servi
     assert response.status == 200
     [inbound] = await messages(channel_services, "telegram", "in")
     assert inbound.requester == "tg:424242"
+
+
+def test_remembered_requester_keys_follow_the_forwarded_address() -> None:
+    keys = RequesterKeys(["10.0.0.0/8"], secret="k")
+    first = keys.for_request(request("10.0.0.5", "203.0.113.7"))
+    assert keys.for_request(request("10.0.0.5", "203.0.113.7")) == first
+    assert keys.for_request(request("10.0.0.5", "198.51.100.9")) != first  # another client behind the proxy
+    assert keys.for_request(request("198.51.100.1", "203.0.113.7")) == keys.key(keys.client_address(
+        request("198.51.100.1")))  # not a trusted proxy: its header is still ignored

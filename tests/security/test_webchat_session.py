@@ -2,6 +2,7 @@
 conversation by naming its id, forging or altering a cookie, or reusing its message ids."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from itsdangerous import TimestampSigner
@@ -115,3 +116,27 @@ async def test_max_text_chars_is_configurable(make_settings: Any, aiohttp_client
         assert r.status == 400 and "20 karakter" in (await r.json())["error"]
     finally:
         await services.close()
+
+
+def test_a_remembered_cookie_still_expires_and_an_altered_one_is_never_remembered() -> None:
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.channels.webchat_session import ChatSessions, sign_session
+
+    def read(sessions: ChatSessions, value: str) -> str | None:
+        request = make_mocked_request("POST", "/webchat/messages", headers={"Cookie": f"{COOKIE_NAME}={value}"})
+        return sessions.read(request)
+
+    sessions = ChatSessions("the-key", max_age_days=1)
+    genuine = sign_session("the-key", "web-siti")
+    assert read(sessions, genuine) == read(sessions, genuine) == "web-siti"  # verified once, then remembered
+    for altered in (genuine[:-1] + ("A" if genuine[-1] != "A" else "B"), genuine + "x",
+                    sign_session("another-key", "web-siti")):
+        assert read(sessions, altered) is None and read(sessions, altered) is None
+    now = time.time()
+    with mock.patch("time.time", return_value=now + 2 * 24 * 3600):  # past the session's max age
+        assert read(sessions, genuine) is None
+    with mock.patch("time.time", return_value=now - 3600):  # signed "in the future": refused like itsdangerous does
+        assert read(ChatSessions("the-key", max_age_days=1), genuine) is None
