@@ -11,6 +11,7 @@ from nlu.parse_cache import MAX_TEXT_CHARS, ParseCache
 
 def test_repeated_text_gives_an_equal_result_that_is_its_own_copy(builtin_nlu: BuiltinNLU) -> None:
     text = "terima kasih banyak pak, porsi 0312345678 ya"
+    builtin_nlu.parse_sync(text)  # kept from the second time on
     first = builtin_nlu.parse_sync(text)
     first["intent"]["name"] = "changed by a caller"
     first["entities"].clear()
@@ -21,28 +22,42 @@ def test_repeated_text_gives_an_equal_result_that_is_its_own_copy(builtin_nlu: B
     assert again is not third and again["entities"] is not third["entities"]
 
 
-def test_least_recently_used_text_goes_first() -> None:
+def put_twice(cache: ParseCache, text: str, result: dict) -> None:
+    cache.put(text, result)
+    cache.put(text, result)
+
+
+def test_a_text_is_kept_from_its_second_time_on() -> None:
     cache = ParseCache(2)
     cache.put("a", {"n": 1})
-    cache.put("b", {"n": 2})
+    assert cache.get("a") is None
+    cache.put("a", {"n": 1})
+    assert cache.get("a") == {"n": 1}
+
+
+def test_least_recently_used_text_goes_first() -> None:
+    cache = ParseCache(2)
+    put_twice(cache, "a", {"n": 1})
+    put_twice(cache, "b", {"n": 2})
     assert cache.get("a") == {"n": 1}  # "b" is now the least recently used
-    cache.put("c", {"n": 3})
+    put_twice(cache, "c", {"n": 3})
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == ({"n": 1}, None, {"n": 3})
 
 
 def test_long_texts_and_size_zero_keep_nothing() -> None:
     cache = ParseCache(10)
-    cache.put("x" * (MAX_TEXT_CHARS + 1), {"n": 1})
+    put_twice(cache, "x" * (MAX_TEXT_CHARS + 1), {"n": 1})
     assert len(cache) == 0
     off = ParseCache(0)
-    off.put("halo", {"n": 1})
+    put_twice(off, "halo", {"n": 1})
     assert off.get("halo") is None
 
 
 def test_a_new_day_drops_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two-digit years are read relative to today, so yesterday's results may be stale."""
     cache = ParseCache(10)
-    cache.put("lahir 5 juni 27", {"n": 1})
+    put_twice(cache, "lahir 5 juni 27", {"n": 1})
+    assert cache.get("lahir 5 juni 27") == {"n": 1}
 
     class Tomorrow(dt.date):
         @classmethod
