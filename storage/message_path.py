@@ -1,0 +1,155 @@
+"""The rows bot/core/pipeline.py reads and writes for each message, with Core statements built once.
+
+The ORM (identity map, unit of work, object loading) cost more per message than everything else the pipeline
+does with the database, so the message path works with plain rows instead:
+
+- `ConversationRow`: the conversation, loaded once per message. The dialogue step changes its attributes
+  (`state`, `mode`, `pilgrim_id`, ...) like an ORM object's; `save_conversation()` then writes the changed
+  columns in ONE UPDATE (none changed: no statement). A column the step changed with its own UPDATE (e.g.
+  storage/optouts.py clearing `subscribed`) is not overwritten, as with the ORM.
+- `insert_inbound()`: the inbound row, and in the same statement whether an older inbound message of the
+  conversation still waits (the caller holds the conversation lock, so the answer cannot change before it
+  commits).
+- `oldest_waiting()`, `mark_processed()`, `insert_replies()`, `replies_to()`: the rest of steps 2-5.
+
+Replies come back as SQLAlchemy `Row`s of the messages table: immutable, with the columns as attributes
+(`id`, `text`, `choices`, `attachments`, `status`, `sent_at`, ...), read like a `Message`.
+
+Statements run on the caller's session (its transaction); nothing here commits.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Boolean, Row, bindparam, insert, literal_column, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Message
+
+CONVERSATIONS = Conversation.__table__
+MESSAGES = Message.__table__
+_COLUMNS = tuple(c.key for c in CONVERSATIONS.c)
+
+_BY_ID = select(*CONVERSATIONS.c).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+_BY_USER = select(*CONVERSATIONS.c).where(CONVERSATIONS.c.channel == bindparam("channel"),
+                                          CONVERSATIONS.c.channel_user_id == bindparam("user_id"))
+_BY_ID_LOCKED, _BY_USER_LOCKED = _BY_ID.with_for_update(), _BY_USER.with_for_update()
+_UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+
+# Evaluated by the INSERT itself, after the conversation lock was taken: on PostgreSQL a statement sees what was
+# committed before it started, so a message another process stored while we waited for the lock is seen.
+_OLDER_WAITING = literal_column(
+    "EXISTS (SELECT 1 FROM messages AS waiting WHERE waiting.conversation_id = messages.conversation_id"
+    " AND waiting.direction = 'in' AND waiting.status = 'received' AND waiting.id < messages.id)", Boolean)
+_INSERT_INBOUND = insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.created_at, _OLDER_WAITING)
+_WAITING = (select(MESSAGES.c.id, MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.created_at,
+                   MESSAGES.c.requester)
+            .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.direction == "in",
+                   MESSAGES.c.status == "received").order_by(MESSAGES.c.id).limit(2))
+_MARK_PROCESSED = update(MESSAGES).where(MESSAGES.c.id == bindparam("inbound_id"))
+_INSERT_REPLIES = insert(MESSAGES).returning(*MESSAGES.c, sort_by_parameter_order=True)
+_REPLIES_TO = select(*MESSAGES.c).where(MESSAGES.c.reply_to_id == bindparam("message_id")).order_by(MESSAGES.c.id)
+
+
+class ConversationRow:
+    """A conversation row as a plain object: attributes named like `Conversation`'s columns."""
+
+    __slots__ = _COLUMNS + ("_loaded",)
+    id: int
+    channel: str
+    channel_user_id: str
+    display_name: str | None
+    state: dict[str, Any]
+    mode: str
+    handoff_since: datetime | None
+    handoff_staff_id: int | None
+    subscribed: bool
+    subscribed_at: datetime | None
+    blocked: bool
+    pilgrim_id: int | None
+    last_inbound_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def __init__(self, row: Row[Any]) -> None:
+        for key, value in zip(_COLUMNS, row):
+            setattr(self, key, value)
+        self._loaded = tuple(row)
+
+    def changes(self) -> dict[str, Any]:
+        """The columns whose attribute was set to a different value since loading."""
+        return {key: getattr(self, key) for key, old in zip(_COLUMNS, self._loaded) if getattr(self, key) != old}
+
+
+class Inbound(NamedTuple):
+    """What the dialogue step needs of a stored inbound message."""
+
+    id: int
+    text: str
+    attachments: list[dict[str, Any]]
+    created_at: datetime
+    requester: str | None
+
+
+class Inserted(NamedTuple):
+    inbound: Inbound
+    older_waiting: bool  # an older inbound message of the conversation is still unprocessed
+
+
+async def load_conversation(session: AsyncSession, conversation_id: int, lock: bool) -> ConversationRow:
+    """The conversation; `lock`: row-locked (SELECT ... FOR UPDATE, PostgreSQL) until the transaction ends."""
+    query = _BY_ID_LOCKED if lock else _BY_ID
+    return ConversationRow((await session.execute(query, {"conversation_id": conversation_id})).one())
+
+
+async def find_conversation(session: AsyncSession, channel: str, user_id: str, lock: bool
+                            ) -> ConversationRow | None:
+    """The conversation of a channel user, or None; `lock` as in load_conversation()."""
+    query = _BY_USER_LOCKED if lock else _BY_USER
+    row = (await session.execute(query, {"channel": channel, "user_id": user_id})).one_or_none()
+    return None if row is None else ConversationRow(row)
+
+
+async def save_conversation(session: AsyncSession, conversation: ConversationRow) -> None:
+    """Write the changed columns in one UPDATE (`updated_at` follows); nothing when none changed."""
+    changes = conversation.changes()
+    if changes:
+        await session.execute(_UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
+        conversation._loaded = tuple(getattr(conversation, key) for key in _COLUMNS)
+
+
+async def insert_inbound(session: AsyncSession, values: dict[str, Any]) -> Inserted | None:
+    """Insert an inbound row (`values`: its columns; status 'received'); None for a redelivery (the unique
+    channel message id), after rolling the transaction back."""
+    connection = await session.connection()
+    try:
+        row = (await connection.execute(_INSERT_INBOUND, values)).one()
+    except IntegrityError:
+        await session.rollback()
+        return None
+    inbound = Inbound(row[0], values["text"], values["attachments"], row[1], values.get("requester"))
+    return Inserted(inbound, bool(row[2]))
+
+
+async def oldest_waiting(session: AsyncSession, conversation_id: int) -> tuple[Inbound | None, bool]:
+    """The oldest unprocessed inbound message of the conversation, and whether another one waits after it."""
+    rows = (await session.execute(_WAITING, {"conversation_id": conversation_id})).all()
+    return (Inbound(*rows[0]) if rows else None), len(rows) > 1
+
+
+async def mark_processed(session: AsyncSession, inbound_id: int, at: datetime, intent: str | None,
+                         confidence: float | None) -> None:
+    await session.execute(_MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", "processed_at": at,
+                                            "intent": intent, "intent_confidence": confidence})
+
+
+async def insert_replies(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Row[Any]]:
+    """Insert outbound rows; returns them as stored (all columns), in order."""
+    return list(await session.execute(_INSERT_REPLIES, rows)) if rows else []
+
+
+async def replies_to(session: AsyncSession, message_id: int) -> list[Row[Any]]:
+    """The stored replies to an inbound message, in order."""
+    return list((await session.execute(_REPLIES_TO, {"message_id": message_id})).all())
