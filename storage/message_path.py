@@ -7,15 +7,18 @@ does with the database, so the message path works with plain rows instead:
   (`state`, `mode`, `pilgrim_id`, ...) like an ORM object's; `save_conversation()` then writes the changed
   columns in ONE UPDATE (none changed: no statement). A column the step changed with its own UPDATE (e.g.
   storage/optouts.py clearing `subscribed`) is not overwritten, as with the ORM.
-- `insert_inbound()`: the inbound row, and in the same statement whether an older inbound message of the
-  conversation still waits (the caller holds the conversation lock, so the answer cannot change before it
-  commits).
-- `oldest_waiting()`, `mark_processed()`, `insert_replies()`, `replies_to()`: the rest of steps 2-5.
+- `store_inbound()`: the conversation (row-locked on PostgreSQL) and the inbound row, whose INSERT also says
+  whether an older inbound message of the conversation still waits (under the conversation lock, so the
+  answer cannot change before the commit).
+- `finish()`: the inbound row marked processed, the replies inserted, the conversation saved.
+- `load_conversation()`, `oldest_waiting()`, `insert_inbound()`, `replies_to()`: for the general path.
 
 Replies come back as SQLAlchemy `Row`s of the messages table: immutable, with the columns as attributes
 (`id`, `text`, `choices`, `attachments`, `status`, `sent_at`, ...), read like a `Message`.
 
-Statements run on the caller's session (its transaction); nothing here commits.
+The functions take the SYNC session of the caller's AsyncSession and run in its transaction (nothing here
+commits): `await session.run_sync(store_inbound, ...)` runs several statements for one hop into SQLAlchemy's
+greenlet instead of one per statement.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Row, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import Conversation, Message
 
@@ -98,58 +101,58 @@ class Inserted(NamedTuple):
     older_waiting: bool  # an older inbound message of the conversation is still unprocessed
 
 
-async def load_conversation(session: AsyncSession, conversation_id: int, lock: bool) -> ConversationRow:
+def load_conversation(session: Session, conversation_id: int, lock: bool) -> ConversationRow:
     """The conversation; `lock`: row-locked (SELECT ... FOR UPDATE, PostgreSQL) until the transaction ends."""
     query = _BY_ID_LOCKED if lock else _BY_ID
-    return ConversationRow((await session.execute(query, {"conversation_id": conversation_id})).one())
+    return ConversationRow(session.connection().execute(query, {"conversation_id": conversation_id}).one())
 
 
-async def find_conversation(session: AsyncSession, channel: str, user_id: str, lock: bool
-                            ) -> ConversationRow | None:
-    """The conversation of a channel user, or None; `lock` as in load_conversation()."""
-    query = _BY_USER_LOCKED if lock else _BY_USER
-    row = (await session.execute(query, {"channel": channel, "user_id": user_id})).one_or_none()
-    return None if row is None else ConversationRow(row)
+def store_inbound(session: Session, channel: str, user_id: str, values: dict[str, Any], lock: bool
+                  ) -> tuple[ConversationRow, Inserted | None] | None:
+    """The user's conversation (`lock` as in load_conversation()) and the inbound row inserted into it
+    (`values`: its columns but the conversation id); None when the user has no conversation yet; the
+    Inserted is None for a redelivery (the unique channel message id): the transaction was rolled back."""
+    row = session.connection().execute(_BY_USER_LOCKED if lock else _BY_USER,
+                                       {"channel": channel, "user_id": user_id}).one_or_none()
+    if row is None:
+        return None
+    conversation = ConversationRow(row)
+    return conversation, insert_inbound(session, {**values, "conversation_id": conversation.id})
 
 
-async def save_conversation(session: AsyncSession, conversation: ConversationRow) -> None:
-    """Write the changed columns in one UPDATE (`updated_at` follows); nothing when none changed."""
-    changes = conversation.changes()
-    if changes:
-        await session.execute(_UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
-        conversation._loaded = tuple(getattr(conversation, key) for key in _COLUMNS)
-
-
-async def insert_inbound(session: AsyncSession, values: dict[str, Any]) -> Inserted | None:
-    """Insert an inbound row (`values`: its columns; status 'received'); None for a redelivery (the unique
-    channel message id), after rolling the transaction back."""
-    connection = await session.connection()
+def insert_inbound(session: Session, values: dict[str, Any]) -> Inserted | None:
+    """Insert an inbound row (`values`: its columns, status 'received'); None for a redelivery, after rolling
+    the transaction back."""
     try:
-        row = (await connection.execute(_INSERT_INBOUND, values)).one()
+        row = session.connection().execute(_INSERT_INBOUND, values).one()
     except IntegrityError:
-        await session.rollback()
+        session.rollback()
         return None
     inbound = Inbound(row[0], values["text"], values["attachments"], row[1], values.get("requester"))
     return Inserted(inbound, bool(row[2]))
 
 
-async def oldest_waiting(session: AsyncSession, conversation_id: int) -> tuple[Inbound | None, bool]:
+def oldest_waiting(session: Session, conversation_id: int) -> tuple[Inbound | None, bool]:
     """The oldest unprocessed inbound message of the conversation, and whether another one waits after it."""
-    rows = (await session.execute(_WAITING, {"conversation_id": conversation_id})).all()
+    rows = session.connection().execute(_WAITING, {"conversation_id": conversation_id}).all()
     return (Inbound(*rows[0]) if rows else None), len(rows) > 1
 
 
-async def mark_processed(session: AsyncSession, inbound_id: int, at: datetime, intent: str | None,
-                         confidence: float | None) -> None:
-    await session.execute(_MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", "processed_at": at,
-                                            "intent": intent, "intent_confidence": confidence})
+def finish(session: Session, conversation: ConversationRow, inbound_id: int, processed: dict[str, Any],
+           replies: list[dict[str, Any]]) -> list[Row[Any]]:
+    """Step 5 without the commit: mark the inbound row processed (`processed`: its processed_at, intent,
+    intent_confidence), insert the replies (returned as stored, in order), write the conversation's changed
+    columns in one UPDATE (`updated_at` follows; none changed: no statement)."""
+    connection = session.connection()
+    connection.execute(_MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", **processed})
+    stored = list(connection.execute(_INSERT_REPLIES, replies)) if replies else []
+    changes = conversation.changes()
+    if changes:
+        connection.execute(_UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
+        conversation._loaded = tuple(getattr(conversation, key) for key in _COLUMNS)
+    return stored
 
 
-async def insert_replies(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Row[Any]]:
-    """Insert outbound rows; returns them as stored (all columns), in order."""
-    return list(await session.execute(_INSERT_REPLIES, rows)) if rows else []
-
-
-async def replies_to(session: AsyncSession, message_id: int) -> list[Row[Any]]:
+def replies_to(session: Session, message_id: int) -> list[Row[Any]]:
     """The stored replies to an inbound message, in order."""
-    return list((await session.execute(_REPLIES_TO, {"message_id": message_id})).all())
+    return list(session.connection().execute(_REPLIES_TO, {"message_id": message_id}).all())

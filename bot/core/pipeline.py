@@ -142,7 +142,8 @@ class Pipeline:
         attachments = await self._store_attachments(msg)
         async with self._writer(), self.db.session() as session:
             conversation_id = await self._conversation_for(session, msg)
-            inserted = await self._insert_inbound(session, msg, conversation_id, attachments)
+            inserted = await session.run_sync(rows.insert_inbound,
+                                              {**_inbound_values(msg, attachments), "conversation_id": conversation_id})
             if inserted is not None:
                 await session.commit()
                 metrics.MESSAGES_IN.labels(msg.channel).inc()
@@ -185,7 +186,7 @@ class Pipeline:
             self._checked.pop(received.message_id, None)
         if replies is None:  # processed earlier, by another request or process (or it failed)
             async with self.db.session() as session:
-                replies = await rows.replies_to(session, received.message_id)
+                replies = await session.run_sync(rows.replies_to, received.message_id)
             if deliver:
                 await self.mark_delivered([m.id for m in replies if m.status == "pending"])
         return HandleResult(received.message_id, received.conversation_id, received.duplicate, replies)
@@ -210,20 +211,15 @@ class Pipeline:
         conversation is busy in this process, or older messages of it wait), None when nothing was stored (a
         redelivery, or a step that failed: the general path stores the message and retries or records it)."""
         async with self._writer(), self.db.session() as session:
-            conversation = await self._conversation_of(session, msg)
-            conversation_id = conversation.id
+            conversation, inserted = await self._store_inbound(session, msg)
+            if inserted is None:  # a redelivery
+                return None
+            conversation_id, inbound = conversation.id, inserted.inbound
             if not await self.locks.try_hold(conversation_id):  # another request of this conversation is running
-                inserted = await self._insert_inbound(session, msg, conversation_id, [])
-                if inserted is None:
-                    return None
                 await session.commit()
                 metrics.MESSAGES_IN.labels(msg.channel).inc()
-                return ReceiveResult(inserted.inbound.id, conversation_id, duplicate=False)
+                return ReceiveResult(inbound.id, conversation_id, duplicate=False)
             try:
-                inserted = await self._insert_inbound(session, msg, conversation_id, [])
-                if inserted is None:
-                    return None
-                inbound = inserted.inbound
                 if inserted.older_waiting:  # older messages first (left by a crash or an outage)
                     await session.commit()
                     metrics.MESSAGES_IN.labels(msg.channel).inc()
@@ -249,22 +245,17 @@ class Pipeline:
             self.on_outbound(msg.channel)
         return HandleResult(inbound.id, conversation_id, False, replies)
 
-    async def _conversation_of(self, session: AsyncSession, msg: InboundMessage) -> ConversationRow:
-        """The user's conversation (row-locked on PostgreSQL), created on first contact."""
-        lock = not self.db.is_sqlite
-        conversation = await rows.find_conversation(session, msg.channel, msg.user_id, lock)
-        if conversation is None:
-            conversation = await rows.load_conversation(session, await self._conversation_for(session, msg), lock)
-        return conversation
-
-    @staticmethod
-    async def _insert_inbound(session: AsyncSession, msg: InboundMessage, conversation_id: int,
-                              attachments: list[dict[str, Any]]) -> rows.Inserted | None:
-        """Insert the inbound row; None for a redelivery (after rolling the transaction back)."""
-        return await rows.insert_inbound(session, dict(
-            conversation_id=conversation_id, channel=msg.channel, direction="in",
-            channel_message_id=msg.channel_message_id, text=_storable(msg.text), attachments=attachments,
-            status="received", sender="user", created_at=msg.at, requester=msg.requester))
+    async def _store_inbound(self, session: AsyncSession, msg: InboundMessage
+                             ) -> tuple[ConversationRow, rows.Inserted | None]:
+        """Lock the user's conversation (row lock on PostgreSQL; created on first contact) and insert the
+        inbound row into it: two statements in one call (storage/message_path.py)."""
+        lock, values = not self.db.is_sqlite, _inbound_values(msg, [])
+        stored = await session.run_sync(rows.store_inbound, msg.channel, msg.user_id, values, lock)
+        if stored is None:  # first contact
+            await self._conversation_for(session, msg)
+            stored = await session.run_sync(rows.store_inbound, msg.channel, msg.user_id, values, lock)
+            assert stored is not None
+        return stored
 
     async def mark_delivered(self, message_ids: list[int]) -> None:
         """Pull channels (web chat, console) call this once replies were handed to the user."""
@@ -311,8 +302,8 @@ class Pipeline:
         """Process the oldest waiting inbound message under the conversation lock. Returns True when
         another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
         async with self._writer(), self.db.session() as session:
-            conversation = await rows.load_conversation(session, conversation_id, lock=not self.db.is_sqlite)
-            inbound, more = await rows.oldest_waiting(session, conversation_id)
+            conversation = await session.run_sync(rows.load_conversation, conversation_id, not self.db.is_sqlite)
+            inbound, more = await session.run_sync(rows.oldest_waiting, conversation_id)
             if inbound is None:
                 return False
             inbound_id, channel = inbound.id, conversation.channel
@@ -341,10 +332,15 @@ class Pipeline:
         if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
             conversation.last_inbound_at = inbound.created_at
         now = datetime.now(timezone.utc)
-        await rows.mark_processed(session, inbound.id, now, result.intent, result.confidence)
-        replies = await self._add_replies(session, conversation, inbound, result.replies, now if deliver else None)
-        await rows.save_conversation(session, conversation)
+        status, sent_at = ("sent", now) if deliver else ("pending", None)
+        outbound = [dict(conversation_id=conversation.id, channel=conversation.channel, direction="out",
+                         text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
+                         status=status, sent_at=sent_at, reply_to_id=inbound.id, sender="bot")
+                    for reply in result.replies]
+        processed = {"processed_at": now, "intent": result.intent, "intent_confidence": result.confidence}
+        replies = await session.run_sync(rows.finish, conversation, inbound.id, processed, outbound)
         await session.commit()
+        metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
         metrics.PROCESSING_SECONDS.labels(conversation.channel).observe(time.perf_counter() - started)
         return replies
 
@@ -406,21 +402,6 @@ class Pipeline:
         conversation.state = state
         return [Reply(system_text("staff_waiting"))]
 
-    @staticmethod
-    async def _add_replies(session: AsyncSession, conversation: ConversationRow, inbound: Inbound,
-                           replies: list[Reply], sent_at: datetime | None) -> list[Row[Any]]:
-        """Insert the reply rows (the outbox: pending; or sent at `sent_at` when the caller hands them over)
-        and return them as stored, in order."""
-        if not replies:
-            return []
-        status = "pending" if sent_at is None else "sent"
-        stored = await rows.insert_replies(session, [dict(
-            conversation_id=conversation.id, channel=conversation.channel, direction="out", text=reply.text,
-            choices=list(reply.choices), attachments=list(reply.attachments), status=status, sent_at=sent_at,
-            reply_to_id=inbound.id, sender="bot") for reply in replies])
-        metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
-        return stored
-
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
         """Called inside _process_next (which holds the SQLite writer lock)."""
         async with self.db.session() as session:
@@ -460,7 +441,7 @@ class Pipeline:
             return int((await session.execute(query, params)).scalar_one())
         log.info("new conversation channel=%s user=%s", msg.channel, mask_user_id(msg.user_id))
         if not self.db.is_sqlite:
-            await rows.load_conversation(session, conversation.id, lock=True)
+            await session.run_sync(rows.load_conversation, conversation.id, True)
         return conversation.id
 
     async def _store_attachments(self, msg: InboundMessage) -> list[dict[str, object]]:
@@ -486,6 +467,13 @@ class Pipeline:
             result.append({**stored.to_json(), "kind": kind} if kind != DOCUMENT else stored.to_json())
         result += [share for share in map(share_json, msg.shares) if share is not None]
         return result
+
+
+def _inbound_values(msg: InboundMessage, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns of a new inbound row but its conversation id."""
+    return dict(channel=msg.channel, direction="in", channel_message_id=msg.channel_message_id,
+                text=_storable(msg.text), attachments=attachments, status="received", sender="user",
+                created_at=msg.at, requester=msg.requester)
 
 
 def _storable(text: str) -> str:
