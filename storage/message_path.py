@@ -4,7 +4,7 @@ The ORM (identity map, unit of work, object loading) cost more per message than 
 does with the database, so the message path works with plain rows instead:
 
 - `ConversationRow`: the conversation, loaded once per message. The dialogue step changes its attributes
-  (`state`, `mode`, `pilgrim_id`, ...) like an ORM object's; `save_conversation()` then writes the changed
+  (`state`, `mode`, `pilgrim_id`, ...) like an ORM object's; `finish()` then writes the changed
   columns in ONE UPDATE (none changed: no statement). A column the step changed with its own UPDATE (e.g.
   storage/optouts.py clearing `subscribed`) is not overwritten, as with the ORM.
 - `store_inbound()`: the conversation (row-locked on PostgreSQL) and the inbound row, whose INSERT also says
@@ -42,7 +42,8 @@ _BY_ID_LOCKED, _BY_USER_LOCKED = _BY_ID.with_for_update(), _BY_USER.with_for_upd
 _UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 
 # Evaluated by the INSERT itself, after the conversation lock was taken: on PostgreSQL a statement sees what was
-# committed before it started, so a message another process stored while we waited for the lock is seen.
+# committed before it started, so a message another process stored while we waited for the lock is seen (a
+# subquery in the locking SELECT would not see it: that statement's snapshot predates the wait).
 _OLDER_WAITING = literal_column(
     "EXISTS (SELECT 1 FROM messages AS waiting WHERE waiting.conversation_id = messages.conversation_id"
     " AND waiting.direction = 'in' AND waiting.status = 'received' AND waiting.id < messages.id)", Boolean)
