@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.core.inbound import InboundMessage
@@ -95,3 +96,21 @@ async def test_concurrent_messages_of_one_conversation_are_processed_once_in_ord
                                         .order_by(Message.id))).all()
     assert seen == [text for text, _ in stored] and sorted(seen) == sorted(texts)  # each once, in stored order
     assert {status for _, status in stored} == {"processed"}
+
+
+async def test_a_message_stored_while_waiting_for_the_row_lock_is_seen(services: Any) -> None:
+    """PostgreSQL, several processes: B waits for A's conversation lock; A stores a message and commits; B's
+    INSERT then sees it waiting (so B's message is not processed before it)."""
+    if services.db.is_sqlite:
+        pytest.skip("row locks: PostgreSQL only")
+    await _conversation(services, "mp-4")
+    async with services.db.session() as a, services.db.session() as b:
+        _, first = await a.run_sync(rows.store_inbound, "webchat", "mp-4", _values("satu", "l-1"), True)
+        assert first is not None and not first.older_waiting
+        waiter = asyncio.create_task(b.run_sync(rows.store_inbound, "webchat", "mp-4", _values("dua", "l-2"), True))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()  # B waits for the row lock
+        await a.commit()
+        _, second = await waiter
+        assert second is not None and second.older_waiting
+        await b.commit()
