@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from bot.core.metrics import SUPPRESSED_ERRORS
 from bot.services import Services
-from storage.migrate import is_current
+from storage.schema_version import is_current
 
 log = logging.getLogger(__name__)
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("services", Services)

@@ -18,7 +18,7 @@ from dialogues.errors import DialogueConfigError
 from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore
-from storage.migrate import is_current
+from storage.schema_version import is_current
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogues import offload
-from dialogues.letter_pdf import Letterhead, render_letter
-from dialogues.letter_templates import LetterTemplate, fill_letter
+from dialogues.letter_templates import FilledLetter, Letterhead, LetterTemplate, fill_letter
 from dialogues.parsing import format_date
 from storage.files import FileStore
 from storage.models import AuditLog, Case, CaseDocument, Conversation, Pilgrim
@@ -85,6 +85,14 @@ def letter_values(engine: "DialogueEngine", case: Case, pilgrim: Pilgrim | None,
     return values
 
 
+def pdf_renderer() -> Callable[[FilledLetter, Letterhead, str], tuple[bytes, int]]:
+    """`dialogues.letter_pdf.render_letter`, imported with the first letter: reportlab (~10 MB) is not loaded
+    by a serving process that never makes one (the rendering itself runs in the worker pool)."""
+    from dialogues.letter_pdf import render_letter
+
+    return render_letter
+
+
 def letterhead(engine: "DialogueEngine") -> Letterhead:
     office = engine.office
     return Letterhead(office.name, office.address, office.phone, engine.letter_logo)
@@ -109,7 +117,7 @@ async def make_letters(engine: "DialogueEngine", session: AsyncSession, files: F
                          date=format_date(now.astimezone(engine.tz).date(), engine.lexicon))
     rendered = []
     for template in templates:
-        pdf, pages = await offload.run(render_letter, fill_letter(template, values), head, footer)
+        pdf, pages = await offload.run(pdf_renderer(), fill_letter(template, values), head, footer)
         stored = await files.put(pdf, f"{template.key.replace('_', '-')}-{case.ticket}.pdf")
         rendered.append((template, stored, pages))
     await session.execute(update(CaseDocument).where(

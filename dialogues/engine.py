@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import re
 from datetime import date, datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +47,7 @@ from dialogues.corrections import Corrections
 from dialogues.frontdesk import FrontDesk
 from dialogues.letter_templates import LetterTemplate, load_letters
 from dialogues.parsing import contains_phrase, format_date, is_only, normalize, pick_option
-from dialogues.render import render_template
+from dialogues.render import render_template, static_text
 from dialogues.replies import Reply
 from dialogues.schema import Flow, Outcome, Step
 from dialogues.stopping import Stopping
@@ -160,6 +161,9 @@ class DialogueEngine:
         template = self.bundle.responses[key]
         if not isinstance(template, str):
             raise KeyError(f"response '{key}' is not a text template")
+        fixed = static_text(template)
+        if fixed is not None:  # no variables (most labels and buttons): nothing to gather
+            return fixed
         merged = self.base_vars()
         if ctx is not None:
             merged.update(self._ctx_vars(ctx))
@@ -179,6 +183,12 @@ class DialogueEngine:
                          date=format_date(local.date(), self.lexicon), time=local.strftime("%H.%M"))
 
     def base_vars(self) -> dict[str, Any]:
+        """The office and rule variables of every template (a new dict each call)."""
+        return dict(self._base_values)
+
+    @cached_property
+    def _base_values(self) -> dict[str, Any]:
+        """Built on first use: the office, rules and settings do not change after `load`."""
         r = self.rules
         allowed = [x.label for x in r.pelimpahan.relationships if x.allowed]
         return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -19,24 +18,13 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, HRFlowable, Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table
 from reportlab.platypus import TableStyle
 
-from dialogues.letter_templates import FilledBlock, FilledLetter
+from dialogues.letter_templates import FilledBlock, FilledLetter, Letterhead
 
 MARGIN = 20 * mm
 SIZE = 10.5  # body text, points
 WIDTH = A4[0] - 2 * MARGIN
 ALIGN = {"left": TA_LEFT, "right": TA_RIGHT, "center": TA_CENTER, "justify": TA_JUSTIFY}
 SIGNATURE_WIDTH = 70 * mm
-
-
-@dataclass(frozen=True)
-class Letterhead:
-    """The kop surat: from config.yml `office` (logo: a PNG/JPEG path, optional)."""
-
-    name: str
-    address: str
-    phone: str
-    logo: str | None = None
-    phone_label: str = "Telp."
 
 
 @functools.lru_cache(maxsize=1)

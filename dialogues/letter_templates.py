@@ -90,6 +90,17 @@ class FilledLetter:
     blocks: tuple[FilledBlock, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Letterhead:
+    """The kop surat: from config.yml `office` (logo: a PNG/JPEG path, optional)."""
+
+    name: str
+    address: str
+    phone: str
+    logo: str | None = None
+    phone_label: str = "Telp."
+
+
 def placeholders(text: str) -> set[str]:
     names = set()
     for _, name, spec, conversion in string.Formatter().parse(text):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,15 +75,15 @@ def _squeeze(word: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _phrase_forms(phrase: str) -> tuple[str, str]:
-    """A lexicon phrase as matched by contains_phrase: normalised, and with repeated letters squeezed."""
-    p = normalize(phrase)
-    return f" {p} ", f" {' '.join(_squeeze(w) for w in p.split())} "
+def _phrase_forms(phrase: str) -> tuple[tuple[str, ...], ...]:
+    """A lexicon phrase as matched by contains_phrase, as words: normalised, and with repeated letters squeezed."""
+    words = tuple(normalize(phrase).split())
+    return tuple(dict.fromkeys((words, tuple(_squeeze(w) for w in words))))
 
 
 @lru_cache(maxsize=8192)
 def _squeezed_words(phrase: str) -> tuple[str, ...]:
-    """A lexicon phrase as matched by is_only / _first_position."""
+    """A lexicon phrase as matched by is_only."""
     return tuple(_squeeze(w) for w in normalize(phrase).split())
 
 
@@ -93,42 +94,75 @@ def _strip_suffix(word: str) -> str:
     return word
 
 
+@dataclass(frozen=True)
+class _PhraseIndex:
+    """The phrases of one list, longest first, indexed by the first word of each of their forms."""
+
+    ordered: tuple[str, ...]
+    by_first: dict[str, list[tuple[int, tuple[str, ...]]]]  # word → (rank in `ordered`, form), by rank
+    empty: int | None  # rank of the first phrase with no word at all
+
+
+@lru_cache(maxsize=4096)
+def _phrase_index(phrases: tuple[str, ...]) -> _PhraseIndex:
+    ordered = tuple(sorted(phrases, key=len, reverse=True))
+    by_first: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+    empty = None
+    for rank, phrase in enumerate(ordered):
+        for form in _phrase_forms(phrase):
+            if form:
+                by_first.setdefault(form[0], []).append((rank, form))
+            elif empty is None:
+                empty = rank
+    return _PhraseIndex(ordered, by_first, empty)
+
+
 def contains_phrase(text: str, phrases: list[str]) -> str | None:
     """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
     letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
+    index = _phrase_index(tuple(phrases))
     variants = _text_variants(text) if len(text or "") <= _CACHED_MAX_CHARS else _variants(text)
-    for phrase in sorted(phrases, key=len, reverse=True):
-        forms = _phrase_forms(phrase)
-        if any(form in v for form in forms for v in variants):
-            return phrase
-    return None
+    best = len(index.ordered)
+    for words in variants:
+        if not words:  # an empty text holds only a phrase without words
+            best = min(best, index.empty) if index.empty is not None else best
+            continue
+        for i, word in enumerate(words):
+            for rank, form in index.by_first.get(word, ()):
+                if rank >= best:
+                    break
+                if words[i:i + len(form)] == form:
+                    best = rank
+                    break
+    return index.ordered[best] if best < len(index.ordered) else None
 
 
-def _variants(text: str) -> frozenset[str]:
+def _variants(text: str) -> frozenset[tuple[str, ...]]:
+    """The words of `text` as matched by contains_phrase: as typed, with repeated letters squeezed, and without
+    the particles -nya/-kah/-lah."""
     words = _WORD_JOINERS.sub(" ", normalize(text)).split()
-    return frozenset({" " + " ".join(words) + " ", " " + " ".join(_squeeze(w) for w in words) + " ",
-                      " " + " ".join(_strip_suffix(w) for w in words) + " "})
+    return frozenset({tuple(words), tuple(_squeeze(w) for w in words), tuple(_strip_suffix(w) for w in words)})
 
 
 _text_variants = lru_cache(maxsize=2048)(_variants)
 
 
+def _squeezed_text(text: str) -> tuple[str, ...]:
+    return tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
+
+
+_squeezed_text_cached = lru_cache(maxsize=2048)(_squeezed_text)
+
+
+def _text_words(text: str) -> tuple[str, ...]:
+    """`text` as matched by is_only: words with repeated letters squeezed."""
+    return _squeezed_text_cached(text) if len(text or "") <= _CACHED_MAX_CHARS else _squeezed_text(text)
+
+
 def is_only(text: str, phrases: list[str]) -> bool:
     """True when the whole message is one of `phrases` (ignoring punctuation and repeated letters)."""
-    norm = tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
+    norm = _text_words(text)
     return any(norm == _squeezed_words(p) for p in phrases)
-
-
-def _first_position(text: str, phrases: list[str]) -> int | None:
-    words = tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
-    best: int | None = None
-    for phrase in phrases:
-        p = _squeezed_words(phrase)
-        for i in range(len(words) - len(p) + 1):
-            if p and words[i:i + len(p)] == p:
-                best = i if best is None else min(best, i)
-                break
-    return best
 
 
 def parse_yes_no(text: str, lex: Lexicon) -> bool | None:

@@ -1,8 +1,13 @@
 """Renders response templates. A line whose every variable is missing (None) is left out,
-so one summary template serves all variants (e.g. no 'Tanggal wafat' line for a living pilgrim)."""
+so one summary template serves all variants (e.g. no 'Tanggal wafat' line for a living pilgrim).
+
+Templates are parsed once (`compile_template`, cached): a template without variables renders to the same text
+whatever the values, and is rendered once."""
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 _FMT = string.Formatter()
@@ -12,13 +17,52 @@ def _missing(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def render_template(template: str, values: dict[str, Any]) -> str:
-    out: list[str] = []
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    roots: tuple[str, ...]  # the named variables of the line, by their first name (`a` of `a.b` or `a[0]`)
+    literal: str | None  # the rendered line when it has no variable at all
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    lines: tuple[_Line, ...]
+    static: str | None  # the rendered text of a template without variables
+
+
+@lru_cache(maxsize=4096)
+def compile_template(template: str) -> CompiledTemplate:
+    lines = []
     for line in template.split("\n"):
-        fields = [f for _, f, _, _ in _FMT.parse(line) if f is not None and f != ""]
-        if fields and all(values.get(f.split(".")[0].split("[")[0]) in (None, []) for f in fields):
+        parsed = list(_FMT.parse(line))
+        fields = [f for _, f, _, _ in parsed if f is not None and f != ""]
+        roots = tuple(f.split(".")[0].split("[")[0] for f in fields)
+        has_field = any(f is not None for _, f, _, _ in parsed)
+        lines.append(_Line(line, roots, None if has_field else _FMT.vformat(line, (), {})))
+    static = None
+    if all(line.literal is not None for line in lines):
+        static = "\n".join(line.literal for line in lines if line.literal is not None).strip()
+    return CompiledTemplate(tuple(lines), static)
+
+
+def static_text(template: str) -> str | None:
+    """The rendered text of a template without variables (None when it has some)."""
+    return compile_template(template).static
+
+
+def render_template(template: str, values: dict[str, Any]) -> str:
+    compiled = compile_template(template)
+    if compiled.static is not None:
+        return compiled.static
+    out: list[str] = []
+    defaults = _Defaults(values)
+    for line in compiled.lines:
+        if line.literal is not None:
+            out.append(line.literal)
             continue
-        out.append(_FMT.vformat(line, (), _Defaults(values)))
+        if line.roots and all(values.get(root) in (None, []) for root in line.roots):
+            continue
+        out.append(_FMT.vformat(line.text, (), defaults))
     return "\n".join(out).strip()
 
 

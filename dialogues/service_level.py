@@ -12,8 +12,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 from dialogues.schema import WEEKDAYS, Rules, ServiceLevelRules, ServiceStage
 
 MAX_SCAN_DAYS = 3660  # ten years: a calendar with no working day at all is a configuration error
@@ -21,7 +19,10 @@ MAX_SCAN_DAYS = 3660  # ten years: a calendar with no working day at all is a co
 
 @lru_cache(maxsize=64)
 def national_holidays(year: int, cuti_bersama: bool) -> frozenset[date]:
-    """Indonesian national holidays of `year` (and cuti bersama: the package's 'government' category)."""
+    """Indonesian national holidays of `year` (and cuti bersama: the package's 'government' category). The
+    `holidays` package (~4 MB) loads with the first deadline, not with every process."""
+    import holidays as holidays_lib
+
     categories = ("public", "government") if cuti_bersama else ("public",)
     return frozenset(holidays_lib.country_holidays("ID", years=year, categories=categories).keys())
 

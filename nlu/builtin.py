@@ -7,6 +7,7 @@ from typing import Any
 
 from nlu.backend import FALLBACK_INTENT, ParseResult
 from nlu.model import BuiltinModel, ParseTuning
+from nlu.parse_cache import ParseCache
 from nlu.settings import NluSettings
 from nlu.training import load_or_train
 
@@ -29,6 +30,7 @@ class BuiltinNLU:
         self.tuning = ParseTuning(temperature=settings.builtin_temperature, off_domain_factor=settings.off_domain_factor,
                                   faq_boost=settings.faq_boost, off_topic_factor=settings.off_topic_factor)
         self._closed = False
+        self.cache = ParseCache(settings.parse_cache_size)
 
     @classmethod
     def load(cls, data_dir: Path, cache_dir: Path, settings: NluSettings) -> "BuiltinNLU":
@@ -39,12 +41,17 @@ class BuiltinNLU:
         """Never raises: any failure yields nlu_fallback with no entities."""
         if not isinstance(text, str) or not text.strip():
             return empty_result(text)
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached
         try:
             s = self.settings
-            return self.model.parse(text, s.max_chars, s.fallback_threshold, self.tuning)
+            result = self.model.parse(text, s.max_chars, s.fallback_threshold, self.tuning)
         except Exception:
             log.exception("built-in NLU failed on a message of %d chars", len(text))
             return empty_result(text)
+        self.cache.put(text, result)
+        return result
 
     async def parse(self, text: str) -> ParseResult:
         return self.parse_sync(text)

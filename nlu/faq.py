@@ -105,8 +105,24 @@ class FaqRetriever:
         keep = rows >= 0
         rows, vals = rows[keep], vals[keep]
         sims = (vals @ self.matrix[rows]) / 2.0  # word and char parts are each unit length
-        np.maximum.at(best, self.owner, sims.astype(np.float32))
+        starts = self._entry_starts()
+        if starts is not None:  # questions are stored entry by entry: one max per run of columns
+            best = np.maximum(np.maximum.reduceat(sims.astype(np.float32), starts), best)
+        else:
+            np.maximum.at(best, self.owner, sims.astype(np.float32))
         return self.QUESTION_WEIGHT * best + (1 - self.QUESTION_WEIGHT) * (vals @ self.docs[rows]) / 2.0
+
+    def _entry_starts(self) -> np.ndarray | None:
+        """The first question column of each entry when `owner` is 0,0,…,1,1,… (as `fit` makes it), else None."""
+        cached = self.__dict__.get("_starts")
+        if cached is None or cached[0] is not self.owner:
+            owner, starts = self.owner, None
+            if len(owner) and np.array_equal(np.unique(owner), np.arange(len(self.entries))) and \
+                    bool(np.all(np.diff(owner) >= 0)):
+                starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            cached = (owner, starts)
+            self.__dict__["_starts"] = cached
+        return cached[1]
 
     def confidences(self, scores: np.ndarray) -> np.ndarray:
         """Rasa-like confidences: softmax over entries, damped for weak best matches.
@@ -126,13 +142,14 @@ class FaqRetriever:
             return payload
         sims = self.confidences(scores)
         order = np.argsort(-sims)[:top]
-        ranking = [{"id": int(i), "confidence": round(float(sims[i]), 4),
-                    "intent_response_key": f"faq/{self.entries[i].key}"} for i in order]
+        top_sims = sims[order].tolist()
+        ranking = [{"id": i, "confidence": round(c, 4), "intent_response_key": f"faq/{self.entries[i].key}"}
+                   for i, c in zip(order.tolist(), top_sims)]
         best = self.entries[int(order[0])]
         payload["faq"] = {
             "response": {"id": int(order[0]), "responses": [{"text": best.answer}],
                          "response_templates": [{"text": best.answer}],
-                         "confidence": round(float(sims[order[0]]), 4),
+                         "confidence": ranking[0]["confidence"],
                          "intent_response_key": f"faq/{best.key}", "utter_action": f"utter_faq/{best.key}"},
             "ranking": ranking,
         }

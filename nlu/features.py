@@ -19,6 +19,7 @@ _NUMBER = re.compile(r"\d+")
 _TOKEN = re.compile(r"[a-z0-9_]+")
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
+_WORD_CACHE_MAX, _WORD_CACHE_LEN = 10_000, 24  # words (of at most _LEN letters) whose char n-gram ids are kept
 
 
 def mask_entities(text: str, entities: Iterable[dict[str, Any]]) -> str:
@@ -35,13 +36,17 @@ def mask_entities(text: str, entities: Iterable[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def classification_text(text: str, entities: list[dict[str, Any]], normalizer: Normalizer, max_chars: int) -> str:
-    """The normalised string the classifier sees (input truncated to max_chars)."""
+def masked_text(text: str, entities: list[dict[str, Any]], max_chars: int) -> str:
+    """The input truncated to max_chars with entities and numbers replaced by placeholder words."""
     cut = text[:max_chars]
     masked = mask_entities(cut, [e for e in entities if e["end"] <= len(cut)])
     masked = _YEAR.sub(" angkatahun ", masked)
-    masked = _NUMBER.sub(" angka ", masked)
-    return normalizer(masked)
+    return _NUMBER.sub(" angka ", masked)
+
+
+def classification_text(text: str, entities: list[dict[str, Any]], normalizer: Normalizer, max_chars: int) -> str:
+    """The normalised string the classifier sees (input truncated to max_chars)."""
+    return normalizer(masked_text(text, entities, max_chars))
 
 
 _PREFIX = re.compile(r"^(meng|meny|mem|men|me|peng|peny|pem|pen|pe|di|ber|be|ter|ke|se)")
@@ -111,21 +116,43 @@ class Featurizer:
         return self
 
     @staticmethod
-    def _part(grams: list[str], vocab: dict[str, int], idf: np.ndarray, offset: int) -> tuple[list[int], np.ndarray]:
-        counts = Counter(g for g in grams if g in vocab)
+    def _weights(counts: dict[int, int], idf: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sublinear tf × idf of the counted feature ids, L2-normalised; ids keep their first-seen order
+        (the order of the sums in the classifier, so results stay bit-identical)."""
         if not counts:
-            return [], np.zeros(0, dtype=np.float32)
-        idx = [vocab[g] for g in counts]
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
         tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
         vals = tf * idf[idx]
-        vals /= np.linalg.norm(vals)
-        return [i + offset for i in idx], vals
+        vals /= np.sqrt(vals.dot(vals))  # what np.linalg.norm computes, without its checks
+        return idx + offset if offset else idx, vals
+
+    def _word_counts(self, text: str) -> dict[int, int]:
+        vocab = self.word_vocab
+        return {vocab[g]: c for g, c in Counter(word_ngrams(text)).items() if g in vocab}
+
+    def _char_counts(self, text: str) -> Counter[int]:
+        """Known char n-gram ids of each word are kept per word: chat repeats its words."""
+        cache = self.__dict__.get("_char_ids")
+        if cache is None or cache[0] is not self.char_vocab or len(cache[1]) > _WORD_CACHE_MAX:
+            cache = (self.char_vocab, {})
+            self.__dict__["_char_ids"] = cache
+        vocab, known = cache
+        ids: list[int] = []
+        for word in text.split():
+            word_ids = known.get(word)
+            if word_ids is None:
+                word_ids = tuple(vocab[g] for g in char_ngrams(word) if g in vocab)
+                if len(word) <= _WORD_CACHE_LEN:
+                    known[word] = word_ids
+            ids += word_ids
+        return Counter(ids)
 
     def transform_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Sparse (indices, values) of one text."""
-        wi, wv = self._part(word_ngrams(text), self.word_vocab, self.word_idf, 0)
-        ci, cv = self._part(char_ngrams(text), self.char_vocab, self.char_idf, self.n_word)
-        return np.asarray(wi + ci, dtype=np.int64), np.concatenate([wv, cv]).astype(np.float32)
+        wi, wv = self._weights(self._word_counts(text), self.word_idf, 0)
+        ci, cv = self._weights(self._char_counts(text), self.char_idf, self.n_word)
+        return np.concatenate([wi, ci]), np.concatenate([wv, cv]).astype(np.float32)
 
     def transform(self, texts: list[str]):
         """Batch transform to a scipy CSR matrix (training only)."""

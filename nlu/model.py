@@ -11,7 +11,7 @@ from nlu.backend import FALLBACK_INTENT
 from nlu.classifier import IntentClassifier
 from nlu.entities import extract_entities
 from nlu.faq import FaqRetriever
-from nlu.features import Featurizer, classification_text
+from nlu.features import Featurizer, masked_text
 from nlu.normalize import Normalizer
 from nlu.rules import override
 from nlu.split import split_questions
@@ -31,8 +31,16 @@ class BuiltinModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def prepare(self, text: str, max_chars: int) -> tuple[str, list[dict[str, Any]]]:
+        norm, _, entities = self._prepare(text, max_chars)
+        return norm, entities
+
+    def _prepare(self, text: str, max_chars: int) -> tuple[str, str, list[dict[str, Any]]]:
+        """(classifier text, normalised input, entities); the two texts are one when nothing was masked."""
         entities = extract_entities(text)
-        return classification_text(text, entities, self.normalizer, max_chars), entities
+        masked = masked_text(text, entities, max_chars)
+        norm = self.normalizer(masked)
+        cut = text[:max_chars]
+        return norm, norm if masked == cut else self.normalizer(cut), entities
 
     def _domain_mask(self) -> np.ndarray:
         mask = self.__dict__.get("_dmask")
@@ -54,7 +62,7 @@ class BuiltinModel:
         """Rasa /model/parse shaped result; `text` is returned unchanged. With `split`, a message that asks
         several questions also gets `parts`: each question's own text, intent, ranking and FAQ answer."""
         t = tuning or ParseTuning()
-        norm, entities = self.prepare(text, max_chars)
+        norm, text_normalized, entities = self._prepare(text, max_chars)
         idx, vals = self.featurizer.transform_one(norm)
         faq_scores = self.faq.scores(idx, vals)
         labels = self.classifier.labels
@@ -74,7 +82,7 @@ class BuiltinModel:
                     norm + " " + " ".join(re.findall(r"\w+", text[:max_chars].lower()))):
                 probs = self._to_out_of_scope(probs, labels.index("out_of_scope"), t.off_topic_factor)
         order = np.argsort(-probs)[:10]
-        ranking = [(labels[i], float(probs[i])) for i in order]
+        ranking = [(labels[i], p) for i, p in zip(order.tolist(), probs[order].tolist())]
         forced = override(norm, entities, ranking) if ranking else None
         if forced:
             ranking = [forced] + [r for r in ranking if r[0] != forced[0]][:9]
@@ -84,7 +92,7 @@ class BuiltinModel:
             ranking = [(name, conf)] + ranking[:9]
         result = {
             "text": text,
-            "text_normalized": self.normalizer(text[:max_chars]),
+            "text_normalized": text_normalized,
             "intent": {"name": name, "confidence": round(conf, 4)},
             "entities": entities,
             "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking],

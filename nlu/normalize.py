@@ -17,10 +17,17 @@ _DOUBLED = re.compile(r"([a-z])\1")
 _REDUP = re.compile(r"^([a-z]{2,})2$")
 _TOKEN = re.compile(r"[a-z0-9_]+")
 _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ \-.]\d+)+(?![\d])")
+_FIXED_MAX, _FIXED_LEN = 20_000, 32  # tokens (of at most _LEN letters) whose fix_token answer is kept
+
+
+# ASCII letters and digits are kept, apostrophes dropped, anything else becomes a space (as below, per character)
+_ASCII_NOISE = {c: (chr(c) if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)}
 
 
 def strip_noise(text: str) -> str:
     """NFKC, lowercase, drop control characters, emoji and other symbols (keep letters/digits/space)."""
+    if text.isascii():  # NFKC leaves ASCII as it is
+        return text.lower().translate(_ASCII_NOISE)
     text = unicodedata.normalize("NFKC", text).lower()
     out = []
     for ch in text:
@@ -56,13 +63,30 @@ class Normalizer:
         self._max_key = lexicons.max_key_len
         self._known = lexicons.vocabulary | {w for k in lexicons.mapping for w in k} | lexicons.protected
         self.speller: SpellCorrector | None = None
+        self._fixed: dict[str, str] = {}  # fix_token's answers (bounded; cleared when the speller changes)
+        self._key_lengths: dict[str, list[int]] = {}  # first word of a mapping key → key lengths, longest first
+        for key in lexicons.mapping:
+            self._key_lengths.setdefault(key[0], []).append(len(key))
+        for lengths in self._key_lengths.values():
+            lengths[:] = sorted(set(lengths), reverse=True)
 
     def set_speller(self, speller: SpellCorrector | None) -> None:
         """Attach a corrector built from the training vocabulary (done by training)."""
         self.speller = speller
+        self._fixed = {}
 
     def fix_token(self, token: str) -> str:
         """Collapse elongation: `tolooong` → `tolong`, `pagiiii` → `pagi`, `tolongg` → `tolong`."""
+        fixed = self._fixed.get(token)
+        if fixed is None:
+            fixed = self._fix_token(token)
+            if len(token) <= _FIXED_LEN:
+                if len(self._fixed) >= _FIXED_MAX:
+                    self._fixed = {}
+                self._fixed[token] = fixed
+        return fixed
+
+    def _fix_token(self, token: str) -> str:
         if token in self._known:
             return token
         collapsed = _ELONGATED.sub(r"\1", token)
@@ -93,11 +117,14 @@ class Normalizer:
         return self._map(toks)
 
     def _map(self, toks: list[str]) -> list[str]:
+        """Longest mapping key first; only the key lengths that start with the word are tried."""
         out: list[str] = []
         i = 0
-        mapping, protected = self.lex.mapping, self.lex.protected
+        mapping, protected, lengths = self.lex.mapping, self.lex.protected, self._key_lengths
         while i < len(toks):
-            for n in range(min(self._max_key, len(toks) - i), 0, -1):
+            for n in lengths.get(toks[i], ()):
+                if n > len(toks) - i:
+                    continue
                 key = tuple(toks[i:i + n])
                 if n == 1 and key[0] in protected:
                     continue

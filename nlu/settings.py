@@ -22,6 +22,8 @@ class NluSettings(BaseModel):
                                     "and has no strong Hajj word")
     builtin_temperature: float = Field(0.8, gt=0, description="Softmax temperature of the built-in classifier")
     faq_boost: float = Field(5.0, ge=0, description="Logit bonus for `faq` per unit of FAQ similarity above 0.4")
+    parse_cache_size: int = Field(2048, ge=0, description="Parse results of recent short texts kept for texts "
+                                  "that come again (nlu/parse_cache.py); 0 keeps none")
     spelling_correction: bool = Field(True, description="Correct 1-letter typos against the training vocabulary")
     train_in_subprocess: bool = Field(True, description="Train the built-in model in a child process (keeps RSS low)")
     rasa_url: str = "http://127.0.0.1:5005"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Any
 
 MAGIC = b"HJE1\x00"
 NONCE_BYTES = 12
@@ -73,11 +72,26 @@ def parse_key(value: str) -> bytes:
     return raw
 
 
+@functools.cache
+def _aes_gcm() -> tuple[Any, type[Exception]]:
+    """(AESGCM, InvalidTag), imported with the first document: cryptography's Rust core (~8 MB) is not loaded
+    by a process that only chats."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM, InvalidTag
+
+
 class FileCipher:
     def __init__(self, keys: str) -> None:
-        self._aeads = [AESGCM(parse_key(k)) for k in keys.split(",") if k.strip()]
-        if not self._aeads:
+        self._keys = [parse_key(k) for k in keys.split(",") if k.strip()]
+        if not self._keys:
             raise InvalidKeyError("HAJIBOT_FILES_KEY is empty")
+
+    @functools.cached_property
+    def _aeads(self) -> list[Any]:
+        aes_gcm, _ = _aes_gcm()
+        return [aes_gcm(key) for key in self._keys]
 
     def encrypt(self, data: bytes, sha256: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -86,18 +100,20 @@ class FileCipher:
     def under_primary(self, blob: bytes, sha256: str) -> bool:
         """True when the first (current) key opens this file."""
         nonce, body = blob[len(MAGIC):len(MAGIC) + NONCE_BYTES], blob[len(MAGIC) + NONCE_BYTES:]
+        _, invalid_tag = _aes_gcm()
         try:
             self._aeads[0].decrypt(nonce, body, sha256.encode())
             return True
-        except InvalidTag:
+        except invalid_tag:
             return False
 
     def decrypt(self, blob: bytes, sha256: str) -> bytes:
         nonce, body = blob[len(MAGIC):len(MAGIC) + NONCE_BYTES], blob[len(MAGIC) + NONCE_BYTES:]
+        _, invalid_tag = _aes_gcm()
         for aead in self._aeads:
             try:
                 return aead.decrypt(nonce, body, sha256.encode())
-            except InvalidTag:
+            except invalid_tag:
                 continue
         raise DecryptionError("no configured HAJIBOT_FILES_KEY opens this file")
 

@@ -1,4 +1,4 @@
-"""Runs Alembic migrations programmatically (`hajibot init`) and reports whether the schema is current."""
+"""Runs Alembic migrations programmatically (`hajibot init`). Whether the schema is current: storage/schema_version.py."""
 from __future__ import annotations
 
 import logging
@@ -6,10 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -31,11 +29,5 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def head_revisions() -> set[str]:
+    """The latest revisions as Alembic reads them."""
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
-
-
-async def is_current(engine: AsyncEngine) -> bool:
-    """True when the database is at the latest migration."""
-    async with engine.connect() as conn:
-        current = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
-    return current == head_revisions()

@@ -17,8 +17,7 @@ from bot.backoffice.sla_watch import cases_to_watch, on_time_rates
 from bot.backoffice.states import STATUSES
 from bot.backoffice.texts import staff_text
 from bot.backoffice.web_common import bo, int_param, now_utc, render
-from bot.backoffice.skm.data import ALL_SERVICES, current_quarter, ikm_report, parse_period, previous
-from bot.backoffice.skm.report import service_label
+from bot.backoffice.skm.data import ALL_SERVICES, current_quarter, ikm_report, parse_period, previous, service_label
 from nlu.backend import FALLBACK_INTENT
 from storage.models import Case, Message
 

@@ -2,19 +2,31 @@
 from __future__ import annotations
 
 import asyncio
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.backoffice import audit
 from bot.backoffice.answers import answer_rows, checklist_key
-from bot.backoffice.pdf_export import CaseSummary, ExportDocument, build_case_pdf
 from bot.backoffice.texts import staff_text as t
 from bot.backoffice.views_cases import case_documents, case_pilgrim, checklist_view, load_case
 from bot.backoffice.web_common import bo, current_staff, now_utc, path_int
 from dialogues.case_letters import ITEM_PREFIX, templates_for
 
+if TYPE_CHECKING:
+    from bot.backoffice.pdf_export import ExportDocument
+
 REGISTRY_FIELDS = ("nomor_porsi", "nama", "nik", "tanggal_lahir", "jenis_kelamin", "kecamatan", "kab_kota",
                    "provinsi", "status", "estimasi_tahun", "bank", "tanggal_daftar")
+
+
+def pdf_export() -> ModuleType:
+    """bot/backoffice/pdf_export, imported with the first export: pypdf and reportlab (~20 MB) are not loaded
+    by a serving process whose staff never export a case file."""
+    from bot.backoffice import pdf_export as module
+
+    return module
 
 
 def _fmt(value: object) -> str:
@@ -41,7 +53,8 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
     items = context.rules.checklist(case.service, case.variant, checklist_key(case.answers))
     checklist = checklist_view(items, documents)
     tz = context.rules.tz
-    summary = CaseSummary(
+    export = pdf_export()
+    summary = export.CaseSummary(
         title=t("pdf_title", ticket=case.ticket),
         footer=t("pdf_generated", at=now.astimezone(tz).strftime("%d-%m-%Y %H.%M"), staff=staff.display_name,
                  office=context.services.settings.config.office.name),
@@ -70,9 +83,9 @@ async def case_pdf(request: web.Request) -> web.StreamResponse:
             data: bytes | None = await context.services.files.read(doc.sha256)
         except (OSError, ValueError):
             data = None
-        exports.append(ExportDocument(t("pdf_doc_title", item=names.get(doc.item_key, doc.item_key),
+        exports.append(export.ExportDocument(t("pdf_doc_title", item=names.get(doc.item_key, doc.item_key),
                                         status=doc.status, id=doc.id), doc.content_type, data))
-    pdf = await asyncio.to_thread(build_case_pdf, summary, exports, t("pdf_missing_file"), t("pdf_unreadable"))
+    pdf = await asyncio.to_thread(export.build_case_pdf, summary, exports, t("pdf_missing_file"), t("pdf_unreadable"))
     name = "".join(c for c in case.ticket if c.isalnum() or c in "-_")
     return web.Response(body=pdf, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="berkas-{name}.pdf"'})

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.channels.whatsapp_twilio import UNREACHABLE_CODES
+from bot.channels.twilio_codes import UNREACHABLE_CODES
 from storage.broadcast_models import BroadcastDelivery
 from storage.db import Database
 from storage.models import Conversation

@@ -24,7 +24,8 @@ from bot.channels.signed_media import file_response, media_path, media_valid
 from bot.core.channel import SendResult
 from bot.channels.whatsapp_inbound import CHANNEL, MediaFetcher, convert
 from bot.channels.whatsapp_send import WhatsAppSender
-from bot.channels.whatsapp_twilio import OUTSIDE_WINDOW_CODES, UNREACHABLE_CODES, make_client
+from bot.channels.twilio_codes import OUTSIDE_WINDOW_CODES, UNREACHABLE_CODES
+from bot.channels.whatsapp_twilio import make_client
 from bot.core.outbox import BLOCKED_PREFIX, RateLimit, RateLimiter, mark_reachable
 from bot.core.pipeline import Pipeline
 from bot.core.privacy_log import mask_user_id

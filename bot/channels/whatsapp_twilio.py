@@ -12,13 +12,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from bot.channels.twilio_codes import OUTSIDE_WINDOW_CODES, RETRY_CODES, UNREACHABLE_CODES
 from bot.core.channel import SendResult
 from bot.core.outbox import BLOCKED_PREFIX
-
-# https://www.twilio.com/docs/api/errors
-UNREACHABLE_CODES = {21211, 21214, 21610, 21612, 21614, 63003, 63024}  # invalid / unsubscribed / not on WhatsApp
-OUTSIDE_WINDOW_CODES = {63016}  # free-form message outside the 24-hour window
-RETRY_CODES = {20429, 63018, 63038}  # rate limited (account, sender, daily limit)
 
 
 class RebasedHttpClient(AsyncTwilioHttpClient):

@@ -1,6 +1,7 @@
 """Rule-based entity extractors. All offsets refer to the ORIGINAL message text."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from nlu.entities.dates import extract_dates
@@ -10,6 +11,7 @@ from nlu.entities.tickets import extract_tickets
 
 Entity = dict[str, Any]
 EXTRACTOR = "builtin_rules"
+_DIGIT = re.compile(r"\d")
 
 
 def make_entity(entity: str, value: str, start: int, end: int, confidence: float = 1.0) -> Entity:
@@ -25,7 +27,9 @@ def extract_entities(text: str) -> list[Entity]:
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e in taken)
 
-    for extractor in (extract_tickets, extract_dates, extract_numbers, extract_relationships):
+    # tickets, dates and numbers all need a digit
+    extractors = (extract_tickets, extract_dates, extract_numbers) if _DIGIT.search(text) else ()
+    for extractor in (*extractors, extract_relationships):
         for name, value, start, end, conf in extractor(text):
             if free(start, end):
                 found.append(make_entity(name, value, start, end, conf))

@@ -149,7 +149,7 @@ async def test_a_letter_that_cannot_be_rendered_leaves_the_case_and_says_so(chat
     def broken(*_args: Any) -> Any:
         raise OSError("disk full")
 
-    monkeypatch.setattr(case_letters, "render_letter", broken)
+    monkeypatch.setattr(case_letters, "pdf_renderer", lambda: broken)
     await self_cancellation(chat)
     with caplog.at_level(logging.ERROR):
         out = await chat.say("ya")

@@ -96,3 +96,34 @@ def test_office_hours_text_is_written_from_the_rules() -> None:
         "Senin-Kamis 08.00-16.00 WIB, Jumat 08.00-16.30 WIB, Sabtu 08.00-12.00 WIB"
     assert hours_label({"monday": ("07:30", "15:00"), "wednesday": ("07:30", "15:00")}, days,
                        ZoneInfo("Asia/Jayapura")) == "Senin 07.30-15.00 WIT, Rabu 07.30-15.00 WIT"
+
+
+@pytest.mark.parametrize("text,phrases,expected", [
+    ("saya mau bicara dengan petugas", ["petugas", "bicara dengan petugas"], "bicara dengan petugas"),  # longest
+    ("iyaaa betul", ["iya"], "iya"),  # repeated letters
+    ("biayanya berapa", ["biaya"], "biaya"),  # particle -nya
+    ("e-ktp saya hilang", ["ktp"], "ktp"),  # word joiners split words
+    ("petugasnya", ["tugas"], None),  # whole words only
+    ("", ["", "x"], ""),
+    ("halo", [], None),
+])
+def test_contains_phrase(text: str, phrases: list[str], expected: str | None) -> None:
+    from dialogues.parsing import contains_phrase
+
+    assert contains_phrase(text, phrases) == expected
+
+
+def test_is_only() -> None:
+    from dialogues.parsing import is_only
+
+    assert is_only("Menuuu!", ["menu"]) and not is_only("menu dong", ["menu"])
+
+
+def test_render_template_static_and_missing_lines() -> None:
+    from dialogues.render import render_template, static_text
+
+    assert static_text("Halo {{kantor}}\n") == "Halo {kantor}" == render_template("Halo {{kantor}}\n", {"x": 1})
+    assert static_text("Halo {name}") is None
+    template = "Nama: {name}\nWafat: {died}\n{{tetap}} {x.real}"
+    assert render_template(template, {"name": "Siti", "died": None, "x": 2}) == "Nama: Siti\n{tetap} 2"
+    assert render_template(template, {"name": None, "died": [], "x": None}) == ""

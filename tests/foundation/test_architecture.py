@@ -29,9 +29,11 @@ MAY_IMPORT: dict[str, set[str]] = {
 KNOWN_CIRCLES = [{"storage.broadcast_models", "storage.models", "storage.update_models"},
                  {"dialogues.answers", "dialogues.parsing", "dialogues.validators"}]
 # project imports inside a function that are allowed: a channel's SDK only when the channel is enabled, the
-# SQLite driver only for SQLite, and the known circle above; the CLI loads a command's modules when it runs
+# SQLite driver only for SQLite, the modules built on heavy libraries (reportlab, pypdf) at their first use (one
+# accessor each), and the known circle above; the CLI loads a command's modules when it runs
 LOCAL_ALLOWED = {("bot.channels.registry", "bot.channels.telegram"), ("bot.channels.registry", "bot.channels.whatsapp"),
-                 ("storage.db", "storage.sqlite_driver"), ("dialogues.parsing", "dialogues.answers")}
+                 ("storage.db", "storage.sqlite_driver"), ("dialogues.parsing", "dialogues.answers"),
+                 ("dialogues.case_letters", "dialogues.letter_pdf"), ("bot.backoffice.views_exports", "bot.backoffice.pdf_export")}
 LOCAL_ROOMS = {"bot.cli"}
 
 

@@ -14,11 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoffice.skm.ikm import IkmResult, compute
+from bot.backoffice.texts import staff_text
 from dialogues.survey_rules import SkmRules
 from storage.models import SkmAnswer, SkmSurvey
 
 ALL_SERVICES = "semua"
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:Q([1-4])|(0[1-9]|1[0-2])))?$", re.IGNORECASE)
+
+
+def service_label(service: str) -> str:
+    """A service as the report names it ("semua" reads as all services)."""
+    return staff_text("skm_all_services") if service == ALL_SERVICES else service
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,12 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from bot.backoffice.texts import staff_text
-from bot.backoffice.skm.data import ALL_SERVICES, SkmReport
+from bot.backoffice.skm.data import ALL_SERVICES, SkmReport, service_label
 from bot.backoffice.skm.ikm import IkmResult
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
-
-
-def service_label(service: str) -> str:
-    return staff_text("skm_all_services") if service == ALL_SERVICES else service
 
 
 def write_csv(report: SkmReport, path: Path) -> None:
