@@ -12,6 +12,7 @@ from dialogues.parsing import normalize
 from dialogues.replies import Reply
 from dialogues.turn import Turn
 from storage.files import FileStore
+from storage.message_path import ConversationRow
 from storage.models import Conversation
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Ctx:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def conv(self) -> Conversation:
+    def conv(self) -> ConversationRow | Conversation:
         return self.turn.conversation
 
     @property

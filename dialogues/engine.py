@@ -5,7 +5,7 @@ Public interface (used by bot/core/pipeline.py and the back office):
 - `DialogueEngine.load(settings, office, base_dir)` loads and validates flows, responses and rules;
   raises `DialogueConfigError` with a one-line message (file, line, problem).
 - `await engine.step(session, files, turn) -> list[Reply]` runs one turn inside the caller's transaction
-  and stores the new state in `turn.conversation.state` (never commits).
+  and puts the new state in `turn.conversation.state` (never commits; the pipeline writes the row).
 - `engine.render(key, **vars) -> str` renders any response template (office variables are filled in),
   e.g. for staff notifications: `engine.render("case_detail", ticket=..., ...)`.
 - `await engine.request_document_resend(session, conversation, case, item_key, reason) -> list[Reply]`
@@ -55,6 +55,7 @@ from dialogues.settings import DialogueSettings, OfficeSettings
 from dialogues.turn import Turn
 from dialogues.validators import Choice, ValidationContext, looks_like_question, validate
 from storage.files import FileStore, StoredFile
+from storage.message_path import ConversationRow
 from storage.models import Case, Conversation
 
 
@@ -124,7 +125,7 @@ class DialogueEngine:
         turn.conversation.state = ctx.state
         return ctx.replies
 
-    def in_progress(self, conversation: Conversation) -> bool:
+    def in_progress(self, conversation: Conversation | ConversationRow) -> bool:
         """True while the conversation is inside a flow or waits for an answer to a question of the bot."""
         state = conversation.state or {}
         return bool(state.get("flow") or state.get("pending") or state.get("resend"))

@@ -31,12 +31,14 @@ from dialogues.replies import Reply
 from dialogues.survey_rules import SkmElement, SkmRules
 from dialogues.validators import looks_like_question
 from storage.broadcast_models import BroadcastOptout
+from storage.message_path import ConversationRow
 from storage.models import Case, Conversation, SkmAnswer, SkmSurvey
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = "skm"
 MAX_ANSWER_WORDS = 6  # a longer message is something else, not a survey answer
+Chat = Conversation | ConversationRow  # the back office passes ORM objects; the pipeline its plain row
 _NUMBER = re.compile(r"(?:no|nomor|pilih|pilihan|nilai)?\s*(\d{1,2})\s*[.)]?")
 
 
@@ -104,7 +106,7 @@ class ChatSurvey:
 
     # ------------------------------------------------------------------ the pilgrim's messages
 
-    async def step(self, session: AsyncSession, conversation: Conversation, text: str, has_files: bool,
+    async def step(self, session: AsyncSession, conversation: Chat, text: str, has_files: bool,
                    now: datetime) -> SurveyTurn:
         """Handle one inbound message if it belongs to the survey (called by the pipeline before the engine)."""
         state = (conversation.state or {}).get(STATE_KEY)
@@ -120,7 +122,7 @@ class ChatSurvey:
             return await self._offered(session, conversation, state, text, now, self.engine.in_progress(conversation))
         return await self._asking(session, conversation, state, text, now)
 
-    async def _offered(self, session: AsyncSession, conversation: Conversation, state: dict[str, Any], text: str,
+    async def _offered(self, session: AsyncSession, conversation: Chat, state: dict[str, Any], text: str,
                        now: datetime, in_flow: bool) -> SurveyTurn:
         rules = self.rules
         assert rules is not None
@@ -148,7 +150,7 @@ class ChatSurvey:
         self._save(conversation, state)
         return SurveyTurn([self._question(state)], consumed=True)
 
-    async def _asking(self, session: AsyncSession, conversation: Conversation, state: dict[str, Any], text: str,
+    async def _asking(self, session: AsyncSession, conversation: Chat, state: dict[str, Any], text: str,
                       now: datetime) -> SurveyTurn:
         rules = self.rules
         assert rules is not None
@@ -191,7 +193,7 @@ class ChatSurvey:
         picked = pick_option(text, list(element.labels), words)
         return picked + 1 if picked is not None else None
 
-    async def _next(self, session: AsyncSession, conversation: Conversation, state: dict[str, Any],
+    async def _next(self, session: AsyncSession, conversation: Chat, state: dict[str, Any],
                     now: datetime) -> SurveyTurn:
         assert self.rules is not None
         state = {**state, "index": int(state.get("index", 0)) + 1, "misses": 0, "at": now.isoformat()}
@@ -200,7 +202,7 @@ class ChatSurvey:
         self._save(conversation, state)
         return SurveyTurn([self._question(state)], consumed=True)
 
-    async def _complete(self, session: AsyncSession, conversation: Conversation, state: dict[str, Any],
+    async def _complete(self, session: AsyncSession, conversation: Chat, state: dict[str, Any],
                         now: datetime) -> SurveyTurn:
         await self._finish(session, state, "completed", now)
         self._save(conversation, None)
@@ -234,7 +236,7 @@ class ChatSurvey:
             survey.finished_at = now
 
     @staticmethod
-    def _save(conversation: Conversation, survey_state: dict[str, Any] | None) -> None:
+    def _save(conversation: Chat, survey_state: dict[str, Any] | None) -> None:
         state = copy.deepcopy(dict(conversation.state or {}))
         if survey_state is None:
             state.pop(STATE_KEY, None)
@@ -248,7 +250,7 @@ class ChatSurvey:
         return str(self.engine.text(key, **values))
 
 
-async def opted_out(session: AsyncSession, conversation: Conversation) -> bool:
+async def opted_out(session: AsyncSession, conversation: Chat) -> bool:
     """The chat asked for no announcements: an opt-out newer than its last subscribe, or an unsubscribe after
     a subscribe (the same rule as bot/broadcast/audience.py `opted_out`)."""
     optout_at = (await session.execute(select(BroadcastOptout.at).where(

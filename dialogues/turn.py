@@ -7,6 +7,7 @@ from typing import Any
 
 from dialogues.documents import Inspection
 from storage.files import StoredFile
+from storage.message_path import ConversationRow
 from storage.models import Conversation
 
 
@@ -14,11 +15,13 @@ from storage.models import Conversation
 class Turn:
     """One inbound message, understood, for one conversation.
 
-    `conversation` is attached to the pipeline's session; the engine replaces `conversation.state`
-    (assign a new dict) and the pipeline commits it with the replies in the same transaction.
+    `conversation` is the pipeline's plain row (storage/message_path.py; an ORM `Conversation` works the same):
+    the engine replaces `conversation.state` (assign a new dict, never change it in place) and may set other
+    columns (`mode`, `pilgrim_id`, `subscribed` ...); the pipeline writes what changed with the replies, in
+    the same transaction.
     """
 
-    conversation: Conversation
+    conversation: ConversationRow | Conversation
     channel: str
     text: str
     parse: dict[str, Any]

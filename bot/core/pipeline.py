@@ -16,6 +16,12 @@
     busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
     path above. Either way the reply leaves only after the commit that stored the message.
 
+The statements are in storage/message_path.py (Core, built once; no ORM objects): the conversation is read once
+per message into a plain row, the dialogue step changes its attributes, and one UPDATE writes the changed
+columns back. The usual message is: SELECT the conversation (locked) + INSERT the inbound row (which also says
+whether older messages of the conversation wait), the step's own queries, then UPDATE the inbound row, INSERT the
+replies, UPDATE the conversation, COMMIT.
+
 Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
 is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
 commit order) and while processing, and each pass processes the OLDEST unprocessed inbound row. So a
@@ -41,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,27 +67,17 @@ from nlu.backend import NluBackend
 from storage.db import Database
 from storage.files import FileStore, StoredFile
 from storage.optouts import record_optout
+from storage import message_path as rows
+from storage.message_path import ConversationRow, Inbound
 from storage.models import Case, Conversation, Message
 
 log = logging.getLogger(__name__)
 
-# The per-message queries, built once: building a statement and its cache key costs ~0.1 ms each time.
-_CONVERSATION = select(Conversation).where(Conversation.id == bindparam("conversation_id"))
+# Built once: building a statement and its cache key costs ~0.1 ms each time. The per-message reads and
+# writes are in storage/message_path.py (Core statements and plain rows: no ORM objects on the message path).
 _CONVERSATION_ID_OF_USER = select(Conversation.id).where(Conversation.channel == bindparam("channel"),
                                                          Conversation.channel_user_id == bindparam("user_id"))
-_WAITING = (select(Message).where(Message.conversation_id == bindparam("conversation_id"), Message.direction == "in",
-                                  Message.status == "received").order_by(Message.id).limit(2))
-_CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
-_CONVERSATION_OF_USER = select(Conversation).where(Conversation.channel == bindparam("channel"),
-                                                   Conversation.channel_user_id == bindparam("user_id"))
-_CONVERSATION_OF_USER_LOCKED = _CONVERSATION_OF_USER.with_for_update()
 _CONVERSATION_ID_OF_USER_LOCKED = _CONVERSATION_ID_OF_USER.with_for_update()
-_MESSAGES = Message.__table__
-_INSERT_INBOUND = insert(_MESSAGES).returning(_MESSAGES.c.id)  # Core: column defaults apply
-# Step 5 writes the replies and the inbound row with Core statements: the ORM unit of work (flush) was the
-# largest cost per message (bench/results/throughput.md).
-_INSERT_REPLIES = insert(_MESSAGES).returning(*_MESSAGES.c, sort_by_parameter_order=True)
-_MARK_PROCESSED = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("inbound_id"))
 
 MAX_STORED_TEXT = 16_000_000  # characters; above the request size limit, so in practice stored whole
 # What the opt-out check and the dialogue's phrase matching see of a message (channels refuse longer text
@@ -103,7 +99,16 @@ class HandleResult:
     message_id: int
     conversation_id: int
     duplicate: bool
-    replies: list[Message]
+    replies: list[Row[Any]]  # the stored reply rows: immutable, the columns of `Message` as attributes
+
+
+@dataclass
+class StepResult:
+    """What the dialogue step made of one inbound message: the replies and the intent stored on the message."""
+
+    replies: list[Reply]
+    intent: str | None = None
+    confidence: float | None = None
 
 
 class Pipeline:
@@ -143,11 +148,12 @@ class Pipeline:
         attachments = await self._store_attachments(msg)
         async with self._writer(), self.db.session() as session:
             conversation_id = await self._conversation_for(session, msg)
-            received = await self._insert_inbound(session, msg, conversation_id, attachments)
-            if received is not None:
+            inserted = await session.run_sync(rows.insert_inbound,
+                                              {**_inbound_values(msg, attachments), "conversation_id": conversation_id})
+            if inserted is not None:
                 await session.commit()
                 metrics.MESSAGES_IN.labels(msg.channel).inc()
-                return received
+                return ReceiveResult(inserted.inbound.id, conversation_id, duplicate=False, attachments=attachments)
         existing = await self._find_inbound(msg.channel, msg.channel_message_id or "")
         if existing is None:
             raise RuntimeError("inbound insert violated a constraint, but no stored message has its id")
@@ -186,9 +192,7 @@ class Pipeline:
             self._checked.pop(received.message_id, None)
         if replies is None:  # processed earlier, by another request or process (or it failed)
             async with self.db.session() as session:
-                replies = list((await session.execute(
-                    select(Message).where(Message.reply_to_id == received.message_id).order_by(Message.id)
-                )).scalars().all())
+                replies = await session.run_sync(rows.replies_to, received.message_id)
             if deliver:
                 await self.mark_delivered([m.id for m in replies if m.status == "pending"])
         return HandleResult(received.message_id, received.conversation_id, received.duplicate, replies)
@@ -213,70 +217,51 @@ class Pipeline:
         conversation is busy in this process, or older messages of it wait), None when nothing was stored (a
         redelivery, or a step that failed: the general path stores the message and retries or records it)."""
         async with self._writer(), self.db.session() as session:
-            conversation = await self._conversation_of(session, msg)
-            conversation_id = conversation.id  # kept: a rollback expires the object's attributes
+            conversation, inserted = await self._store_inbound(session, msg)
+            if inserted is None:  # a redelivery
+                return None
+            conversation_id, inbound = conversation.id, inserted.inbound
             if not await self.locks.try_hold(conversation_id):  # another request of this conversation is running
-                received = await self._insert_inbound(session, msg, conversation_id, [])
-                if received is not None:
-                    await session.commit()
-                    metrics.MESSAGES_IN.labels(msg.channel).inc()
-                return received
+                await session.commit()
+                metrics.MESSAGES_IN.labels(msg.channel).inc()
+                return ReceiveResult(inbound.id, conversation_id, duplicate=False)
             try:
-                received = await self._insert_inbound(session, msg, conversation_id, [])
-                if received is None:
-                    return None
-                waiting = (await session.execute(_WAITING, {"conversation_id": conversation_id})).scalars().all()
-                if waiting[0].id != received.message_id:  # older messages first (left by a crash or an outage)
+                if inserted.older_waiting:  # older messages first (left by a crash or an outage)
                     await session.commit()
                     metrics.MESSAGES_IN.labels(msg.channel).inc()
-                    return received
-                inbound = waiting[0]
+                    return ReceiveResult(inbound.id, conversation_id, duplicate=False)
                 started = time.perf_counter()
                 if parse is not None:
-                    self._parsed[received.message_id] = parse
+                    self._parsed[inbound.id] = parse
                 try:
                     with conversation_context(conversation_id):
-                        replies = await self._step(session, conversation, inbound)
+                        result = await self._step(session, conversation, inbound)
                 except Exception as exc:
                     if is_database_down(exc):
                         raise
                     await session.rollback()  # nothing was stored; the general path retries and records it
                     return None
                 finally:
-                    self._parsed.pop(received.message_id, None)  # (inbound is expired after a rollback)
-                rows = await self._complete(session, conversation, inbound, replies, deliver, started)
+                    self._parsed.pop(inbound.id, None)
+                replies = await self._complete(session, conversation, inbound, result, deliver, started)
                 metrics.MESSAGES_IN.labels(msg.channel).inc()
             finally:
                 self.locks.release(conversation_id)
         if self.on_outbound is not None and replies:
             self.on_outbound(msg.channel)
-        return HandleResult(received.message_id, conversation_id, False, rows)
+        return HandleResult(inbound.id, conversation_id, False, replies)
 
-    async def _conversation_of(self, session: AsyncSession, msg: InboundMessage) -> Conversation:
-        """The user's conversation (row-locked on PostgreSQL), created on first contact."""
-        query = _CONVERSATION_OF_USER if self.db.is_sqlite else _CONVERSATION_OF_USER_LOCKED
-        conversation = (await session.execute(query, {"channel": msg.channel, "user_id": msg.user_id})
-                        ).scalar_one_or_none()
-        if conversation is None:
-            conversation = await self._lock_conversation(session, await self._conversation_for(session, msg))
-        return conversation
-
-    async def _insert_inbound(self, session: AsyncSession, msg: InboundMessage, conversation_id: int,
-                              attachments: list[dict[str, Any]]) -> ReceiveResult | None:
-        """Insert the inbound row (a Core INSERT: the ORM unit of work cost ~0.35 ms); None for a redelivery
-        (the unique channel message id), after rolling the transaction back."""
-        connection = await session.connection()
-        try:
-            row_id = (await connection.execute(_INSERT_INBOUND, dict(
-                conversation_id=conversation_id, channel=msg.channel, direction="in",
-                channel_message_id=msg.channel_message_id, text=_storable(msg.text),
-                attachments=attachments, status="received", sender="user", created_at=msg.at,
-                requester=msg.requester,
-            ))).scalar_one()
-        except IntegrityError:
-            await session.rollback()
-            return None
-        return ReceiveResult(row_id, conversation_id, duplicate=False, attachments=attachments)
+    async def _store_inbound(self, session: AsyncSession, msg: InboundMessage
+                             ) -> tuple[ConversationRow, rows.Inserted | None]:
+        """Lock the user's conversation (row lock on PostgreSQL; created on first contact) and insert the
+        inbound row into it: two statements in one call (storage/message_path.py)."""
+        lock, values = not self.db.is_sqlite, _inbound_values(msg, [])
+        stored = await session.run_sync(rows.store_inbound, msg.channel, msg.user_id, values, lock)
+        if stored is None:  # first contact
+            await self._conversation_for(session, msg)
+            stored = await session.run_sync(rows.store_inbound, msg.channel, msg.user_id, values, lock)
+            assert stored is not None
+        return stored
 
     async def mark_delivered(self, message_ids: list[int]) -> None:
         """Pull channels (web chat, console) call this once replies were handed to the user."""
@@ -292,10 +277,10 @@ class Pipeline:
         """Process every stored, unprocessed inbound message of a conversation, oldest first."""
         return len(await self._process_all(conversation_id))
 
-    async def _process_all(self, conversation_id: int, deliver_for: int | None = None) -> dict[int, list[Message]]:
+    async def _process_all(self, conversation_id: int, deliver_for: int | None = None) -> dict[int, list[Row[Any]]]:
         """Like process(); returns the reply rows per inbound message id processed in this call. The replies
         to inbound message `deliver_for` are stored as sent (the caller hands them over)."""
-        done: dict[int, list[Message]] = {}
+        done: dict[int, list[Row[Any]]] = {}
         with conversation_context(conversation_id):
             async with self.locks.hold(conversation_id):
                 while await self._process_next(conversation_id, done, deliver_for):
@@ -318,20 +303,19 @@ class Pipeline:
             log.info("recovered %d unprocessed inbound messages", total)
         return total
 
-    async def _process_next(self, conversation_id: int, done: dict[int, list[Message]],
+    async def _process_next(self, conversation_id: int, done: dict[int, list[Row[Any]]],
                             deliver_for: int | None = None) -> bool:
         """Process the oldest waiting inbound message under the conversation lock. Returns True when
         another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
         async with self._writer(), self.db.session() as session:
-            conversation = await self._lock_conversation(session, conversation_id)
-            waiting = (await session.execute(_WAITING, {"conversation_id": conversation_id})).scalars().all()
-            if not waiting:
+            conversation = await session.run_sync(rows.load_conversation, conversation_id, not self.db.is_sqlite)
+            inbound, more = await session.run_sync(rows.oldest_waiting, conversation_id)
+            if inbound is None:
                 return False
-            inbound, more = waiting[0], len(waiting) > 1
             inbound_id, channel = inbound.id, conversation.channel
             started = time.perf_counter()
             try:
-                replies = await self._step(session, conversation, inbound)
+                result = await self._step(session, conversation, inbound)
             except Exception as exc:
                 if is_database_down(exc):
                     raise  # the database is gone: the message stays 'received' and is retried later
@@ -340,30 +324,33 @@ class Pipeline:
                 await session.rollback()
                 await self._mark_failed(conversation_id, inbound_id)
                 return more
-            rows = await self._complete(session, conversation, inbound, replies, inbound_id == deliver_for, started)
-        done[inbound_id] = rows
+            replies = await self._complete(session, conversation, inbound, result, inbound_id == deliver_for, started)
+        done[inbound_id] = replies
         if self.on_outbound is not None and replies:
             self.on_outbound(channel)
         return more
 
-    async def _complete(self, session: AsyncSession, conversation: Conversation, inbound: Message,
-                        replies: list[Reply], deliver: bool, started: float) -> list[Message]:
-        """Step 5: store the replies, mark the inbound processed, commit. `deliver`: the caller hands the
-        replies over right away, so they are stored as sent (what mark_delivered() would do, in this
-        transaction)."""
+    async def _complete(self, session: AsyncSession, conversation: ConversationRow, inbound: Inbound,
+                        result: StepResult, deliver: bool, started: float) -> list[Row[Any]]:
+        """Step 5: mark the inbound processed, store the replies and the conversation's changed columns (one
+        UPDATE), commit. `deliver`: the caller hands the replies over right away, so they are stored as sent
+        (what mark_delivered() would do, in this transaction)."""
         if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
             conversation.last_inbound_at = inbound.created_at
         now = datetime.now(timezone.utc)
-        session.expunge(inbound)  # its row is written by the UPDATE below, not by the unit of work
-        await session.execute(_MARK_PROCESSED, {"inbound_id": inbound.id, "status": "processed", "processed_at": now,
-                                                "intent": inbound.intent,
-                                                "intent_confidence": inbound.intent_confidence})
-        rows = await self._add_replies(session, conversation, inbound, replies, now if deliver else None)
+        status, sent_at = ("sent", now) if deliver else ("pending", None)
+        outbound = [dict(conversation_id=conversation.id, channel=conversation.channel, direction="out",
+                         text=reply.text, choices=list(reply.choices), attachments=list(reply.attachments),
+                         status=status, sent_at=sent_at, reply_to_id=inbound.id, sender="bot")
+                    for reply in result.replies]
+        processed = {"processed_at": now, "intent": result.intent, "intent_confidence": result.confidence}
+        replies = await session.run_sync(rows.finish, conversation, inbound.id, processed, outbound)
         await session.commit()
+        metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
         metrics.PROCESSING_SECONDS.labels(conversation.channel).observe(time.perf_counter() - started)
-        return rows
+        return replies
 
-    async def _step(self, session: AsyncSession, conversation: Conversation, inbound: Message) -> list[Reply]:
+    async def _step(self, session: AsyncSession, conversation: ConversationRow, inbound: Inbound) -> StepResult:
         max_mb = self.max_upload_bytes // (1024 * 1024)
         replies = [Reply(system_text("attachment_too_large", filename=a.get("filename") or "-", max_mb=max_mb))
                    for a in inbound.attachments if a.get("rejected") == "too_large"]
@@ -380,13 +367,13 @@ class Pipeline:
                 state = dict(conversation.state or {})
                 state.pop("pending", None)
                 conversation.state = state
-                return replies
+                return StepResult(replies)
         if conversation.mode != "bot":  # a person handles this conversation; the message waits in the inbox
-            return replies + self._staff_waiting_notice(conversation)
+            return StepResult(replies + self._staff_waiting_notice(conversation))
         survey = await self.survey.step(session, conversation, text, bool(inbound.attachments), inbound.created_at)
         replies += survey.replies
         if survey.consumed:
-            return replies
+            return StepResult(replies)
         parse = self._parsed.pop(inbound.id, None) or await self.nlu.parse(text[: self.nlu_max_chars])
         metrics.observe_nlu(parse.get("intent", {}).get("name"))
         files = _stored_files(inbound.attachments)
@@ -395,11 +382,9 @@ class Pipeline:
                     requester=inbound.requester, message_id=inbound.id, media=media_of(inbound.attachments))
         replies += await self.engine.step(session, self.files, turn)
         await self._case_events(session, turn)
-        # set after the step, so the engine's queries do not flush a separate UPDATE of the inbound row first
-        inbound.intent = optout.IN_FORM_STOP if in_form and optout.is_optout_keyword(text) else \
+        intent = optout.IN_FORM_STOP if in_form and optout.is_optout_keyword(text) else \
             parse.get("intent", {}).get("name")
-        inbound.intent_confidence = parse.get("intent", {}).get("confidence")
-        return replies
+        return StepResult(replies, intent, parse.get("intent", {}).get("confidence"))
 
     async def _case_events(self, session: AsyncSession, turn: Turn) -> None:
         """Hand the step's case events (a pilgrim's reply, a late document) to the back office's webhooks."""
@@ -411,7 +396,7 @@ class Pipeline:
                 self.case_events(session, event, case, **extra)
 
     @staticmethod
-    def _staff_waiting_notice(conversation: Conversation) -> list[Reply]:
+    def _staff_waiting_notice(conversation: ConversationRow) -> list[Reply]:
         """While waiting for staff, the first message after the hand-off is acknowledged (once)."""
         if conversation.mode != "waiting_staff":
             return []
@@ -422,21 +407,6 @@ class Pipeline:
         state["staff_waiting_ack"] = since
         conversation.state = state
         return [Reply(system_text("staff_waiting"))]
-
-    @staticmethod
-    async def _add_replies(session: AsyncSession, conversation: Conversation, inbound: Message,
-                           replies: list[Reply], sent_at: datetime | None) -> list[Message]:
-        """Insert the reply rows (the outbox: pending; or sent at `sent_at` when the caller hands them over)
-        and return them as detached Message objects, in order."""
-        if not replies:
-            return []
-        status = "pending" if sent_at is None else "sent"
-        stored = await session.execute(_INSERT_REPLIES, [dict(
-            conversation_id=conversation.id, channel=conversation.channel, direction="out", text=reply.text,
-            choices=list(reply.choices), attachments=list(reply.attachments), status=status, sent_at=sent_at,
-            reply_to_id=inbound.id, sender="bot") for reply in replies])
-        metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
-        return [Message(**row._mapping) for row in stored]
 
     async def _mark_failed(self, conversation_id: int, message_id: int) -> None:
         """Called inside _process_next (which holds the SQLite writer lock)."""
@@ -454,10 +424,6 @@ class Pipeline:
             self.on_outbound(conversation.channel)
 
     # helpers ------------------------------------------------------------------------------------
-    async def _lock_conversation(self, session: AsyncSession, conversation_id: int) -> Conversation:
-        query = _CONVERSATION if self.db.is_sqlite else _CONVERSATION_LOCKED
-        return (await session.execute(query, {"conversation_id": conversation_id})).scalar_one()
-
     async def _find_inbound(self, channel: str, channel_message_id: str) -> Message | None:
         async with self.db.session() as session:
             return (await session.execute(select(Message).where(
@@ -481,7 +447,7 @@ class Pipeline:
             return int((await session.execute(query, params)).scalar_one())
         log.info("new conversation channel=%s user=%s", msg.channel, mask_user_id(msg.user_id))
         if not self.db.is_sqlite:
-            await self._lock_conversation(session, conversation.id)
+            await session.run_sync(rows.load_conversation, conversation.id, True)
         return conversation.id
 
     async def _store_attachments(self, msg: InboundMessage) -> list[dict[str, object]]:
@@ -507,6 +473,13 @@ class Pipeline:
             result.append({**stored.to_json(), "kind": kind} if kind != DOCUMENT else stored.to_json())
         result += [share for share in map(share_json, msg.shares) if share is not None]
         return result
+
+
+def _inbound_values(msg: InboundMessage, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns of a new inbound row but its conversation id."""
+    return dict(channel=msg.channel, direction="in", channel_message_id=msg.channel_message_id,
+                text=_storable(msg.text), attachments=attachments, status="received", sender="user",
+                created_at=msg.at, requester=msg.requester)
 
 
 def _storable(text: str) -> str:

@@ -1,0 +1,116 @@
+"""storage/message_path.py: the message path's rows (plain conversation row, Core statements)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.inbound import InboundMessage
+from storage import message_path as rows
+from storage.models import Conversation, Message
+
+
+def _values(text: str, channel_message_id: str | None, status: str = "received") -> dict[str, Any]:
+    return dict(channel="webchat", direction="in", channel_message_id=channel_message_id, text=text,
+                attachments=[], status=status, sender="user", requester=None)
+
+
+async def _conversation(services: Any, user_id: str) -> int:
+    async with services.db.session() as session:
+        conversation = Conversation(channel="webchat", channel_user_id=user_id, state={"a": 1})
+        session.add(conversation)
+        await session.commit()
+        return conversation.id
+
+
+async def test_store_inbound_flags_older_waiting_and_a_redelivery_is_a_no_op(services: Any) -> None:
+    assert await _conversation(services, "mp-1")
+    async with services.db.session() as session:
+        assert await session.run_sync(rows.store_inbound, "webchat", "nobody", _values("x", "n-1"), False) is None
+        conversation, first = await session.run_sync(rows.store_inbound, "webchat", "mp-1", _values("a", "m-1"), False)
+        assert first is not None and not first.older_waiting and conversation.state == {"a": 1}
+        _, second = await session.run_sync(rows.store_inbound, "webchat", "mp-1", _values("b", "m-2"), False)
+        assert second is not None and second.older_waiting  # m-1 is still 'received'
+        await session.commit()
+    async with services.db.session() as session:
+        _, again = await session.run_sync(rows.store_inbound, "webchat", "mp-1", _values("a", "m-1"), False)
+        assert again is None  # the unique channel message id: rolled back, nothing stored
+    async with services.db.session() as session:
+        stored = (await session.execute(select(Message.channel_message_id).where(Message.direction == "in")
+                                        .order_by(Message.id))).scalars().all()
+    assert stored == ["m-1", "m-2"]
+
+
+async def test_finish_writes_only_the_changed_conversation_columns(services: Any) -> None:
+    conversation_id = await _conversation(services, "mp-2")
+    async with services.db.session() as session:
+        conversation, inserted = await session.run_sync(rows.store_inbound, "webchat", "mp-2",
+                                                        _values("hai", "h-1"), False)
+        assert inserted is not None
+        assert conversation.changes() == {}
+        conversation.state = {"a": 2}
+        # a column changed by another statement of the transaction (storage/optouts.py) is not overwritten
+        await session.execute(Conversation.__table__.update().where(Conversation.id == conversation_id)
+                              .values(display_name="Budi"))
+        assert conversation.changes() == {"state": {"a": 2}}
+        outbound = [dict(conversation_id=conversation_id, channel="webchat", direction="out", text=t, choices=["1"],
+                         attachments=[], status="pending", sent_at=None, reply_to_id=inserted.inbound.id,
+                         sender="bot") for t in ("satu", "dua")]
+        replies = await session.run_sync(rows.finish, conversation, inserted.inbound.id,
+                                         {"processed_at": None, "intent": "greet", "intent_confidence": 0.9}, outbound)
+        await session.commit()
+    assert [(r.text, r.choices, r.status, r.reply_to_id) for r in replies] == \
+        [("satu", ["1"], "pending", inserted.inbound.id), ("dua", ["1"], "pending", inserted.inbound.id)]
+    assert conversation.changes() == {}
+    async with services.db.session() as session:
+        stored = await session.get(Conversation, conversation_id)
+        inbound = await session.get(Message, inserted.inbound.id)
+        assert stored is not None and inbound is not None
+        assert (stored.state, stored.display_name) == ({"a": 2}, "Budi")
+        assert (inbound.status, inbound.intent) == ("processed", "greet")
+        assert [r.id for r in await session.run_sync(rows.replies_to, inbound.id)] == [r.id for r in replies]
+
+
+async def test_concurrent_messages_of_one_conversation_are_processed_once_in_order(demo_services: Any) -> None:
+    pipeline = demo_services.pipeline
+    seen: list[str] = []
+    real_step = pipeline.engine.step
+
+    async def step(session: Any, files: Any, turn: Any) -> Any:
+        seen.append(turn.text)
+        await asyncio.sleep(0.005)  # let the other requests arrive while this one is in its step
+        return await real_step(session, files, turn)
+
+    pipeline.engine.step = step
+    texts = [f"halo {i}" for i in range(8)]
+    results = await asyncio.gather(*(pipeline.handle(InboundMessage("webchat", "mp-3", text,
+                                                                    channel_message_id=f"c-{i}"), deliver=True)
+                                     for i, text in enumerate(texts)))
+    redelivered = await pipeline.handle(InboundMessage("webchat", "mp-3", texts[0], channel_message_id="c-0"))
+    assert all(r.replies for r in results)
+    assert redelivered.duplicate and [r.id for r in redelivered.replies] == [r.id for r in results[0].replies]
+    async with demo_services.db.session() as session:
+        stored = (await session.execute(select(Message.text, Message.status).where(Message.direction == "in")
+                                        .order_by(Message.id))).all()
+    assert seen == [text for text, _ in stored] and sorted(seen) == sorted(texts)  # each once, in stored order
+    assert {status for _, status in stored} == {"processed"}
+
+
+async def test_a_message_stored_while_waiting_for_the_row_lock_is_seen(services: Any) -> None:
+    """PostgreSQL, several processes: B waits for A's conversation lock; A stores a message and commits; B's
+    INSERT then sees it waiting (so B's message is not processed before it)."""
+    if services.db.is_sqlite:
+        pytest.skip("row locks: PostgreSQL only")
+    await _conversation(services, "mp-4")
+    async with services.db.session() as a, services.db.session() as b:
+        _, first = await a.run_sync(rows.store_inbound, "webchat", "mp-4", _values("satu", "l-1"), True)
+        assert first is not None and not first.older_waiting
+        waiter = asyncio.create_task(b.run_sync(rows.store_inbound, "webchat", "mp-4", _values("dua", "l-2"), True))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()  # B waits for the row lock
+        await a.commit()
+        _, second = await waiter
+        assert second is not None and second.older_waiting
+        await b.commit()
