@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.background import BackgroundLoop
@@ -87,7 +87,6 @@ class BroadcastWorker:
         self.limiter = ChannelLimiter(capped_rates(settings.rates, self.limits))
         self.sent_total = 0  # successful sends by this worker (bench, CLI)
         self._recovered_at: dict[int, float] = {}
-        self._activated_at: float | None = None
         self._content: dict[int, tuple[str, list[dict[str, Any]]]] = {}
         self._loop = BackgroundLoop("broadcast worker", log, self._pass, self._idle_seconds)
 
@@ -124,11 +123,17 @@ class BroadcastWorker:
 
     # one pass -----------------------------------------------------------------------------------
     async def step(self) -> int:
-        """Activate due scheduled broadcasts, then one pass over each running one. Returns rows handled."""
-        await self._activate_due()
+        """Activate due scheduled broadcasts, then one pass over each running one. Returns rows handled.
+        An idle pass is one read: nothing is written unless a broadcast is running or due."""
+        now = self.clock()
+        due = or_(Broadcast.scheduled_at.is_(None), Broadcast.scheduled_at <= now)
         async with self.db.session() as session:
-            running = (await session.execute(select(Broadcast.id).where(Broadcast.status == "running")
-                                             .order_by(Broadcast.id))).scalars().all()
+            rows = (await session.execute(
+                select(Broadcast.id, Broadcast.status, case((due, True), else_=False))
+                .where(Broadcast.status.in_(("running", "scheduled"))).order_by(Broadcast.id))).all()
+        running = [i for i, status, _ in rows if status == "running"]
+        if any(status == "scheduled" and is_due for _, status, is_due in rows):
+            running = await self._activate_due(now)
         handled = 0
         for broadcast_id in running:
             if self._loop.stopping:
@@ -136,19 +141,16 @@ class BroadcastWorker:
             handled += await self.step_broadcast(broadcast_id)
         return handled
 
-    async def _activate_due(self) -> None:
-        """Start scheduled broadcasts that are due (at most once per poll interval, or when notified)."""
-        now = self.clock()
-        if (self._activated_at is not None and not self._loop.woken
-                and now.timestamp() - self._activated_at < self.settings.poll_seconds):
-            return
-        self._activated_at = now.timestamp()
+    async def _activate_due(self, now: datetime) -> list[int]:
+        """Start scheduled broadcasts that are due; returns the running ones."""
         async with self.db.session() as session:
             await session.execute(update(Broadcast).where(
                 Broadcast.status == "scheduled",
                 or_(Broadcast.scheduled_at.is_(None), Broadcast.scheduled_at <= now),
             ).values(status="running", started_at=func.coalesce(Broadcast.started_at, now)))
             await session.commit()
+            return list((await session.execute(select(Broadcast.id).where(Broadcast.status == "running")
+                                               .order_by(Broadcast.id))).scalars().all())
 
     async def step_broadcast(self, broadcast_id: int) -> int:
         async with self.db.session() as session:
