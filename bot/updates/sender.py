@@ -65,7 +65,12 @@ class UpdateSender:
         return max(0.05, min([self.settings.poll_seconds, *waits]))
 
     async def step(self) -> int:
-        """One pass over every channel; returns the updates handled (queued or skipped)."""
+        """One pass over every channel; returns the updates handled (queued or skipped). Updates are only
+        `approved` while their batch is `sending`, so an idle pass is that one read."""
+        async with self.db.session() as session:
+            if (await session.execute(select(RegistryImport.id).where(RegistryImport.status == "sending")
+                                      .limit(1))).first() is None:
+                return 0
         handled = 0
         for channel in self.channels:
             if self._loop.stopping:
