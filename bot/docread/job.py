@@ -32,7 +32,7 @@ READING, RETRY, READ, FAILED = "reading", "retry", "read", "failed"
 STALE_CLAIM = timedelta(minutes=10)
 RETRY_AFTER = timedelta(minutes=2)  # a reading that timed out (busy machine) is tried again ...
 MAX_ATTEMPTS = 3  # ... up to this many times, then staff read the document by eye
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = 30.0  # between looks for waiting documents: nobody waits for OCR, an idle look costs ~5 ms
 START_DELAY_SECONDS = 30.0  # not during start-up bursts (nor in short-lived test servers)
 READABLE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 
