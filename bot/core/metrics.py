@@ -219,7 +219,7 @@ def metrics_view(token: str | None) -> Any:
 
 def setup_routes(app: web.Application, services: Any) -> None:
     """/metrics on the service's port behind HAJIBOT_METRICS_TOKEN, and/or a token-less listener on
-    `ops.metrics_listen`; the gauge refresh job runs with the app."""
+    `ops.metrics_listen`; the gauge refresh job runs with the app when /metrics is served."""
     ops = services.settings.config.ops
     token = services.settings.secrets.metrics_token
     gauges = DatabaseGauges(services.db, ops.metrics_refresh_seconds)
@@ -231,7 +231,8 @@ def setup_routes(app: web.Application, services: Any) -> None:
     runner: list[web.AppRunner] = []
 
     async def start(_app: web.Application) -> None:
-        gauges.start()
+        if token or ops.metrics_listen:  # nobody can scrape otherwise: no reading every refresh for nobody
+            gauges.start()
         if ops.metrics_listen:
             runner.append(await _listen(ops.metrics_listen, gauges))
 
