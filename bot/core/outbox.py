@@ -23,6 +23,7 @@ the process, not a loop around a call, which is what tenacity drives.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import random
 from collections.abc import Callable
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 120
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
-IDLE_WAIT_SECONDS = 1.0
+# an idle outbox is woken by `notify` (a reply stored in this process) or its own retry/rate-limit times; this
+# slower look is for rows of other processes (another server died mid-way, CLI tools) and expired leases
+IDLE_WAIT_SECONDS = 5.0
 BLOCKED_PREFIX = "blocked"
 MAYBE_SENT = "maybe_sent"
 INTERRUPTED = "interrupted: the worker stopped during this send; it may or may not have arrived"
@@ -141,6 +144,7 @@ class Outbox:
         self.limits: dict[str, tuple[RateLimit, ...]] = {
             name: tuple(getattr(c, "rate_limits", ())) for name, c in self.channels.items()}
         self.next_wake: float | None = None  # seconds until a rate-limited message may go (last pass)
+        self._retries: list[float] = []  # heap: event-loop times of retries this process scheduled
         self._loop = BackgroundLoop("outbox", log, self._pass, self._idle_seconds)
         self._passes = 0
         self._interrupted_checked_at: datetime | None = None
@@ -160,7 +164,12 @@ class Outbox:
         return await self.send_due() > 0
 
     def _idle_seconds(self) -> float:
-        return IDLE_WAIT_SECONDS if self.next_wake is None else max(min(IDLE_WAIT_SECONDS, self.next_wake), 0.01)
+        waits = [IDLE_WAIT_SECONDS]
+        if self.next_wake is not None:
+            waits.append(self.next_wake)
+        if self._retries:
+            waits.append(self._retries[0] - asyncio.get_running_loop().time())
+        return max(min(waits), 0.01)
 
     async def send_due(self) -> int:
         """One pass: claim the next due message of each conversation (within the rate limits) and send
@@ -184,6 +193,9 @@ class Outbox:
     # claiming -----------------------------------------------------------------------------------
     async def _claim(self) -> list[tuple[Conversation, Message]]:
         now = self.clock()
+        loop_now = asyncio.get_running_loop().time()
+        while self._retries and self._retries[0] <= loop_now:  # due: this pass sees them
+            heapq.heappop(self._retries)
         now_s = now.timestamp()
         self._passes += 1
         if self._passes % 1000 == 0:
@@ -277,6 +289,7 @@ class Outbox:
             delay = result.retry_after if result.retry_after is not None else backoff_seconds(message.attempts)
             values = {"status": "pending", "error": (result.error or "")[:500],
                       "next_attempt_at": now + timedelta(seconds=delay)}
+            heapq.heappush(self._retries, asyncio.get_running_loop().time() + delay)
         async with self.db.session() as session:
             await session.execute(update(Message).where(Message.id == message.id).values(**values))
             if is_blocking(result):
