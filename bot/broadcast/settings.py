@@ -52,5 +52,8 @@ class BroadcastSettings(BaseModel):
                            "delivered it) is sent again (true: nobody missed, rare duplicate) or marked failed "
                            "'interrupted' for follow-up (false: never a duplicate)")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle worker looks for due broadcasts")
+    idle_poll_seconds: float = Field(
+        10.0, gt=0, description="How often a worker with no running or scheduled broadcast looks again (one "
+                                "started in this process wakes it at once; this is for other processes)")
     worker_enabled: bool = Field(True, description="Run the fan-out worker inside `hajibot serve`")
     max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=1)

@@ -88,6 +88,7 @@ class BroadcastWorker:
         self.sent_total = 0  # successful sends by this worker (bench, CLI)
         self._recovered_at: dict[int, float] = {}
         self._content: dict[int, tuple[str, list[dict[str, Any]]]] = {}
+        self._nothing_to_do = False  # the last pass saw no running or scheduled broadcast
         self._loop = BackgroundLoop("broadcast worker", log, self._pass, self._idle_seconds)
 
     # lifecycle ----------------------------------------------------------------------------------
@@ -113,7 +114,10 @@ class BroadcastWorker:
         now = self.clock().timestamp()
         waits = [self.limiter.wait(name, now) for name in self.channels]
         positive = [w for w in waits if w > 0]
-        return max(0.005, min([self.settings.poll_seconds, *positive]))
+        poll = self.settings.poll_seconds
+        if self._nothing_to_do:
+            poll = max(poll, self.settings.idle_poll_seconds)
+        return max(0.005, min([poll, *positive]))
 
     async def has_work(self) -> bool:
         async with self.db.session() as session:
@@ -131,6 +135,7 @@ class BroadcastWorker:
             rows = (await session.execute(
                 select(Broadcast.id, Broadcast.status, case((due, True), else_=False))
                 .where(Broadcast.status.in_(("running", "scheduled"))).order_by(Broadcast.id))).all()
+        self._nothing_to_do = not rows
         running = [i for i, status, _ in rows if status == "running"]
         if any(status == "scheduled" and is_due for _, status, is_due in rows):
             running = await self._activate_due(now)

@@ -44,6 +44,7 @@ class UpdateSender:
         self.clock = clock
         self.limiter = ChannelLimiter(settings.rates)
         self.queued_total = 0
+        self._nothing_to_do = False  # the last pass saw no batch being sent
         self._loop = BackgroundLoop("update sender", log, self._pass, self._idle_seconds)
 
     def start(self) -> None:
@@ -62,15 +63,19 @@ class UpdateSender:
     def _idle_seconds(self) -> float:
         now = self.clock().timestamp()
         waits = [w for w in (self.limiter.wait(c, now) for c in self.channels) if w > 0]
-        return max(0.05, min([self.settings.poll_seconds, *waits]))
+        poll = self.settings.poll_seconds
+        if self._nothing_to_do:
+            poll = max(poll, self.settings.idle_poll_seconds)
+        return max(0.05, min([poll, *waits]))
 
     async def step(self) -> int:
         """One pass over every channel; returns the updates handled (queued or skipped). Updates are only
         `approved` while their batch is `sending`, so an idle pass is that one read."""
         async with self.db.session() as session:
-            if (await session.execute(select(RegistryImport.id).where(RegistryImport.status == "sending")
-                                      .limit(1))).first() is None:
-                return 0
+            self._nothing_to_do = (await session.execute(
+                select(RegistryImport.id).where(RegistryImport.status == "sending").limit(1))).first() is None
+        if self._nothing_to_do:
+            return 0
         handled = 0
         for channel in self.channels:
             if self._loop.stopping:

@@ -19,5 +19,8 @@ class UpdateSettings(BaseModel):
     rates: dict[str, ChannelRate] = Field(default_factory=_default_rates,
                                           description="Per-channel pace at which confirmed updates enter the outbox")
     poll_seconds: float = Field(2.0, gt=0, description="How often the sender looks for confirmed updates")
+    idle_poll_seconds: float = Field(
+        10.0, gt=0, description="How often it looks when no batch is being sent (a batch confirmed in this "
+                                "process wakes it at once; this is for other processes)")
     batch_size: int = Field(200, ge=1, description="Updates handed to the outbox per pass at most")
     worker_enabled: bool = Field(True, description="Run the update sender inside `hajibot serve`")
