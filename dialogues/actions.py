@@ -11,7 +11,7 @@ import math
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dialogues.calendar import candidate_slots, hajj_hijri_year
@@ -20,7 +20,7 @@ from dialogues.parsing import format_date, mask_name
 from dialogues.replies import Reply
 from dialogues.schema import CaseFields
 from dialogues.sla_hooks import expected_vars, start_clock
-from dialogues.throttle import Requester, record_attempt, wait_before_attempt
+from dialogues.throttle import Requester, store_attempt, wait_before_attempt
 from storage.models import Appointment, AuditLog, Case, CaseDocument, Pilgrim, TicketSequence
 
 if TYPE_CHECKING:
@@ -70,8 +70,7 @@ async def is_locked(engine: "DialogueEngine", ctx: "Ctx", subject: str) -> bool:
 
 
 async def _attempt(ctx: "Ctx", subject: str, success: bool, porsi: str = "") -> None:
-    record_attempt(ctx.session, ctx.now, _requester(ctx), subject, success, nomor_porsi=porsi)
-    await ctx.session.flush()
+    await store_attempt(ctx.session, ctx.now, _requester(ctx), subject, success, nomor_porsi=porsi)
 
 
 def _matches(answer: str, birth_date: date | str | None, nik: str | None) -> bool:
@@ -83,11 +82,17 @@ def _matches(answer: str, birth_date: date | str | None, nik: str | None) -> boo
     return by_date or by_nik
 
 
-async def _pilgrim(ctx: "Ctx", porsi: str) -> Pilgrim | None:
-    return (await ctx.session.execute(select(Pilgrim).where(Pilgrim.nomor_porsi == porsi))).scalar_one_or_none()
+_PILGRIMS = Pilgrim.__table__
+_PILGRIM_BY_PORSI = select(*_PILGRIMS.c).where(_PILGRIMS.c.nomor_porsi == bindparam("porsi"))
 
 
-def _remember(ctx: "Ctx", pilgrim: Pilgrim) -> None:
+async def _pilgrim(ctx: "Ctx", porsi: str) -> Row[Any] | None:
+    """The registry row of a porsi number (a plain row with the columns as attributes, no ORM object)."""
+    return await ctx.session.run_sync(
+        lambda sync: sync.connection().execute(_PILGRIM_BY_PORSI, {"porsi": porsi}).one_or_none())
+
+
+def _remember(ctx: "Ctx", pilgrim: Row[Any]) -> None:
     """Registry facts for the flow's conditions and texts; only ever after the identity check."""
     ctx.state["pilgrim"] = {
         "id": pilgrim.id, "porsi": pilgrim.nomor_porsi, "status": normalize_status(pilgrim.status),

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogues import actions
@@ -60,6 +61,17 @@ from storage.models import Case, Conversation
 
 
 WORD_VALIDATORS = ("choice", "yesno")  # answers in words: retried on the NLU's normalised text
+
+
+def copy_state(state: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of a conversation state that shares nothing with it, for the step to change: a step that fails
+    leaves the conversation's state as it was. The state is what its JSON column stores (through orjson), so
+    a JSON round trip copies it (giving what a reload from the database gives), several times faster than
+    copy.deepcopy; a value orjson cannot write (never in a stored state) falls back to copy.deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(state or {}, option=orjson.OPT_NON_STR_KEYS))
+    except orjson.JSONEncodeError:
+        return copy.deepcopy(dict(state or {}))
 
 
 class DialogueEngine:
@@ -119,7 +131,7 @@ class DialogueEngine:
         """Run one turn; reads/writes through `session` in the caller's transaction."""
         now = turn.now or datetime.now(timezone.utc)
         now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
-        ctx = Ctx(self, session, files, turn, copy.deepcopy(dict(turn.conversation.state or {})), now)
+        ctx = Ctx(self, session, files, turn, copy_state(turn.conversation.state), now)
         await self._dispatch(ctx)
         ctx.state["updated_at"] = now.isoformat()
         turn.conversation.state = ctx.state

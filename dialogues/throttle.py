@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal_column, select, union_all
+from sqlalchemy import Select, bindparam, func, insert, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import VerificationAttempt
 
@@ -108,18 +109,23 @@ _FAILURES = union_all(
 )
 
 
-async def _failures(session: AsyncSession, now: datetime, who: Requester, subject: str
-                    ) -> dict[str, tuple[int, datetime | None]]:
+_INSERT_ATTEMPT = insert(VerificationAttempt.__table__)
+
+
+def _failures(session: Session, now: datetime, who: Requester, subject: str
+              ) -> dict[str, tuple[int, datetime | None]]:
     """Failures and the last failure's time per scope: global (GLOBAL_WINDOW), the rest within WINDOW."""
-    rows = (await session.execute(_FAILURES, {
+    if session.new:  # attempts added with record_attempt() count, as the ORM's autoflush would make them
+        session.flush()
+    rows = session.connection().execute(_FAILURES, {
         "global_since": now - GLOBAL_WINDOW, "since": now - WINDOW, "subject": subject,
-        "conversation_id": who.conversation_id, "requester": who.key})).all()
+        "conversation_id": who.conversation_id, "requester": who.key}).all()
     return {scope: (int(count or 0), last) for scope, count, last in rows}
 
 
 async def wait_before_attempt(session: AsyncSession, now: datetime, who: Requester, subject: str) -> timedelta:
     """How long `who` must wait before checking an answer for `subject`; zero when it may go ahead."""
-    failed = await _failures(session, now, who, subject)
+    failed = await session.run_sync(_failures, now, who, subject)
     under_attack = failed["global"][0] >= GLOBAL_CEILING
     subject_alert = failed["subject"][0] >= SUBJECT_ALERT
     scopes = [("conversation", False)] + ([("requester", who.shared)] if who.key else [])
@@ -138,9 +144,21 @@ async def wait_before_attempt(session: AsyncSession, now: datetime, who: Request
     return max(waits)
 
 
+def _attempt(now: datetime, who: Requester, subject: str, success: bool, nomor_porsi: str) -> dict[str, Any]:
+    return {"conversation_id": who.conversation_id, "requester": who.key, "subject": subject[:40],
+            "nomor_porsi": nomor_porsi[:10], "success": success, "at": now}
+
+
 def record_attempt(session: AsyncSession, now: datetime, who: Requester, subject: str, success: bool,
                    nomor_porsi: str = "") -> None:
-    """Store one check (the caller's transaction commits it with the turn)."""
-    session.add(VerificationAttempt(conversation_id=who.conversation_id, requester=who.key, subject=subject[:40],
-                                    nomor_porsi=nomor_porsi[:10], success=success, at=now))
+    """Add one check to the session (flushed with it; the caller commits). For seeding many at once."""
+    session.add(VerificationAttempt(**_attempt(now, who, subject, success, nomor_porsi)))
+
+
+async def store_attempt(session: AsyncSession, now: datetime, who: Requester, subject: str, success: bool,
+                        nomor_porsi: str = "") -> None:
+    """Store one check now, with one INSERT and no ORM object (the caller's transaction commits it with the
+    turn; the next wait_before_attempt() counts it)."""
+    values = _attempt(now, who, subject, success, nomor_porsi)
+    await session.run_sync(lambda sync: sync.connection().execute(_INSERT_ATTEMPT, values))
 

@@ -10,14 +10,15 @@ does with the database, so the message path works with plain rows instead:
 - `store_inbound()`: the conversation (row-locked on PostgreSQL) and the inbound row, whose INSERT also says
   whether an older inbound message of the conversation still waits (under the conversation lock, so the
   answer cannot change before the commit).
-- `finish()`: the inbound row marked processed, the replies inserted, the conversation saved.
+- `finish()`: the inbound row marked processed, the replies inserted, the conversation saved;
+  `finish_and_commit()` also commits (`commit()`: without the ORM's unit of work when nothing is pending in it).
 - `load_conversation()`, `oldest_waiting()`, `insert_inbound()`, `replies_to()`: for the general path.
 
 Replies come back as SQLAlchemy `Row`s of the messages table: immutable, with the columns as attributes
 (`id`, `text`, `choices`, `attachments`, `status`, `sent_at`, ...), read like a `Message`.
 
-The functions take the SYNC session of the caller's AsyncSession and run in its transaction (nothing here
-commits): `await session.run_sync(store_inbound, ...)` runs several statements for one hop into SQLAlchemy's
+The functions take the SYNC session of the caller's AsyncSession and run in its transaction (only
+`finish_and_commit()` and `commit()` commit): `await session.run_sync(store_inbound, ...)` runs several statements for one hop into SQLAlchemy's
 greenlet instead of one per statement.
 """
 from __future__ import annotations
@@ -152,6 +153,24 @@ def finish(session: Session, conversation: ConversationRow, inbound_id: int, pro
         connection.execute(_UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
         conversation._loaded = tuple(getattr(conversation, key) for key in _COLUMNS)
     return stored
+
+
+def finish_and_commit(session: Session, conversation: ConversationRow, inbound_id: int, processed: dict[str, Any],
+                      replies: list[dict[str, Any]]) -> list[Row[Any]]:
+    """finish(), then commit: everything of the message in one transaction, as before."""
+    stored = finish(session, conversation, inbound_id, processed, replies)
+    commit(session)
+    return stored
+
+
+def commit(session: Session) -> None:
+    """Commit the session's transaction. When no ORM change is pending (the usual case: the message path writes
+    with Core statements) the connection commits directly, without the unit of work's flush and commit
+    bookkeeping; the session, whose transaction is then spent, must only be closed after this."""
+    if session.new or session.dirty or session.deleted:
+        session.commit()
+    else:
+        session.connection().commit()
 
 
 def replies_to(session: Session, message_id: int) -> list[Row[Any]]:

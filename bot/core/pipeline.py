@@ -333,8 +333,9 @@ class Pipeline:
     async def _complete(self, session: AsyncSession, conversation: ConversationRow, inbound: Inbound,
                         result: StepResult, deliver: bool, started: float) -> list[Row[Any]]:
         """Step 5: mark the inbound processed, store the replies and the conversation's changed columns (one
-        UPDATE), commit. `deliver`: the caller hands the replies over right away, so they are stored as sent
-        (what mark_delivered() would do, in this transaction)."""
+        UPDATE), commit, in one call (the session is only closed after it). `deliver`: the caller hands the
+        replies over right away, so they are stored as sent (what mark_delivered() would do, in this
+        transaction)."""
         if conversation.last_inbound_at is None or conversation.last_inbound_at < inbound.created_at:
             conversation.last_inbound_at = inbound.created_at
         now = datetime.now(timezone.utc)
@@ -344,8 +345,7 @@ class Pipeline:
                          status=status, sent_at=sent_at, reply_to_id=inbound.id, sender="bot")
                     for reply in result.replies]
         processed = {"processed_at": now, "intent": result.intent, "intent_confidence": result.confidence}
-        replies = await session.run_sync(rows.finish, conversation, inbound.id, processed, outbound)
-        await session.commit()
+        replies = await session.run_sync(rows.finish_and_commit, conversation, inbound.id, processed, outbound)
         metrics.MESSAGES_OUT.labels(conversation.channel).inc(len(replies))
         metrics.PROCESSING_SECONDS.labels(conversation.channel).observe(time.perf_counter() - started)
         return replies

@@ -1,6 +1,12 @@
 """Random pilgrims: long random sequences of plausible inputs never crash the engine or corrupt state."""
+import copy
 import random
+from typing import Any
 
+import pytest
+
+from dialogues.turn import Turn
+from storage.models import Conversation
 from tests.dialogues.conftest import Chat, make_pdf, make_photo
 
 INPUTS = [
@@ -41,3 +47,23 @@ async def test_random_conversations_do_not_crash(db, engine, store) -> None:
             assert replies, (text, conv.state)
             assert all(r.text.strip() for r in replies)
             assert "{" not in "".join(r.text for r in replies), replies
+
+
+async def test_a_failed_step_leaves_the_conversation_state_untouched(db, engine, store, monkeypatch) -> None:
+    state = {"flow": "cek_porsi", "slots": {"porsi": "0312345678", "seen": [1, {"a": "b"}]}, "pilgrim": {"id": 1}}
+    before = copy.deepcopy(state)
+    conversation = Conversation(channel="web", channel_user_id="fails", state=state, mode="bot")
+
+    async def change_everything_then_fail(ctx: Any) -> None:
+        ctx.state["slots"]["porsi"] = "0399999999"
+        ctx.state["slots"]["seen"][1]["a"] = "changed"
+        ctx.state["slots"]["seen"].append(2)
+        ctx.state["pilgrim"].clear()
+        ctx.state["flow"] = None
+        raise RuntimeError("the step failed")
+
+    monkeypatch.setattr(engine, "_dispatch", change_everything_then_fail)
+    async with db.session() as s:
+        with pytest.raises(RuntimeError):
+            await engine.step(s, store, Turn(conversation=conversation, channel="web", text="halo", parse={}))
+    assert conversation.state is state and state == before
