@@ -19,7 +19,6 @@ import asyncio
 import cProfile
 import gc
 import os
-import pstats
 import random
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.load import REGISTRY_ROWS, SESSION_KEY, registry_csv, run_cli, write_config  # noqa: E402
-from bench.pipeline_cpu import script  # noqa: E402
+from bench.pipeline_cpu import script, write_profile  # noqa: E402
 
 REPLIES = [SimpleNamespace(id=1, direction="out", sender="bot", text="Waalaikumsalam. Ada yang bisa kami bantu? " * 3,
                            choices=["Cek porsi", "Biaya haji", "Jam kantor"], attachments=[]),
@@ -112,11 +111,7 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
         print(f"{'stub' if args.stub else 'full'}: {done} requests, {args.users} users: "
               f"{1000 * cpu / done:.3f} ms server CPU per request ({done / wall:.0f} req/s wall, "
               f"{out.decode().strip()}); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; GC: {gc_time}")
-        if profile is not None:
-            if args.profile:
-                profile.dump_stats(args.profile)
-            if args.top:
-                pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+        write_profile(profile, args.profile, args.top)
     finally:
         await runner.cleanup()
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
+import os
 import random
 import shutil
 import sys
@@ -34,6 +34,16 @@ from bench.load import (  # noqa: E402
 
 
 STATEMENTS: list[dict[str, Any]] = []  # statements and commits of the measured run
+
+
+def write_profile(profile: cProfile.Profile | None, path: str | None, top: int) -> None:
+    """Save the cProfile dump to `path` and/or print the `top` functions by own time."""
+    if profile is None:
+        return
+    if path:
+        profile.dump_stats(path)
+    if top:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(top)
 
 
 def script(uid: int, session_no: int, rng: random.Random) -> list[str]:
@@ -118,11 +128,7 @@ async def main() -> None:
         print(f"{args.db}: {done} messages, {args.users} users: {1000 * cpu / done:.3f} ms CPU per message "
               f"({done / wall:.0f} msg/s wall, {errors} without reply); per message "
               f"{STATEMENTS[0]['statements'] / done:.1f} statements, {STATEMENTS[0]['commits'] / done:.2f} commits")
-        if profile is not None:
-            if args.profile:
-                profile.dump_stats(args.profile)
-            if args.top:
-                pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+        write_profile(profile, args.profile, args.top)
     finally:
         if args.db == "postgres":
             await drop_pg_database(args.pg_url, pg_name)
