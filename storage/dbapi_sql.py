@@ -31,9 +31,6 @@ from sqlalchemy.sql.crud import REQUIRED
 
 from storage.sqlite_driver import InlineConnection
 
-Processor = Callable[[Any], Any] | None
-
-
 class Statement:
     """A Core statement run without SQLAlchemy's execution layer; compiled on first use per dialect."""
 
@@ -75,14 +72,15 @@ class Compiled:
                              defaults.get(name) or _fixed(name, REQUIRED if name in required else fixed.get(name)))
                             for name in compiled.positiontup)
         self._row_types = tuple(column[3] for column in compiled._result_columns)
-        self._row_processors: tuple[Processor, ...] | None = None
+        self._row_processors: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
-    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+    def parameters(self, values: Mapping[str, Any]) -> list[Any]:
         """The DBAPI parameters: the given values, else the statement's own (literals, column defaults)."""
-        return tuple(
-            (values[name] if name in values else otherwise()) if processor is None
-            else processor(values[name] if name in values else otherwise())
-            for name, processor, otherwise in self._slots)
+        parameters = []
+        for name, processor, otherwise in self._slots:
+            value = values[name] if name in values else otherwise()
+            parameters.append(value if processor is None else processor(value))
+        return parameters
 
     def rows(self, raw: Sequence[Any], description: Any) -> list[tuple[Any, ...]]:
         """The rows as SQLAlchemy would return them (its result processors, per the cursor's column types)."""
@@ -90,12 +88,17 @@ class Compiled:
         if processors is None:
             coltypes = [entry[1] for entry in description] if description else [None] * len(self._row_types)
             processors = self._row_processors = tuple(
-                type_._cached_result_processor(self._dialect, coltype)
-                for type_, coltype in zip(self._row_types, coltypes))
-        if not any(processors):
+                (index, processor) for index, (type_, coltype) in enumerate(zip(self._row_types, coltypes))
+                if (processor := type_._cached_result_processor(self._dialect, coltype)) is not None)
+        if not processors:
             return [tuple(row) for row in raw]
-        return [tuple(value if processor is None else processor(value) for processor, value in zip(processors, row))
-                for row in raw]
+        converted = []
+        for row in raw:
+            values = list(row)
+            for index, processor in processors:
+                values[index] = processor(values[index])
+            converted.append(tuple(values))
+        return converted
 
 
 def fetch(connection: Connection, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
