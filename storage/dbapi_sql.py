@@ -29,8 +29,6 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 
-from storage.sqlite_driver import InlineConnection
-
 class Statement:
     """A Core statement run without SQLAlchemy's execution layer; compiled on first use per dialect."""
 
@@ -111,8 +109,9 @@ def fetch(connection: Connection, statement: Statement, values: Mapping[str, Any
         if connection._has_events or connection.engine._has_events:
             connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, False)
         dbapi_connection = connection.connection.dbapi_connection
-        if isinstance(dbapi_connection, InlineConnection):
-            raw, description = dbapi_connection.fetch(sql, parameters)
+        fetch_rows = getattr(dbapi_connection, "fetch_rows", None)  # storage/sqlite_driver.py's connection
+        if fetch_rows is not None:
+            raw, description = fetch_rows(sql, parameters)
         else:
             cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
             try:

@@ -179,7 +179,7 @@ class InlineConnection(AdaptedConnection):
         cursor.execute(operation, parameters)
         return cursor
 
-    def fetch(self, operation: str, parameters: Sequence[Any]) -> tuple[list[Any], Any]:
+    def fetch_rows(self, operation: str, parameters: Sequence[Any]) -> tuple[list[Any], Any]:
         """Run one statement and return (its rows, its cursor description): for storage/dbapi_sql.py, which
         runs inside SQLAlchemy's greenlet already and needs no cursor object (busy retries as for execute())."""
         connection = self._connection

@@ -16,11 +16,11 @@
     busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
     path above. Either way the reply leaves only after the commit that stored the message.
 
-The statements are in storage/message_path.py (Core, built once; no ORM objects): the conversation is read once
-per message into a plain row, the dialogue step changes its attributes, and one UPDATE writes the changed
-columns back. The usual message is: SELECT the conversation (locked) + INSERT the inbound row (which also says
-whether older messages of the conversation wait), the step's own queries, then UPDATE the inbound row, INSERT the
-replies, UPDATE the conversation, COMMIT.
+The statements are in storage/message_path.py (Core, compiled once per dialect and run on the DBAPI connection by
+storage/dbapi_sql.py; no ORM objects): the conversation is read once per message into a plain row, the dialogue
+step changes its attributes, and one UPDATE writes the changed columns back. The usual message is: SELECT the
+conversation (locked) + INSERT the inbound row (which also says whether older messages of the conversation wait),
+the step's own queries, then UPDATE the inbound row, INSERT the replies, UPDATE the conversation, COMMIT.
 
 Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
 is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
