@@ -16,7 +16,8 @@ OperationalError, a lost connection invalidated), and `before_cursor_execute` li
 still see each statement. Python-side column defaults and onupdates (`default=utcnow`, `default=list`) are
 filled in as SQLAlchemy does for a statement without RETURNING of them.
 
-Only what the message path needs: no executemany, no expanding (IN) parameters, no SQL-side defaults.
+`fetch_each()` runs one statement for several parameter sets (the replies' INSERT ... RETURNING), in one round
+trip on asyncpg. Only what the message path needs: no expanding (IN) parameters, no SQL-side defaults.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
+from sqlalchemy.util.concurrency import await_
 
 class Statement:
     """A Core statement run without SQLAlchemy's execution layer; compiled on first use per dialect."""
@@ -106,8 +108,7 @@ def fetch(connection: Connection, statement: Statement, values: Mapping[str, Any
     parameters: Any = None
     try:
         parameters = compiled.parameters(values)
-        if connection._has_events or connection.engine._has_events:
-            connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, False)
+        _announce(connection, sql, parameters, False)
         dbapi_connection = connection.connection.dbapi_connection
         fetch_rows = getattr(dbapi_connection, "fetch_rows", None)  # storage/sqlite_driver.py's connection
         if fetch_rows is not None:
@@ -123,6 +124,38 @@ def fetch(connection: Connection, statement: Statement, values: Mapping[str, Any
         return compiled.rows(raw, description) if raw else []
     except Exception as exc:
         connection._handle_dbapi_exception(exc, sql, parameters, None, None)
+
+
+def fetch_each(connection: Connection, statement: Statement, values: Sequence[Mapping[str, Any]]
+               ) -> list[tuple[Any, ...]]:
+    """Run `statement` once for each of `values` (same keys), in order; the rows of all runs. On asyncpg, in one
+    round trip (its fetchmany() pipelines the runs) once the transaction has begun and the statement was run
+    once (its column types are known); otherwise one run after the other."""
+    dbapi_connection = connection.connection.dbapi_connection
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    compiled = statement.compiled(connection.dialect, values[0]) if values else None
+    if (compiled is None or len(values) == 1 or compiled._row_processors is None
+            or not hasattr(driver, "fetchmany") or getattr(dbapi_connection, "_transaction", None) is None
+            or any(each.keys() != values[0].keys() for each in values)):
+        return [row for each in values for row in fetch(connection, statement, each)]
+    sql = compiled.sql
+    parameters: Any = None
+    try:
+        parameters = [compiled.parameters(each) for each in values]
+        _announce(connection, sql, parameters, True)
+        try:
+            raw = await_(driver.fetchmany(sql, parameters))  # type: ignore[union-attr]
+        except Exception as error:
+            dbapi_connection._handle_exception(error)  # type: ignore[union-attr]  # the DBAPI error, as a cursor's
+        return compiled.rows(raw, None)
+    except Exception as exc:
+        connection._handle_dbapi_exception(exc, sql, parameters, None, None)
+
+
+def _announce(connection: Connection, sql: str, parameters: Any, many: bool) -> None:
+    """Tell `before_cursor_execute` listeners (statement counters) about a statement, as Connection.execute does."""
+    if connection._has_events or connection.engine._has_events:
+        connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, many)
 
 
 def _default(default: Any) -> Callable[[], Any]:

@@ -36,7 +36,7 @@ from sqlalchemy import Boolean, bindparam, insert, literal_column, select, updat
 from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.orm import Session
 
-from storage.dbapi_sql import Statement, fetch
+from storage.dbapi_sql import Statement, fetch, fetch_each
 from storage.models import Conversation, Message
 
 CONVERSATIONS = Conversation.__table__
@@ -158,11 +158,11 @@ def finish(session: Session, conversation: ConversationRow, inbound_id: int, pro
            replies: list[dict[str, Any]]) -> list[MessageRow]:
     """Step 5 without the commit: mark the inbound row processed (`processed`: its processed_at, intent,
     intent_confidence), insert the replies (returned as stored, in order: one INSERT each, so their ids follow
-    their order), write the conversation's changed columns in one UPDATE (`updated_at` follows; none changed:
-    no statement)."""
+    their order; one round trip on PostgreSQL), write the conversation's changed columns in one UPDATE
+    (`updated_at` follows; none changed: no statement)."""
     connection = session.connection()
     fetch(connection, _MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", **processed})
-    stored = [MessageRow(*fetch(connection, _INSERT_REPLY, reply)[0]) for reply in replies]
+    stored = [MessageRow(*row) for row in fetch_each(connection, _INSERT_REPLY, replies)]
     changes = conversation.changes()
     if changes:
         fetch(connection, _UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})

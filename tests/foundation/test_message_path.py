@@ -75,6 +75,18 @@ async def test_finish_writes_only_the_changed_conversation_columns(services: Any
         assert (stored.state, stored.display_name) == ({"a": 2}, "Budi")
         assert (inbound.status, inbound.intent) == ("processed", "greet")
         assert [r.id for r in await session.run_sync(rows.replies_to, inbound.id)] == [r.id for r in replies]
+    async with services.db.session() as session:  # again (on PostgreSQL the replies now go in one round trip)
+        conversation, inserted = await session.run_sync(rows.store_inbound, "webchat", "mp-2",
+                                                        _values("lagi", "h-2"), False)
+        assert inserted is not None
+        outbound = [{**reply, "text": t, "reply_to_id": inserted.inbound.id} for reply, t in
+                    zip(outbound + outbound[:1], ("tiga", "empat", "lima"))]
+        replies = await session.run_sync(rows.finish, conversation, inserted.inbound.id,
+                                         {"processed_at": None, "intent": None, "intent_confidence": None}, outbound)
+        await session.commit()
+        assert [r.text for r in replies] == ["tiga", "empat", "lima"] and sorted(r.id for r in replies) == \
+            [r.id for r in replies]
+        assert await session.run_sync(rows.replies_to, inserted.inbound.id) == replies
 
 
 async def test_concurrent_messages_of_one_conversation_are_processed_once_in_order(demo_services: Any) -> None:
