@@ -31,6 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 from sqlalchemy.util.concurrency import await_
 
+
 class Statement:
     """A Core statement run without SQLAlchemy's execution layer; compiled on first use per dialect."""
 
@@ -165,7 +166,7 @@ def _default(default: Any) -> Callable[[], Any]:
         return lambda: value
     if default is not None and default.is_callable:
         function = default.arg
-        return lambda: function(None)  # SQLAlchemy wrapped it to take an execution context; ours ignore it
+        return lambda: function(None)  # wrapped by SQLAlchemy to take an execution context; ours use none
     raise NotImplementedError(f"unsupported column default {default!r}")
 
 
