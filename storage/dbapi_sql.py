@@ -105,12 +105,12 @@ class Compiled:
 def fetch(connection: Connection, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """Run `statement` with `values` in the connection's transaction; its rows (none for a plain UPDATE)."""
     compiled = statement.compiled(connection.dialect, values)
+    dbapi_connection = connection.connection.dbapi_connection
     sql = compiled.sql
     parameters: Any = None
     try:
         parameters = compiled.parameters(values)
         _announce(connection, sql, parameters, False)
-        dbapi_connection = connection.connection.dbapi_connection
         fetch_rows = getattr(dbapi_connection, "fetch_rows", None)  # storage/sqlite_driver.py's connection
         if fetch_rows is not None:
             raw, description = fetch_rows(sql, parameters)
