@@ -11,6 +11,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.dbapi_sql import run_savepoints_directly
+
 
 # A pooled server connection is checked with a round-trip before use only when it sat idle this long; one
 # in steady use is not (a ping per checkout was ~3 round-trips per message). A connection that breaks while
@@ -47,6 +49,7 @@ class Database:
                                                        **kwargs)
         if self.is_sqlite:  # a local file: nothing to ping
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            run_savepoints_directly(self.engine.sync_engine.dialect)  # a group commit has two per message
         else:
             _ping_idle_connections(self.engine)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(

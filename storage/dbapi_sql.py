@@ -16,6 +16,9 @@ OperationalError, a lost connection invalidated), and `before_cursor_execute` li
 still see each statement. Python-side column defaults and onupdates (`default=utcnow`, `default=list`) are
 filled in as SQLAlchemy does for a statement without RETURNING of them.
 
+`run_savepoints_directly()` makes a dialect's SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT statements
+(a group commit's member has one of each: bot/core/group_commit.py) go through `fetch()` as well.
+
 `fetch_each()` runs one statement for several parameter sets (the replies' INSERT ... RETURNING), in one round
 trip on asyncpg. Only what the message path needs: no expanding (IN) parameters, no SQL-side defaults.
 """
@@ -27,6 +30,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import ReleaseSavepointClause, RollbackToSavepointClause, SavepointClause
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 from sqlalchemy.util.concurrency import await_
@@ -151,6 +155,24 @@ def fetch_each(connection: Connection, statement: Statement, values: Sequence[Ma
         return compiled.rows(raw, None)
     except Exception as exc:
         connection._handle_dbapi_exception(exc, sql, parameters, None, None)
+
+
+def run_savepoints_directly(dialect: Dialect) -> None:
+    """The dialect's savepoint statements run through fetch() instead of Connection.execute() (same SQL, same
+    error handling and listeners; without the execution layer, which cost more than the statement)."""
+    statements: dict[tuple[type[ClauseElement], str], Statement] = {}
+
+    def run(clause: type[ClauseElement], connection: Connection, name: str) -> None:
+        statement = statements.get((clause, name))
+        if statement is None:
+            statement = statements[(clause, name)] = Statement(clause(name))  # type: ignore[call-arg]
+        fetch(connection, statement, {})
+
+    dialect.do_savepoint = lambda connection, name: run(SavepointClause, connection, name)  # type: ignore[method-assign]
+    dialect.do_release_savepoint = (  # type: ignore[method-assign]
+        lambda connection, name: run(ReleaseSavepointClause, connection, name))
+    dialect.do_rollback_to_savepoint = (  # type: ignore[method-assign]
+        lambda connection, name: run(RollbackToSavepointClause, connection, name))
 
 
 def _announce(connection: Connection, sql: str, parameters: Any, many: bool) -> None:

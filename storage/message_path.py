@@ -11,7 +11,8 @@ does with the database, so the message path works with plain rows instead:
   whether an older inbound message of the conversation still waits (under the conversation lock, so the
   answer cannot change before the commit).
 - `finish()`: the inbound row marked processed, the replies inserted, the conversation saved;
-  `finish_and_commit()` also commits (`commit()`: without the ORM's unit of work when nothing is pending in it).
+  `finish_and_commit()` also commits (`commit()`: without the ORM's unit of work when nothing is pending in it;
+  in a group commit, it releases the message's savepoint).
 - `load_conversation()`, `oldest_waiting()`, `insert_inbound()`, `replies_to()`: for the general path.
 
 Replies come back as `MessageRow`s: named tuples of the messages table's columns, read like a `Message`
@@ -181,11 +182,17 @@ def finish_and_commit(session: Session, conversation: ConversationRow, inbound_i
 def commit(session: Session) -> None:
     """Commit the session's transaction. When no ORM change is pending (the usual case: the message path writes
     with Core statements) the connection commits directly, without the unit of work's flush and commit
-    bookkeeping; the session, whose transaction is then spent, must only be closed after this."""
+    bookkeeping; the session, whose transaction is then spent, must only be closed after this. A session joined
+    to a group's transaction with a savepoint (bot/core/group_commit.py) releases its savepoint only."""
     if session.new or session.dirty or session.deleted:
         session.commit()
+        return
+    connection = session.connection()
+    savepoint = connection.get_nested_transaction()
+    if savepoint is not None:
+        savepoint.commit()
     else:
-        session.connection().commit()
+        connection.commit()
 
 
 def replies_to(session: Session, message_id: int) -> list[MessageRow]:

@@ -16,6 +16,10 @@
     busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
     path above. Either way the reply leaves only after the commit that stored the message.
 
+    On SQLite the messages handled at once share commits (bot/core/group_commit.py): while others wait for the
+    writer, each message's transaction is a savepoint in the group's one transaction, and whoever finishes with
+    no one waiting commits it; each message is answered after that commit (a failed one fails them all).
+
 The statements are in storage/message_path.py (Core, compiled once per dialect and run on the DBAPI connection by
 storage/dbapi_sql.py; no ORM objects): the conversation is read once per message into a plain row, the dialogue
 step changes its attributes, and one UPDATE writes the changed columns back. The usual message is: SELECT the
@@ -30,19 +34,18 @@ the lock next, in id order, exactly once. Messages left unprocessed (crash, data
 by `recover()` at start-up and by the periodic sweep (bot/ops.py).
 
 SQLite has one writer at a time; on SQLite (one process) the pipeline's write transactions queue on an asyncio
-lock, and the driver (storage/sqlite_driver.py) runs statements inline on the event loop, waiting for a lock held
+lock (the group commit's; any other writer of the pipeline commits the open group first), and the driver (storage/sqlite_driver.py) runs statements inline on the event loop, waiting for a lock held
 by another process with asyncio sleeps. The NLU parse of a message and the checks of
 its document files happen before the conversation is locked (they depend only on the text and the files), so
 the lock is held for the dialogue step only.
 """
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -53,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import optout
 from bot.core.conversation_lock import ConversationLocks
+from bot.core.group_commit import GroupCommit
 from bot.core.inbound import InboundMessage
 from bot.core.media import DOCUMENT, attachment_kind, is_document, media_of, share_json
 from bot.core.ops_http import is_database_down
@@ -125,18 +129,27 @@ class Pipeline:
         self.case_events: Callable[..., None] | None = None
         self.survey = ChatSurvey(engine)  # satisfaction survey after a closed case (its own state key)
         self.locks = ConversationLocks()
-        self._sqlite_write = asyncio.Lock() if db.is_sqlite else None
+        self._sqlite_writes = GroupCommit(db) if db.is_sqlite else None  # the writer lock, the group commit
+        self._handling = 0  # handle() calls in progress: a message alone in flight needs no group commit
         self._parsed: dict[int, dict[str, Any]] = {}  # NLU results computed before the lock, by message id
         self._checked: dict[int, dict[tuple[str, str], Any]] = {}  # document checks done before the lock
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
         """On SQLite: one write transaction at a time in this process (see the module docstring)."""
-        if self._sqlite_write is None:
+        if self._sqlite_writes is None:
             yield
             return
-        async with self._sqlite_write:
+        async with self._sqlite_writes.exclusive():
             yield
+
+    def _at_once_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """The session of a message handled at once. SQLite: a member of the group commit (its commit releases
+        its savepoint; it leaves after the group's commit), unless no other message is in flight; PostgreSQL: a
+        session of its own."""
+        if self._sqlite_writes is None:
+            return self.db.session()
+        return self._sqlite_writes.member(alone=self._handling <= 1)
 
     # 1. durable inbox -------------------------------------------------------------------------
     async def receive(self, msg: InboundMessage) -> ReceiveResult:
@@ -165,6 +178,13 @@ class Pipeline:
 
         `deliver=True` (a pull channel hands the replies to the user right away): the replies are stored as
         sent, in the transaction that creates them, instead of pending plus a mark_delivered() afterwards."""
+        self._handling += 1
+        try:
+            return await self._handle(msg, deliver)
+        finally:
+            self._handling -= 1
+
+    async def _handle(self, msg: InboundMessage, deliver: bool) -> HandleResult:
         parse = await self._early_parse(msg)
         received = None
         if not msg.attachments and not msg.shares:
@@ -211,12 +231,13 @@ class Pipeline:
                               deliver: bool) -> HandleResult | ReceiveResult | None:
         """A text message to a conversation nobody is processing, in ONE transaction: store it, run the dialogue
         step, store the replies, commit, then answer. Steps 1-5 of the module docstring without the commit
-        between 1 and 2; the stored-before-answered rule holds (the answer leaves after the commit).
+        between 1 and 2; the stored-before-answered rule holds (the answer leaves after the commit). On SQLite
+        the session is a member of the group commit: the block is left only after the group's commit.
 
         Returns a ReceiveResult when the message was stored but must be processed the general way (the
         conversation is busy in this process, or older messages of it wait), None when nothing was stored (a
         redelivery, or a step that failed: the general path stores the message and retries or records it)."""
-        async with self._writer(), self.db.session() as session:
+        async with self._at_once_session() as session:
             conversation, inserted = await self._store_inbound(session, msg)
             if inserted is None:  # a redelivery
                 return None

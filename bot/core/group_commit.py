@@ -1,0 +1,164 @@
+"""SQLite: the write transactions of several messages committed together (group commit).
+
+SQLite has one writer at a time; the pipeline's write transactions queue on the writer lock this object owns.
+A commit costs more CPU than the rest of a message's statements together, so while messages queue for the
+writer their transactions share one: the group is ONE connection with an open transaction, and each message
+(`member()`) runs in a session joined to it with a savepoint of its own (SQLAlchemy's "create_savepoint" join
+mode): a step that fails rolls back its own savepoint only, and the message's "commit" releases the savepoint.
+
+Who commits: statements run inline on the event loop (storage/sqlite_driver.py), so a message's transaction
+usually runs without giving the loop up and no one is seen waiting for the writer. A member that released its
+savepoint releases the writer lock and lets the loop run once: every task ready to run meanwhile may join the
+group. The first member back then takes the writer lock (behind any writer already waiting: the members among
+them join too) and commits; a member finding the group MAX_MEMBERS big or MAX_AGE old commits it at once. A
+member leaves `member()` only after the commit that stored its message (so the caller answers only then), and
+gets the exception if that commit failed (nothing of the group is stored). Each member commits an open group
+it was in, so a cancelled member leaves none open.
+
+Any other writer of the pipeline (`exclusive()`: receive(), the general path, mark_delivered()) commits the
+open group before it writes, on its own connection. Writers outside the pipeline (back office, outbox) meet
+the group's transaction only as SQLite's file lock, which the driver waits for with busy retries: a group is
+never left open while no one waits for the writer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.db import Database
+from storage.dbapi_sql import Statement, fetch
+
+log = logging.getLogger(__name__)
+
+MAX_MEMBERS = 16
+MAX_AGE = 0.02  # seconds
+_BEGIN_IMMEDIATE = Statement(text("BEGIN IMMEDIATE"))
+
+
+class _Group:
+    """One open transaction and the future its members wait on."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.members = 0
+        self.opened = time.monotonic()
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class GroupCommit:
+    """The SQLite writer lock, and the group of message transactions committed together."""
+
+    def __init__(self, db: Database, max_members: int = MAX_MEMBERS, max_age: float = MAX_AGE) -> None:
+        self.db = db
+        self.max_members = max_members
+        self.max_age = max_age
+        self._lock = asyncio.Lock()
+        self._waiting = 0  # tasks waiting for the writer lock
+        self._group: _Group | None = None
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """The writer lock for a transaction of its own: the open group is committed first."""
+        async with self._writer():
+            try:
+                await self._commit()
+            except Exception:  # its members have the error; this transaction is a new one
+                pass
+            yield
+
+    @asynccontextmanager
+    async def member(self, alone: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in the current group (opened if none is), under the writer lock. Its commit() releases its
+        savepoint, its rollback() rolls the savepoint back. Leaves after the group's commit (raising its error).
+        `alone` (no other message in flight, so none would join): a session and transaction of its own instead."""
+        if alone and self._group is None:
+            async with self.exclusive(), self.db.session() as session:
+                yield session
+            return
+        async with self._writer():
+            group = self._group or await self._open()
+            session = self.db.sessionmaker(bind=group.connection, join_transaction_mode="create_savepoint")
+            group.members += 1
+            try:
+                yield session
+            finally:
+                await self._close_member(group, session)
+                if self._group is group and (group.members >= self.max_members
+                                             or time.monotonic() - group.opened >= self.max_age):
+                    await self._commit()
+        if not group.committed.done():
+            await asyncio.sleep(0)  # the tasks ready to run now may join the group
+        if not group.committed.done():  # the first member back commits; the others find it done
+            async with self._writer():
+                if self._group is group:
+                    await self._commit()
+        group.committed.result()
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    async def _open(self) -> _Group:
+        connection = await self.db.engine.connect()
+        try:
+            await connection.begin()
+            # sqlite3 begins no transaction for a SAVEPOINT statement, which then would be the outermost one. The
+            # write lock at once: a read snapshot taken before the first write could be stale by then.
+            await connection.run_sync(fetch, _BEGIN_IMMEDIATE, {})
+        except BaseException:
+            await connection.close()
+            raise
+        self._group = _Group(connection)
+        return self._group
+
+    async def _close_member(self, group: _Group, session: AsyncSession) -> None:
+        """Close a member's session (its savepoint rolled back unless released); a failure spoils the group."""
+        try:
+            await session.close()
+        except BaseException as exc:
+            await self._fail(group, exc)
+            raise
+
+    async def _commit(self) -> None:
+        """Commit the open group (under the writer lock) and wake its members; on failure they get the error."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
+            await group.connection.commit()
+        except BaseException as exc:
+            await self._fail(group, exc)
+            raise
+        await group.connection.close()
+        group.committed.set_result(None)
+
+    async def _fail(self, group: _Group, exc: BaseException) -> None:
+        """The group's transaction is lost: roll it back, close its connection, hand every member the error."""
+        if self._group is group:
+            self._group = None
+        log.error("group commit failed (%d messages not stored): %s", group.members, type(exc).__name__)
+        try:
+            await group.connection.rollback()
+        except Exception:
+            pass
+        try:
+            await group.connection.close()
+        except Exception:
+            pass
+        if not group.committed.done():
+            group.committed.set_exception(exc)
+            group.committed.exception()  # retrieved: a group nobody waits on logs no "never retrieved" warning
