@@ -92,12 +92,12 @@ class GroupCommit:
                 if self._group is group and (group.members >= self.max_members
                                              or time.monotonic() - group.opened >= self.max_age):
                     await self._commit()
-        if not group.committed.done():
-            await asyncio.sleep(0)  # the tasks ready to run now may join the group
-        if not group.committed.done():  # the first member back commits; the others find it done
-            async with self._writer():
-                if self._group is group:
-                    await self._commit()
+        try:
+            if not group.committed.done():
+                await asyncio.sleep(0)  # the tasks ready to run now may join the group
+        finally:
+            if not group.committed.done():  # the first member back commits it (even when cancelled)
+                await asyncio.shield(self._commit_open(group))
         group.committed.result()
 
     @asynccontextmanager
@@ -111,6 +111,15 @@ class GroupCommit:
             yield
         finally:
             self._lock.release()
+
+    async def _commit_open(self, group: _Group) -> None:
+        """Commit `group` unless it is done; an error is the members' (their future holds it)."""
+        try:
+            async with self._writer():
+                if self._group is group:
+                    await self._commit()
+        except Exception:
+            pass
 
     async def _open(self) -> _Group:
         connection = await self.db.engine.connect()
