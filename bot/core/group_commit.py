@@ -1,10 +1,11 @@
 """SQLite: the write transactions of several messages committed together (group commit).
 
 SQLite has one writer at a time; the pipeline's write transactions queue on the writer lock this object owns.
-A commit costs more CPU than the rest of a message's statements together, so while messages queue for the
-writer their transactions share one: the group is ONE connection with an open transaction, and each message
+A commit costs more CPU than the rest of a message's statements together, so while several messages are in
+flight their transactions share one: the group is ONE connection with an open transaction, and each message
 (`member()`) runs in a session joined to it with a savepoint of its own (SQLAlchemy's "create_savepoint" join
-mode): a step that fails rolls back its own savepoint only, and the message's "commit" releases the savepoint.
+mode): a step that fails rolls back its own savepoint only, and the message's "commit" releases the savepoint
+(storage/message_path.py's commit()). A message alone in flight has a transaction of its own, as before.
 
 Who commits: statements run inline on the event loop (storage/sqlite_driver.py), so a message's transaction
 usually runs without giving the loop up and no one is seen waiting for the writer. A member that released its
@@ -169,5 +170,5 @@ class GroupCommit:
         except Exception:
             pass
         if not group.committed.done():
-            group.committed.set_exception(exc)
+            group.committed.set_exception(exc if isinstance(exc, Exception) else RuntimeError("commit interrupted"))
             group.committed.exception()  # retrieved: a group nobody waits on logs no "never retrieved" warning
