@@ -8,13 +8,13 @@ mode): a step that fails rolls back its own savepoint only, and the message's "c
 (storage/message_path.py's commit()). A message alone in flight has a transaction of its own, as before.
 
 Who commits: statements run inline on the event loop (storage/sqlite_driver.py), so a message's transaction
-usually runs without giving the loop up and no one is seen waiting for the writer. A member that released its
-savepoint releases the writer lock and lets the loop run once: every task ready to run meanwhile may join the
-group. The first member back then takes the writer lock (behind any writer already waiting: the members among
-them join too) and commits; a member finding the group MAX_MEMBERS big or MAX_AGE old commits it at once. A
-member leaves `member()` only after the commit that stored its message (so the caller answers only then), and
-gets the exception if that commit failed (nothing of the group is stored). Each member commits an open group
-it was in, so a cancelled member leaves none open.
+usually runs without giving the loop up. The member that opened the group, once its savepoint is released,
+releases the writer lock and lets the loop run once: every task ready to run meanwhile may join the group. It
+then takes the writer lock again (behind any writer already waiting: the members among them join too) and
+commits, also when it was cancelled meanwhile; a member finding the group MAX_MEMBERS big or MAX_AGE old, or
+leaving with an exception, commits it at once. A member leaves `member()` only after the commit that stored its
+message (so the caller answers only then), and gets the exception if that commit failed (nothing of the group
+is stored).
 
 Any other writer of the pipeline (`exclusive()`: receive(), the general path, mark_delivered()) commits the
 open group before it writes, on its own connection. Writers outside the pipeline (back office, outbox) meet
@@ -83,22 +83,29 @@ class GroupCommit:
                 yield session
             return
         async with self._writer():
+            opener = self._group is None
             group = self._group or await self._open()
             session = self.db.sessionmaker(bind=group.connection, join_transaction_mode="create_savepoint")
             group.members += 1
             try:
                 yield session
-            finally:
+            except BaseException:
                 await self._close_member(group, session)
-                if self._group is group and (group.members >= self.max_members
-                                             or time.monotonic() - group.opened >= self.max_age):
-                    await self._commit()
-        try:
-            if not group.committed.done():
+                await self._commit_open(group, locked=True)  # the others need not wait for it
+                raise
+            await self._close_member(group, session)
+            if self._group is group and (group.members >= self.max_members
+                                         or time.monotonic() - group.opened >= self.max_age):
+                await self._commit()
+        if opener and not group.committed.done():
+            try:
                 await asyncio.sleep(0)  # the tasks ready to run now may join the group
-        finally:
-            if not group.committed.done():  # the first member back commits it (even when cancelled)
+            except asyncio.CancelledError:
                 await asyncio.shield(self._commit_open(group))
+                raise
+            await self._commit_open(group)
+        elif not group.committed.done():
+            await asyncio.shield(group.committed)
         group.committed.result()
 
     @asynccontextmanager
@@ -113,9 +120,14 @@ class GroupCommit:
         finally:
             self._lock.release()
 
-    async def _commit_open(self, group: _Group) -> None:
-        """Commit `group` unless it is done; an error is the members' (their future holds it)."""
+    async def _commit_open(self, group: _Group, locked: bool = False) -> None:
+        """Commit `group` unless it is done (`locked`: the caller holds the writer lock); an error is the
+        members' (their future holds it)."""
         try:
+            if locked:
+                if self._group is group:
+                    await self._commit()
+                return
             async with self._writer():
                 if self._group is group:
                     await self._commit()
