@@ -60,17 +60,14 @@ class GroupCommit:
         self.max_members = max_members
         self.max_age = max_age
         self._lock = asyncio.Lock()
-        self._waiting = 0  # tasks waiting for the writer lock
         self._group: _Group | None = None
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
         """The writer lock for a transaction of its own: the open group is committed first."""
-        async with self._writer():
-            try:
-                await self._commit()
-            except Exception:  # its members have the error; this transaction is a new one
-                pass
+        async with self._lock:
+            if self._group is not None:
+                await self._commit_open(self._group, locked=True)
             yield
 
     @asynccontextmanager
@@ -82,7 +79,7 @@ class GroupCommit:
             async with self.exclusive(), self.db.session() as session:
                 yield session
             return
-        async with self._writer():
+        async with self._lock:
             opener = self._group is None
             group = self._group or await self._open()
             session = self.db.sessionmaker(bind=group.connection, join_transaction_mode="create_savepoint")
@@ -108,18 +105,6 @@ class GroupCommit:
             await asyncio.shield(group.committed)
         group.committed.result()
 
-    @asynccontextmanager
-    async def _writer(self) -> AsyncIterator[None]:
-        self._waiting += 1
-        try:
-            await self._lock.acquire()
-        finally:
-            self._waiting -= 1
-        try:
-            yield
-        finally:
-            self._lock.release()
-
     async def _commit_open(self, group: _Group, locked: bool = False) -> None:
         """Commit `group` unless it is done (`locked`: the caller holds the writer lock); an error is the
         members' (their future holds it)."""
@@ -128,7 +113,7 @@ class GroupCommit:
                 if self._group is group:
                     await self._commit()
                 return
-            async with self._writer():
+            async with self._lock:
                 if self._group is group:
                     await self._commit()
         except Exception:
