@@ -203,6 +203,9 @@ class Stats:
     # text+uploads: the text pilgrims' latencies before ("quiet") and during ("uploads") the upload burst
     text_phases: dict[str, list[float]] = field(default_factory=lambda: {"quiet": [], "uploads": []})
     uploads_from: float = float("inf")  # monotonic time the uploaders start
+    upload_latencies: list[float] = field(default_factory=list)  # the uploaders' photo messages
+    phase_cpu: dict[str, tuple[float, float]] = field(default_factory=dict)  # CPU snapshots (process_cpu)
+    phase_messages: dict[str, int] = field(default_factory=dict)  # messages answered when the snapshot was taken
 
 
 class WebChat:
@@ -273,6 +276,8 @@ class Pilgrim:
                 self.stats.error_samples.append(type(exc).__name__)
             return ""
         self.stats.latencies.append(time.perf_counter() - started)
+        if photo is not None:
+            self.stats.upload_latencies.append(self.stats.latencies[-1])
         if self.scenario == "text+uploads":
             phase = "uploads" if time.monotonic() >= self.stats.uploads_from else "quiet"
             self.stats.text_phases[phase].append(self.stats.latencies[-1])
@@ -388,11 +393,45 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
                                  "msgs_per_s": round((done - last) / sample_every, 1)})
                 last = done
 
+        async def mark_phase() -> None:
+            await asyncio.sleep(max(0.0, stats.uploads_from - time.monotonic()))
+            stats.phase_cpu["uploads"] = process_cpu(servers)
+            stats.phase_messages["uploads"] = len(stats.latencies) + stats.errors
+
+        if burst:
+            stats.phase_cpu["quiet"], stats.phase_messages["quiet"] = process_cpu(servers), 0
         sampler = asyncio.create_task(sample())
+        marker = asyncio.create_task(mark_phase()) if burst else None
         await asyncio.gather(*(p.run(deadline) for p in pilgrims), *(upload_burst(p) for p in burst))
         elapsed = time.monotonic() - started
+        if burst:
+            stats.phase_cpu["end"], stats.phase_messages["end"] = process_cpu(servers), len(stats.latencies) + stats.errors
         sampler.cancel()
+        if marker is not None:
+            marker.cancel()
     return stats, elapsed, timeline
+
+
+def process_cpu(servers: list[ServerProc]) -> tuple[float, float]:
+    """CPU seconds so far of (the server processes themselves, their worker processes with the programs those
+    ran, e.g. Tesseract)."""
+    own = workers = 0.0
+    for server in servers:
+        try:
+            times = server.ps.cpu_times()
+            own += times.user + times.system
+            children = server.ps.children(recursive=True)
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                times = child.cpu_times()
+                # a direct child's finished children (OCR runs) are in its children_* times; running ones are listed
+                finished = times.children_user + times.children_system if child.ppid() == server.ps.pid else 0.0
+                workers += times.user + times.system + finished
+            except psutil.Error:
+                continue
+    return own, workers
 
 
 async def check_lost(database_url: str, acked: int) -> dict[str, int]:
@@ -561,13 +600,30 @@ async def drop_pg_database(base_url: str, name: str) -> None:
 
 
 def text_phases(stats: Stats) -> dict[str, Any]:
-    """text+uploads: the text messages' latency without and with the upload burst, and the p99 increase."""
+    """text+uploads: the text messages' latency without and with the upload burst and the p99 increase; the
+    photo messages' latency; per phase, the servers' CPU per message and the CPU their workers used."""
     phases = {phase: {"messages": len(lat), **{k: round(percentile(lat, p) * 1000, 1)
                                                 for k, p in (("p50", 50), ("p95", 95), ("p99", 99))}}
               for phase, lat in stats.text_phases.items()}
     quiet, busy = phases["quiet"]["p99"], phases["uploads"]["p99"]
+    cpu: dict[str, Any] = {}
+    marks = [m for m in ("quiet", "uploads", "end") if m in stats.phase_cpu]
+    if len(marks) == 3:
+        for phase, (a, b) in {"quiet": ("quiet", "uploads"), "uploads": ("uploads", "end")}.items():
+            messages = max(1, stats.phase_messages[b] - stats.phase_messages[a])
+            server = stats.phase_cpu[b][0] - stats.phase_cpu[a][0]
+            cpu[phase] = {"messages": messages, "server_cpu_ms_per_message": round(1000 * server / messages, 2),
+                          "workers_cpu_s": round(stats.phase_cpu[b][1] - stats.phase_cpu[a][1], 1)}
+        if stats.uploads:  # the servers' CPU in the burst beyond what its messages cost at the quiet rate
+            extra = (cpu["uploads"]["server_cpu_ms_per_message"] - cpu["quiet"]["server_cpu_ms_per_message"]) * \
+                cpu["uploads"]["messages"]
+            cpu["server_cpu_ms_per_upload_extra"] = round(extra / stats.uploads, 2)
+    up = stats.upload_latencies
     return {"text_latency_ms": phases,
-            "text_p99_increase_pct": round(100 * (busy - quiet) / quiet, 1) if quiet else None}
+            "text_p99_increase_pct": round(100 * (busy - quiet) / quiet, 1) if quiet else None,
+            "upload_latency_ms": {"messages": len(up), **{k: round(percentile(up, p) * 1000, 1)
+                                                          for k, p in (("p50", 50), ("p95", 95), ("p99", 99))}},
+            "phase_cpu": cpu}
 
 
 def start_flame(pid: int, seconds: float) -> tuple[subprocess.Popen[bytes], Path] | None:
