@@ -405,7 +405,8 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
         await asyncio.gather(*(p.run(deadline) for p in pilgrims), *(upload_burst(p) for p in burst))
         elapsed = time.monotonic() - started
         if burst:
-            stats.phase_cpu["end"], stats.phase_messages["end"] = process_cpu(servers), len(stats.latencies) + stats.errors
+            stats.phase_cpu["end"] = process_cpu(servers)
+            stats.phase_messages["end"] = len(stats.latencies) + stats.errors
         sampler.cancel()
         if marker is not None:
             marker.cancel()
