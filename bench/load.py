@@ -12,9 +12,15 @@ Each pilgrim runs sessions one after another, waiting for each reply like a pers
   text                  text only, every session the same six messages (issue 14's script): greeting ->
                         "mau cek porsi N" -> birth date -> cost question -> office question -> thanks
   text+uploads          the text script for the whole run; in its second half --uploaders more pilgrims run
-                        the pembatalan form with its 13 photo uploads (a burst of document checks). Reported
-                        besides: the text messages' latency without and with the uploads, and the p99 increase
-                        (issue 14: documents never slow text, at most +20 %)
+                        the pembatalan form with its 13 photo uploads (a burst of document checks, letters, and
+                        OCR of the submitted cases' KTP/KK). Reported besides: the text messages' latency in the
+                        first half ("quiet") and the second ("uploads") and the p99 increase (issue 14: documents
+                        never slow text, at most +20 %); the photo messages' latency; per half, the servers' CPU
+                        per message and the CPU of their worker processes (with the Tesseract runs). The
+                        uploaders' own messages add load: when the text pilgrims alone keep the server busy
+                        (--think 0), text latency rises with that load too; --think N (a pause before each
+                        message) keeps the server below capacity, so the increase shows what documents cost text.
+                        OCR starts 30 s after the server and looks for documents every 30 s: use --duration 120+.
 Requests go round-robin over the processes (like a load balancer). Reported: messages/s, latency
 p50/p95/p99/max, errors (non-200 or no reply), messages lost (acknowledged but not processed in the
 database), server CPU per message, RSS (start/end/max), load average before and after, the machine.
@@ -28,6 +34,7 @@ Usage:
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --soak 600     # memory over 10 minutes
   .venv/bin/python bench/load.py --scenario text --db sqlite --users 20 --duration 60 --flame
   .venv/bin/python bench/load.py --scenario text+uploads --db sqlite --users 20 --uploaders 4 --duration 120
+  .venv/bin/python bench/load.py --scenario text+uploads --db sqlite --users 20 --uploaders 4 --duration 120 --think 100
   # the same text script against a running Rasa assistant's REST channel (rest: in its credentials.yml);
   # --rasa-pid: the `rasa run` process, to report its CPU per message and RSS:
   .venv/bin/python bench/load.py --scenario text --rasa-url http://127.0.0.1:5005 --rasa-pid 12345 --users 20
@@ -254,11 +261,14 @@ class Pilgrim:
                  target: type[WebChat] | type[RasaRest] = WebChat) -> None:
         self.uid, self.http, self.urls, self.stats, self.photos, self.faqs, self.rng = uid, http, urls, stats, photos, faqs, rng
         self.scenario = scenario
+        self.think = 0.0  # seconds a pilgrim pauses before each message (reading the reply, typing)
         self.target = target(uid)
         self.seq = 0
         self.session_no = 0
 
     async def say(self, text: str = "", photo: str | None = None) -> str:
+        if self.think:
+            await asyncio.sleep(self.think)
         self.seq += 1
         url, body = self.target.request(next(self.urls), self.uid, self.seq, text, photo)
         if photo is not None:
@@ -358,8 +368,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float,
-                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat, uploaders: int = 0
-                ) -> tuple[Stats, float, list[dict[str, Any]]]:
+                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat, uploaders: int = 0,
+                think: float = 0.0) -> tuple[Stats, float, list[dict[str, Any]]]:
     stats = Stats()
     pics, faqs = (photos(), faq_questions()) if scenario in ("mixed", "text+uploads") else ([], [])
     connector = aiohttp.TCPConnector(limit=0)  # one kept-alive connection per pilgrim, reused
@@ -400,6 +410,8 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
 
         if burst:
             stats.phase_cpu["quiet"], stats.phase_messages["quiet"] = process_cpu(servers), 0
+        for pilgrim in pilgrims + burst:
+            pilgrim.think = think
         sampler = asyncio.create_task(sample())
         marker = asyncio.create_task(mark_phase()) if burst else None
         await asyncio.gather(*(p.run(deadline) for p in pilgrims), *(upload_burst(p) for p in burst))
@@ -481,6 +493,8 @@ def parse_args() -> argparse.Namespace:
                         help="pid of the Rasa server process (repeatable): its CPU per message and RSS are reported")
     parser.add_argument("--uploaders", type=int, default=4,
                         help="text+uploads: pilgrims uploading documents in the second half of the run")
+    parser.add_argument("--think", type=float, default=0, help="milliseconds each pilgrim pauses before each "
+                        "message (default 0: the next message leaves as soon as the reply arrived)")
     parser.add_argument("--flame", action="store_true",
                         help="record a py-spy flame graph (SVG) of the first server over the run, saved with it")
     parser.add_argument("--note", default="", help="free text stored with the result (e.g. what else ran)")
@@ -533,7 +547,7 @@ async def main() -> None:
         client_cpu_start = sum(me.cpu_times()[:2])
         flame = start_flame(servers[0].ps.pid, seconds) if args.flame and servers else None
         stats, elapsed, timeline = await drive(urls, args.users, seconds, servers, 30 if args.soak else 5,
-                                               args.scenario, target, args.uploaders)
+                                               args.scenario, target, args.uploaders, args.think / 1000)
         rss_end = [s.ps.memory_info().rss for s in servers]
         server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
         client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
@@ -556,7 +570,7 @@ async def main() -> None:
     result = {
         "scenario": args.scenario, "target": target.name,
         "db": "rasa" if args.rasa_url else args.db, "processes": len(servers) if args.rasa_url else args.procs,
-        "users": args.users, "seconds": round(elapsed, 1),
+        "users": args.users, "think_ms": args.think, "seconds": round(elapsed, 1),
         "messages": len(lat) + stats.errors, "messages_per_s": round(len(lat) / elapsed, 1),
         "latency_ms": {k: round(percentile(lat, p) * 1000, 1) for k, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0,
