@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,8 @@ def original_span(text: str, fragment: str) -> str:
 
 @dataclass
 class Ctx:
-    """Everything one turn needs; `state` is a private copy written back at the end."""
+    """Everything one turn needs; `state` is a private copy written back at the end. What depends only on the
+    turn's message, its NLU result and `now` (which a step never changes) is worked out once per turn."""
 
     engine: "DialogueEngine"
     session: AsyncSession
@@ -59,7 +61,7 @@ class Ctx:
     def fails(self) -> dict[str, int]:
         return self.state.setdefault("fails", {})
 
-    @property
+    @cached_property
     def text(self) -> str:
         return (self.turn.text or "").strip()
 
@@ -67,21 +69,25 @@ class Ctx:
     def readings(self) -> list[str]:
         """The message as written, then the NLU's standard-Indonesian reading of it when the backend gives one
         that differs (slang and Minang mapped, digits kept: 'amak alah maningga' -> 'ibu sudah meninggal')."""
+        return list(self._readings)
+
+    @cached_property
+    def _readings(self) -> tuple[str, ...]:
         out = [self.text] if self.text else []
         value = (self.turn.parse or {}).get("text_normalized")
         if isinstance(value, str) and value.strip() and normalize(value) != normalize(self.text):
             out.append(value)
-        return out
+        return tuple(out)
 
-    @property
+    @cached_property
     def intent(self) -> str | None:
         return ((self.turn.parse or {}).get("intent") or {}).get("name")
 
-    @property
+    @cached_property
     def confidence(self) -> float:
         return float(((self.turn.parse or {}).get("intent") or {}).get("confidence") or 0.0)
 
-    @property
+    @cached_property
     def today(self) -> date:
         return self.now.astimezone(self.engine.tz).date()
 

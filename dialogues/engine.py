@@ -406,9 +406,11 @@ class DialogueEngine:
             self._say_noted(ctx, flow, before)
         await self.run(ctx, flow, 0)
 
-    def _names(self, ctx: Ctx) -> dict[str, Any]:
+    @cached_property
+    def _rule_names(self) -> dict[str, Any]:
+        """The `rules` of flow conditions (conditions only read it: one dict serves every evaluation)."""
         r = self.rules
-        rules = {
+        return {
             "pelimpahan": {"death_date_cutoff": r.pelimpahan.death_date_cutoff.isoformat(),
                            "min_recipient_age": r.pelimpahan.min_recipient_age,
                            "max_transfers": r.pelimpahan.max_transfers},
@@ -416,11 +418,18 @@ class DialogueEngine:
             "allowed_relationships": [x.value for x in r.pelimpahan.relationships if x.allowed],
             "bps_banks": [b.name for b in r.banks.entries if b.bps] if r.banks else [],
         }
+
+    @cached_property
+    def _banks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(canonical name, words) of rules/banks.yml, for the bank validator."""
+        return tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
+
+    def _names(self, ctx: Ctx) -> dict[str, Any]:
         names: dict[str, Any] = dict(ctx.slots)
         pilgrim = dict(ctx.state.get("pilgrim") or {})
         if pilgrim.get("bank"):
             pilgrim["bank"] = self._canonical_bank(ctx, str(pilgrim["bank"])) or pilgrim["bank"]
-        names.update(pilgrim=pilgrim, rules=rules, verified=self._verified(ctx))
+        names.update(pilgrim=pilgrim, rules=self._rule_names, verified=self._verified(ctx))
         return names
 
     def _verified(self, ctx: Ctx) -> bool:
@@ -597,8 +606,7 @@ class DialogueEngine:
             await self.run(ctx, flow, idx)
 
     def _vctx(self, ctx: Ctx, step: Step) -> ValidationContext:
-        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
-        return ValidationContext(self.lexicon, ctx.today, self.choices(ctx, step), banks)
+        return ValidationContext(self.lexicon, ctx.today, self.choices(ctx, step), self._banks)
 
     def _read(self, ctx: Ctx, step: Step, text: str) -> Reading:
         """The message (or a part of it) read as the answer to `step` by the one answer interpreter."""
@@ -630,8 +638,7 @@ class DialogueEngine:
         return labels
 
     def _canonical_bank(self, ctx: Ctx, text: str) -> str | None:
-        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
-        return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], banks))
+        return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], self._banks))
 
     def refusal(self, ctx: Ctx, step: Step, value: Any) -> str | None:
         """The response key of the first answer-time rule `value` breaks, or None."""

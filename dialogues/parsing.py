@@ -165,6 +165,17 @@ def is_only(text: str, phrases: list[str]) -> bool:
     return any(norm == _squeezed_words(p) for p in phrases)
 
 
+def only_key(phrase: str) -> tuple[str, ...]:
+    """A phrase as is_only compares it: a table {only_key(phrase): ...} looked up with message_key(text) answers
+    is_only for all its phrases at once."""
+    return _squeezed_words(phrase)
+
+
+def message_key(text: str) -> tuple[str, ...]:
+    """A message as is_only compares it (see only_key)."""
+    return _text_words(text)
+
+
 def parse_yes_no(text: str, lex: Lexicon) -> bool | None:
     """True for yes, False for no, None when unclear, read with negation scope ('blm pernah' is no, 'alah pernah'
     is yes); see dialogues.answers for the full reading with the NLU and the ask-back."""
