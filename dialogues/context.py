@@ -4,8 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +23,28 @@ FLOW_KEYS = ("flow", "step", "slots", "fails", "pending", "docs", "doc_item", "p
              "ticket")
 DOC_DONE = ("sent", "skipped", "missing")
 MAX_LOOP = 200
+
+
+T = TypeVar("T")
+
+
+class per_turn(Generic[T]):  # noqa: N801 (used like functools.cached_property)
+    """A value of the turn worked out on first use and kept in the Ctx: functools.cached_property without its
+    lock (Python 3.11 takes one on every first use; a turn runs in one task)."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = self.func(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 
 def original_span(text: str, fragment: str) -> str:
@@ -61,7 +82,7 @@ class Ctx:
     def fails(self) -> dict[str, int]:
         return self.state.setdefault("fails", {})
 
-    @cached_property
+    @per_turn
     def text(self) -> str:
         return (self.turn.text or "").strip()
 
@@ -71,7 +92,7 @@ class Ctx:
         that differs (slang and Minang mapped, digits kept: 'amak alah maningga' -> 'ibu sudah meninggal')."""
         return list(self._readings)
 
-    @cached_property
+    @per_turn
     def _readings(self) -> tuple[str, ...]:
         out = [self.text] if self.text else []
         value = (self.turn.parse or {}).get("text_normalized")
@@ -79,15 +100,15 @@ class Ctx:
             out.append(value)
         return tuple(out)
 
-    @cached_property
+    @per_turn
     def intent(self) -> str | None:
         return ((self.turn.parse or {}).get("intent") or {}).get("name")
 
-    @cached_property
+    @per_turn
     def confidence(self) -> float:
         return float(((self.turn.parse or {}).get("intent") or {}).get("confidence") or 0.0)
 
-    @cached_property
+    @per_turn
     def today(self) -> date:
         return self.now.astimezone(self.engine.tz).date()
 

@@ -170,17 +170,30 @@ class DialogueEngine:
     # ------------------------------------------------------------------ text
 
     def text(self, key: str, ctx: Ctx | None = None, **values: Any) -> str:
+        fixed = self._fixed_texts.get(key)
+        if fixed is not None:  # no variables (most labels and buttons): nothing to gather
+            return fixed
         template = self.bundle.responses[key]
         if not isinstance(template, str):
             raise KeyError(f"response '{key}' is not a text template")
-        fixed = static_text(template)
-        if fixed is not None:  # no variables (most labels and buttons): nothing to gather
-            return fixed
         merged = self.base_vars()
         if ctx is not None:
             merged.update(self._ctx_vars(ctx))
         merged.update(values)
         return render_template(template, merged)
+
+    @cached_property
+    def _fixed_texts(self) -> dict[str, str]:
+        """The rendered text of every response template without variables, by key."""
+        fixed = {}
+        for key, template in self.bundle.responses.items():
+            try:
+                text = static_text(template) if isinstance(template, str) else None
+            except ValueError:  # a broken template fails when it is used, as before
+                continue
+            if text is not None:
+                fixed[key] = text
+        return fixed
 
     def items(self, key: str) -> list[str]:
         return [str(v) for v in self.bundle.responses[key]]
@@ -895,15 +908,14 @@ class DialogueEngine:
                                names: bool) -> dict[str, Any]:
         norm = " " + normalize(text) + " "
         spots: list[tuple[int, int, Step]] = []
-        for step in flow.steps:
-            if step.type != "ask" or not step.slot or step.slot == exclude or not step.extract:
+        for step, keys in self._extract_keys(flow):
+            if step.slot == exclude:
                 continue
             if step.validator == "name" and not names:
                 continue
             if step.when and not self.cond(ctx, step.when):
                 continue
-            for kw in step.extract:
-                k = " " + normalize(kw) + " "
+            for k in keys:
                 start = norm.find(k)
                 while start >= 0:
                     spots.append((start, start + len(k) - 1, step))
@@ -919,6 +931,18 @@ class DialogueEngine:
             if value is not None:
                 found[step.slot] = value  # type: ignore[index]
         return found
+
+    def _extract_keys(self, flow: Flow) -> tuple[tuple[Step, tuple[str, ...]], ...]:
+        """The questions of `flow` whose answer may follow a keyword, with the keywords as searched for in a
+        normalised message (" lahir "), in flow order; worked out once per flow."""
+        cache: dict[str, tuple[Flow, tuple[tuple[Step, tuple[str, ...]], ...]]] = self.__dict__.setdefault(
+            "_extract_cache", {})
+        entry = cache.get(flow.name)
+        if entry is None or entry[0] is not flow:
+            keys = tuple((step, tuple(" " + normalize(kw) + " " for kw in step.extract)) for step in flow.steps
+                         if step.type == "ask" and step.slot and step.extract)
+            entry = cache[flow.name] = (flow, keys)
+        return entry[1]
 
     def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
         """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960'); a second
