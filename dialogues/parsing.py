@@ -101,6 +101,7 @@ class _PhraseIndex:
     ordered: tuple[str, ...]
     by_first: dict[str, list[tuple[int, tuple[str, ...]]]]  # word → (rank in `ordered`, form), by rank
     empty: int | None  # rank of the first phrase with no word at all
+    firsts: frozenset[str]  # the keys of by_first
 
 
 @lru_cache(maxsize=4096)
@@ -114,14 +115,16 @@ def _phrase_index(phrases: tuple[str, ...]) -> _PhraseIndex:
                 by_first.setdefault(form[0], []).append((rank, form))
             elif empty is None:
                 empty = rank
-    return _PhraseIndex(ordered, by_first, empty)
+    return _PhraseIndex(ordered, by_first, empty, frozenset(by_first))
 
 
 def contains_phrase(text: str, phrases: list[str]) -> str | None:
     """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
     letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
     index = _phrase_index(tuple(phrases))
-    variants = _text_variants(text) if len(text or "") <= _CACHED_MAX_CHARS else _variants(text)
+    variants, all_words = _text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text)
+    if index.empty is None and all_words.isdisjoint(index.firsts):  # no phrase starts with a word of the text
+        return None
     best = len(index.ordered)
     for words in variants:
         if not words:  # an empty text holds only a phrase without words
@@ -144,7 +147,13 @@ def _variants(text: str) -> frozenset[tuple[str, ...]]:
     return frozenset({tuple(words), tuple(_squeeze(w) for w in words), tuple(_strip_suffix(w) for w in words)})
 
 
-_text_variants = lru_cache(maxsize=2048)(_variants)
+def _forms(text: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
+    """The variants of `text` (see _variants) and all their words."""
+    variants = _variants(text)
+    return variants, frozenset(w for words in variants for w in words)
+
+
+_text_forms = lru_cache(maxsize=2048)(_forms)
 
 
 def _squeezed_text(text: str) -> tuple[str, ...]:
