@@ -56,6 +56,7 @@ class Reading:
 NO_READING = Reading()
 
 
+@lru_cache(maxsize=16384)
 def _squeeze(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
 

@@ -70,8 +70,11 @@ def _normalize(text: str) -> str:
 _normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
-def _squeeze(word: str) -> str:
+def _squeeze_word(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
+
+
+_squeeze = lru_cache(maxsize=16384)(_squeeze_word)  # chat repeats its words
 
 
 @lru_cache(maxsize=8192)
@@ -122,7 +125,7 @@ def contains_phrase(text: str, phrases: list[str]) -> str | None:
     """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
     letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
     index = _phrase_index(tuple(phrases))
-    variants, all_words = _text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text)
+    variants, all_words, _ = _text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text)
     if index.empty is None and all_words.isdisjoint(index.firsts):  # no phrase starts with a word of the text
         return None
     best = len(index.ordered)
@@ -140,32 +143,21 @@ def contains_phrase(text: str, phrases: list[str]) -> str | None:
     return index.ordered[best] if best < len(index.ordered) else None
 
 
-def _variants(text: str) -> frozenset[tuple[str, ...]]:
-    """The words of `text` as matched by contains_phrase: as typed, with repeated letters squeezed, and without
-    the particles -nya/-kah/-lah."""
-    words = _WORD_JOINERS.sub(" ", normalize(text)).split()
-    return frozenset({tuple(words), tuple(_squeeze(w) for w in words), tuple(_strip_suffix(w) for w in words)})
-
-
-def _forms(text: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
-    """The variants of `text` (see _variants) and all their words."""
-    variants = _variants(text)
-    return variants, frozenset(w for words in variants for w in words)
+def _forms(text: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], tuple[str, ...]]:
+    """The words of `text` as matched by contains_phrase (as typed, with repeated letters squeezed, and without
+    the particles -nya/-kah/-lah), all their words, and the squeezed words alone (as matched by is_only)."""
+    words = tuple(_WORD_JOINERS.sub(" ", normalize(text)).split())
+    squeezed = tuple(_squeeze(w) for w in words)
+    variants = frozenset({words, squeezed, tuple(_strip_suffix(w) for w in words)})
+    return variants, frozenset(w for words in variants for w in words), squeezed
 
 
 _text_forms = lru_cache(maxsize=2048)(_forms)
 
 
-def _squeezed_text(text: str) -> tuple[str, ...]:
-    return tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
-
-
-_squeezed_text_cached = lru_cache(maxsize=2048)(_squeezed_text)
-
-
 def _text_words(text: str) -> tuple[str, ...]:
     """`text` as matched by is_only: words with repeated letters squeezed."""
-    return _squeezed_text_cached(text) if len(text or "") <= _CACHED_MAX_CHARS else _squeezed_text(text)
+    return (_text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text))[2]
 
 
 def is_only(text: str, phrases: list[str]) -> bool:
