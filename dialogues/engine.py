@@ -233,7 +233,7 @@ class DialogueEngine:
     def _ctx_vars(self, ctx: Ctx) -> dict[str, Any]:
         out: dict[str, Any] = {}
         flow = self.flow(ctx)
-        steps = {s.slot: s for s in flow.steps if s.slot} if flow else {}
+        steps = self._slot_steps(flow) if flow else {}
         for slot, value in ctx.slots.items():
             out[slot] = self._display(value)
             step = steps.get(slot)
@@ -932,6 +932,16 @@ class DialogueEngine:
                 found[step.slot] = value  # type: ignore[index]
         return found
 
+    def _slot_steps(self, flow: Flow, asked: bool = False) -> dict[str, Step]:
+        """The step that fills each slot of `flow` (the last one when several do), with `asked` only the ask steps;
+        worked out once per flow."""
+        cache: dict[tuple[str, bool], tuple[Flow, dict[str, Step]]] = self.__dict__.setdefault("_slot_steps_cache", {})
+        entry = cache.get((flow.name, asked))
+        if entry is None or entry[0] is not flow:
+            steps = {s.slot: s for s in flow.steps if s.slot and (s.type == "ask" or not asked)}
+            entry = cache[(flow.name, asked)] = (flow, steps)
+        return entry[1]
+
     def _extract_keys(self, flow: Flow) -> tuple[tuple[Step, tuple[str, ...]], ...]:
         """The questions of `flow` whose answer may follow a keyword, with the keywords as searched for in a
         normalised message (" lahir "), in flow order; worked out once per flow."""
@@ -955,7 +965,7 @@ class DialogueEngine:
                 return
 
     def _prefill_once(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
-        steps = {st.slot: st for st in flow.steps if st.type == "ask" and st.slot}
+        steps = self._slot_steps(flow, asked=True)
         for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
             if ctx.slots.get(slot) is None and self.refusal(ctx, steps[slot], value) is None:
                 ctx.slots[slot] = value
