@@ -488,14 +488,20 @@ async def main() -> None:
     lost = {"inbound_processed": 0, "inbound_other": 0, "lost": 0}
     try:
         rss_start = [s.ps.memory_info().rss for s in servers]
-        cpu_start = [sum(s.ps.cpu_times()[:2]) for s in servers]
+        cpu_start = [s.ps.cpu_times() for s in servers]
+        switches_start = [s.ps.num_ctx_switches() for s in servers]
         me = psutil.Process()
         client_cpu_start = sum(me.cpu_times()[:2])
         flame = start_flame(servers[0].ps.pid, seconds) if args.flame and servers else None
         stats, elapsed, timeline = await drive(urls, args.users, seconds, servers, 30 if args.soak else 5,
                                                args.scenario, target, args.uploaders)
         rss_end = [s.ps.memory_info().rss for s in servers]
-        server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
+        cpu_end = [s.ps.cpu_times() for s in servers]
+        server_user = sum(end.user - start.user for start, end in zip(cpu_start, cpu_end))
+        server_sys = sum(end.system - start.system for start, end in zip(cpu_start, cpu_end))
+        server_cpu = server_user + server_sys
+        server_switches = sum(sum(end) - sum(start) for start, end in
+                              zip(switches_start, [s.ps.num_ctx_switches() for s in servers]))
         client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
         load_after = [round(x, 2) for x in os.getloadavg()]
         if database_url:
@@ -523,6 +529,10 @@ async def main() -> None:
         "errors": stats.errors, "error_samples": stats.error_samples, "uploads": stats.uploads,
         "sessions": stats.sessions, **lost,
         "server_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(lat)), 2) if servers else None,
+        # the same split into user and kernel (system) time, and the server's context switches per message
+        "server_cpu_ms_user_system": [round(1000 * t / max(1, len(lat)), 2) for t in (server_user, server_sys)]
+        if servers else None,
+        "server_context_switches_per_message": round(server_switches / max(1, len(lat)), 2) if servers else None,
         "client_cpu_ms_per_message": round(1000 * client_cpu / max(1, len(lat)), 2),
         "machine_load_avg": load_after, "machine_load_avg_before": load_before,
         "rss_mb": {"start": [round(r / 2**20, 1) for r in rss_start], "end": [round(r / 2**20, 1) for r in rss_end],

@@ -14,33 +14,45 @@ does with the database, so the message path works with plain rows instead:
   `finish_and_commit()` also commits (`commit()`: without the ORM's unit of work when nothing is pending in it).
 - `load_conversation()`, `oldest_waiting()`, `insert_inbound()`, `replies_to()`: for the general path.
 
-Replies come back as SQLAlchemy `Row`s of the messages table: immutable, with the columns as attributes
-(`id`, `text`, `choices`, `attachments`, `status`, `sent_at`, ...), read like a `Message`.
+Replies come back as `MessageRow`s: named tuples of the messages table's columns, read like a `Message`
+(`id`, `text`, `choices`, `attachments`, `status`, `sent_at`, ...).
+
+The statements are Core (the one source of their SQL) but run through storage/dbapi_sql.py: compiled once per
+dialect and run on the session's DBAPI connection, with SQLAlchemy's own type conversions but without its
+execution layer (a third of a message's CPU). They are in the session's transaction like any Core statement.
 
 The functions take the SYNC session of the caller's AsyncSession and run in its transaction (only
-`finish_and_commit()` and `commit()` commit): `await session.run_sync(store_inbound, ...)` runs several statements for one hop into SQLAlchemy's
-greenlet instead of one per statement.
+`finish_and_commit()` and `commit()` commit): `await session.run_sync(store_inbound, ...)` runs several statements
+for one hop into SQLAlchemy's greenlet instead of one per statement.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Boolean, Row, bindparam, insert, literal_column, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, bindparam, insert, literal_column, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.orm import Session
 
+from storage.dbapi_sql import Statement, fetch, fetch_each
 from storage.models import Conversation, Message
 
 CONVERSATIONS = Conversation.__table__
 MESSAGES = Message.__table__
 _COLUMNS = tuple(c.key for c in CONVERSATIONS.c)
 
-_BY_ID = select(*CONVERSATIONS.c).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
-_BY_USER = select(*CONVERSATIONS.c).where(CONVERSATIONS.c.channel == bindparam("channel"),
-                                          CONVERSATIONS.c.channel_user_id == bindparam("user_id"))
-_BY_ID_LOCKED, _BY_USER_LOCKED = _BY_ID.with_for_update(), _BY_USER.with_for_update()
-_UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+MessageRow = namedtuple("MessageRow", [c.key for c in MESSAGES.c])  # type: ignore[misc]  # a reply as stored
+
+_CONVERSATION = select(*CONVERSATIONS.c)
+_OF_ID = CONVERSATIONS.c.id == bindparam("conversation_id")
+_OF_USER = (CONVERSATIONS.c.channel == bindparam("channel"), CONVERSATIONS.c.channel_user_id == bindparam("user_id"))
+_BY_ID = Statement(_CONVERSATION.where(_OF_ID))
+_BY_ID_LOCKED = Statement(_CONVERSATION.where(_OF_ID).with_for_update())
+_BY_USER = Statement(_CONVERSATION.where(*_OF_USER))
+_BY_USER_LOCKED = Statement(_CONVERSATION.where(*_OF_USER).with_for_update())
+_UPDATE_CONVERSATION = Statement(update(CONVERSATIONS).where(_OF_ID))
 
 # Evaluated by the INSERT itself, after the conversation lock was taken: on PostgreSQL a statement sees what was
 # committed before it started, so a message another process stored while we waited for the lock is seen (a
@@ -48,14 +60,15 @@ _UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindpar
 _OLDER_WAITING = literal_column(
     "EXISTS (SELECT 1 FROM messages AS waiting WHERE waiting.conversation_id = messages.conversation_id"
     " AND waiting.direction = 'in' AND waiting.status = 'received' AND waiting.id < messages.id)", Boolean)
-_INSERT_INBOUND = insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.created_at, _OLDER_WAITING)
-_WAITING = (select(MESSAGES.c.id, MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.created_at,
-                   MESSAGES.c.requester)
-            .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.direction == "in",
-                   MESSAGES.c.status == "received").order_by(MESSAGES.c.id).limit(2))
-_MARK_PROCESSED = update(MESSAGES).where(MESSAGES.c.id == bindparam("inbound_id"))
-_INSERT_REPLIES = insert(MESSAGES).returning(*MESSAGES.c, sort_by_parameter_order=True)
-_REPLIES_TO = select(*MESSAGES.c).where(MESSAGES.c.reply_to_id == bindparam("message_id")).order_by(MESSAGES.c.id)
+_INSERT_INBOUND = Statement(insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.created_at, _OLDER_WAITING))
+_WAITING = Statement(select(MESSAGES.c.id, MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.created_at,
+                            MESSAGES.c.requester)
+                     .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.direction == "in",
+                            MESSAGES.c.status == "received").order_by(MESSAGES.c.id).limit(2))
+_MARK_PROCESSED = Statement(update(MESSAGES).where(MESSAGES.c.id == bindparam("inbound_id")))
+_INSERT_REPLY = Statement(insert(MESSAGES).returning(*MESSAGES.c))
+_REPLIES_TO = Statement(select(*MESSAGES.c).where(MESSAGES.c.reply_to_id == bindparam("message_id"))
+                        .order_by(MESSAGES.c.id))
 
 
 class ConversationRow:
@@ -78,7 +91,7 @@ class ConversationRow:
     created_at: datetime
     updated_at: datetime
 
-    def __init__(self, row: Row[Any]) -> None:
+    def __init__(self, row: Sequence[Any]) -> None:
         for key, value in zip(_COLUMNS, row):
             setattr(self, key, value)
         self._loaded = tuple(row)
@@ -105,8 +118,10 @@ class Inserted(NamedTuple):
 
 def load_conversation(session: Session, conversation_id: int, lock: bool) -> ConversationRow:
     """The conversation; `lock`: row-locked (SELECT ... FOR UPDATE, PostgreSQL) until the transaction ends."""
-    query = _BY_ID_LOCKED if lock else _BY_ID
-    return ConversationRow(session.connection().execute(query, {"conversation_id": conversation_id}).one())
+    found = fetch(session.connection(), _BY_ID_LOCKED if lock else _BY_ID, {"conversation_id": conversation_id})
+    if not found:
+        raise NoResultFound(f"no conversation {conversation_id}")
+    return ConversationRow(found[0])
 
 
 def store_inbound(session: Session, channel: str, user_id: str, values: dict[str, Any], lock: bool
@@ -114,11 +129,10 @@ def store_inbound(session: Session, channel: str, user_id: str, values: dict[str
     """The user's conversation (`lock` as in load_conversation()) and the inbound row inserted into it
     (`values`: its columns but the conversation id); None when the user has no conversation yet; the
     Inserted is None for a redelivery (the unique channel message id): the transaction was rolled back."""
-    row = session.connection().execute(_BY_USER_LOCKED if lock else _BY_USER,
-                                       {"channel": channel, "user_id": user_id}).one_or_none()
-    if row is None:
+    found = fetch(session.connection(), _BY_USER_LOCKED if lock else _BY_USER, {"channel": channel, "user_id": user_id})
+    if not found:
         return None
-    conversation = ConversationRow(row)
+    conversation = ConversationRow(found[0])
     return conversation, insert_inbound(session, {**values, "conversation_id": conversation.id})
 
 
@@ -126,7 +140,7 @@ def insert_inbound(session: Session, values: dict[str, Any]) -> Inserted | None:
     """Insert an inbound row (`values`: its columns, status 'received'); None for a redelivery, after rolling
     the transaction back."""
     try:
-        row = session.connection().execute(_INSERT_INBOUND, values).one()
+        (row,) = fetch(session.connection(), _INSERT_INBOUND, values)
     except IntegrityError:
         session.rollback()
         return None
@@ -136,27 +150,28 @@ def insert_inbound(session: Session, values: dict[str, Any]) -> Inserted | None:
 
 def oldest_waiting(session: Session, conversation_id: int) -> tuple[Inbound | None, bool]:
     """The oldest unprocessed inbound message of the conversation, and whether another one waits after it."""
-    rows = session.connection().execute(_WAITING, {"conversation_id": conversation_id}).all()
+    rows = fetch(session.connection(), _WAITING, {"conversation_id": conversation_id})
     return (Inbound(*rows[0]) if rows else None), len(rows) > 1
 
 
 def finish(session: Session, conversation: ConversationRow, inbound_id: int, processed: dict[str, Any],
-           replies: list[dict[str, Any]]) -> list[Row[Any]]:
+           replies: list[dict[str, Any]]) -> list[MessageRow]:
     """Step 5 without the commit: mark the inbound row processed (`processed`: its processed_at, intent,
-    intent_confidence), insert the replies (returned as stored, in order), write the conversation's changed
-    columns in one UPDATE (`updated_at` follows; none changed: no statement)."""
+    intent_confidence), insert the replies (returned as stored, in order: one INSERT each, so their ids follow
+    their order; one round trip on PostgreSQL), write the conversation's changed columns in one UPDATE
+    (`updated_at` follows; none changed: no statement)."""
     connection = session.connection()
-    connection.execute(_MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", **processed})
-    stored = list(connection.execute(_INSERT_REPLIES, replies)) if replies else []
+    fetch(connection, _MARK_PROCESSED, {"inbound_id": inbound_id, "status": "processed", **processed})
+    stored = [MessageRow(*row) for row in fetch_each(connection, _INSERT_REPLY, replies)]
     changes = conversation.changes()
     if changes:
-        connection.execute(_UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
+        fetch(connection, _UPDATE_CONVERSATION, {"conversation_id": conversation.id, **changes})
         conversation._loaded = tuple(getattr(conversation, key) for key in _COLUMNS)
     return stored
 
 
 def finish_and_commit(session: Session, conversation: ConversationRow, inbound_id: int, processed: dict[str, Any],
-                      replies: list[dict[str, Any]]) -> list[Row[Any]]:
+                      replies: list[dict[str, Any]]) -> list[MessageRow]:
     """finish(), then commit: everything of the message in one transaction, as before."""
     stored = finish(session, conversation, inbound_id, processed, replies)
     commit(session)
@@ -173,6 +188,6 @@ def commit(session: Session) -> None:
         session.connection().commit()
 
 
-def replies_to(session: Session, message_id: int) -> list[Row[Any]]:
+def replies_to(session: Session, message_id: int) -> list[MessageRow]:
     """The stored replies to an inbound message, in order."""
-    return list(session.connection().execute(_REPLIES_TO, {"message_id": message_id}).all())
+    return [MessageRow(*row) for row in fetch(session.connection(), _REPLIES_TO, {"message_id": message_id})]

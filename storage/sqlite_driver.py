@@ -179,6 +179,21 @@ class InlineConnection(AdaptedConnection):
         cursor.execute(operation, parameters)
         return cursor
 
+    def fetch_rows(self, operation: str, parameters: Sequence[Any]) -> tuple[list[Any], Any]:
+        """Run one statement and return (its rows, its cursor description): for storage/dbapi_sql.py, which
+        runs inside SQLAlchemy's greenlet already and needs no cursor object (busy retries as for execute())."""
+        connection = self._connection
+
+        def run() -> tuple[list[Any], Any]:
+            cursor = connection.execute(operation, parameters)
+            try:
+                description = cursor.description
+                return (cursor.fetchall() if description else []), description
+            finally:
+                cursor.close()
+
+        return retry_busy(run, self.timeout)
+
     def commit(self) -> None:
         if self._connection.in_transaction:  # SQLAlchemy also "commits" a connection with nothing open
             retry_busy(self._connection.commit, self.timeout)

@@ -16,11 +16,11 @@
     busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
     path above. Either way the reply leaves only after the commit that stored the message.
 
-The statements are in storage/message_path.py (Core, built once; no ORM objects): the conversation is read once
-per message into a plain row, the dialogue step changes its attributes, and one UPDATE writes the changed
-columns back. The usual message is: SELECT the conversation (locked) + INSERT the inbound row (which also says
-whether older messages of the conversation wait), the step's own queries, then UPDATE the inbound row, INSERT the
-replies, UPDATE the conversation, COMMIT.
+The statements are in storage/message_path.py (Core, compiled once per dialect and run on the DBAPI connection by
+storage/dbapi_sql.py; no ORM objects): the conversation is read once per message into a plain row, the dialogue
+step changes its attributes, and one UPDATE writes the changed columns back. The usual message is: SELECT the
+conversation (locked) + INSERT the inbound row (which also says whether older messages of the conversation wait),
+the step's own queries, then UPDATE the inbound row, INSERT the replies, UPDATE the conversation, COMMIT.
 
 Several processes may share one PostgreSQL database. The conversation row lock (SELECT ... FOR UPDATE)
 is the cross-process lock: it is taken while inserting an inbound row (so ids within a conversation follow
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,7 +68,7 @@ from storage.db import Database
 from storage.files import FileStore, StoredFile
 from storage.optouts import record_optout
 from storage import message_path as rows
-from storage.message_path import ConversationRow, Inbound
+from storage.message_path import ConversationRow, Inbound, MessageRow
 from storage.models import Case, Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class HandleResult:
     message_id: int
     conversation_id: int
     duplicate: bool
-    replies: list[Row[Any]]  # the stored reply rows: immutable, the columns of `Message` as attributes
+    replies: list[MessageRow]  # the stored reply rows: immutable, the columns of `Message` as attributes
 
 
 @dataclass
@@ -277,10 +277,10 @@ class Pipeline:
         """Process every stored, unprocessed inbound message of a conversation, oldest first."""
         return len(await self._process_all(conversation_id))
 
-    async def _process_all(self, conversation_id: int, deliver_for: int | None = None) -> dict[int, list[Row[Any]]]:
+    async def _process_all(self, conversation_id: int, deliver_for: int | None = None) -> dict[int, list[MessageRow]]:
         """Like process(); returns the reply rows per inbound message id processed in this call. The replies
         to inbound message `deliver_for` are stored as sent (the caller hands them over)."""
-        done: dict[int, list[Row[Any]]] = {}
+        done: dict[int, list[MessageRow]] = {}
         with conversation_context(conversation_id):
             async with self.locks.hold(conversation_id):
                 while await self._process_next(conversation_id, done, deliver_for):
@@ -303,7 +303,7 @@ class Pipeline:
             log.info("recovered %d unprocessed inbound messages", total)
         return total
 
-    async def _process_next(self, conversation_id: int, done: dict[int, list[Row[Any]]],
+    async def _process_next(self, conversation_id: int, done: dict[int, list[MessageRow]],
                             deliver_for: int | None = None) -> bool:
         """Process the oldest waiting inbound message under the conversation lock. Returns True when
         another one is waiting (a message stored later is processed by whoever stored it, or by us)."""
@@ -331,7 +331,7 @@ class Pipeline:
         return more
 
     async def _complete(self, session: AsyncSession, conversation: ConversationRow, inbound: Inbound,
-                        result: StepResult, deliver: bool, started: float) -> list[Row[Any]]:
+                        result: StepResult, deliver: bool, started: float) -> list[MessageRow]:
         """Step 5: mark the inbound processed, store the replies and the conversation's changed columns (one
         UPDATE), commit, in one call (the session is only closed after it). `deliver`: the caller hands the
         replies over right away, so they are stored as sent (what mark_delivered() would do, in this

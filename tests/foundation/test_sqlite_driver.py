@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from storage import message_path
 from storage.db import Database
 from storage.models import Base, Conversation
 
@@ -109,3 +110,38 @@ async def test_a_lock_held_past_the_timeout_fails_the_statement(tmp_path: Path) 
         other.execute("ROLLBACK")
         other.close()
         await database.dispose()
+
+
+async def test_the_message_paths_statements_wait_for_a_lock_too(db: Database, tmp_path: Path) -> None:
+    """storage/dbapi_sql.py runs the message path's statements on sqlite3 directly (InlineConnection.fetch_rows):
+    the same asyncio waits for a database locked by another process, and the loop keeps running."""
+    async with db.session() as session:
+        session.add(Conversation(channel="webchat", channel_user_id="u", state={}))
+        await session.commit()
+    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    beat, release = asyncio.create_task(heartbeat()), asyncio.create_task(release_later())
+    started = time.monotonic()
+    values = dict(channel="webchat", direction="in", channel_message_id="m-1", text="hai", attachments=[],
+                  status="received", sender="user", requester=None)
+    async with db.session() as session:
+        stored = await session.run_sync(message_path.store_inbound, "webchat", "u", values, False)
+        await session.run_sync(message_path.commit)
+    waited = time.monotonic() - started
+    beat.cancel()
+    await release
+    other.close()
+    assert stored is not None and stored[1] is not None
+    assert waited >= 0.25 and ticks >= 10
