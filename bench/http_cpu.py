@@ -40,8 +40,10 @@ REPLIES = [SimpleNamespace(id=1, direction="out", sender="bot", text="Waalaikums
                            choices=[], attachments=[])]
 
 
-async def client(url: str, users: int, messages: int) -> None:
-    """The pilgrims: each sends its share of the text script and waits for every answer (keep-alive)."""
+async def client(url: str, users: int, messages: int, first_user: int) -> None:
+    """The pilgrims: each sends its share of the text script and waits for every answer (keep-alive).
+    Pilgrims `first_user` .. `first_user + users - 1`: the measured run's are new (as in bench/pipeline_cpu.py),
+    so none of its messages is a redelivery of a warm-up message."""
     import aiohttp
 
     from bot.channels.webchat_session import COOKIE_NAME, sign_session
@@ -65,7 +67,7 @@ async def client(url: str, users: int, messages: int) -> None:
     cpu = time.process_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      cookie_jar=aiohttp.DummyCookieJar()) as http:
-        await asyncio.gather(*(pilgrim(http, u) for u in range(users)))
+        await asyncio.gather(*(pilgrim(http, first_user + u) for u in range(users)))
     print(f"{errors} errors, client {1000 * (time.process_time() - cpu) / (per_user * users):.3f} ms CPU per request")
 
 
@@ -98,7 +100,7 @@ async def serve(args: argparse.Namespace, config: Path, env: dict[str, str]) -> 
         for phase, messages in (("warm-up", min(args.messages, 600)), ("measured", args.messages)):
             child = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client", url, "--users", str(args.users), "--messages", str(messages),
-                stdout=subprocess.PIPE)
+                "--first-user", str(0 if phase == "warm-up" else args.users), stdout=subprocess.PIPE)
             cpu, wall = time.process_time(), time.perf_counter()
             gc_time.reset()
             if profile is not None and phase == "measured":
@@ -147,9 +149,10 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="write a cProfile dump of the server here")
     parser.add_argument("--top", type=int, default=0, help="print the N functions with the most own time")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)  # the child process: the URL to drive
+    parser.add_argument("--first-user", type=int, default=0, help=argparse.SUPPRESS)  # the child's first pilgrim
     args = parser.parse_args()
     if args.client:
-        asyncio.run(client(args.client, args.users, args.messages))
+        asyncio.run(client(args.client, args.users, args.messages, args.first_user))
         return
     base = Path(tempfile.mkdtemp(prefix="hajibot-http-"))
     env = {**os.environ, "HAJIBOT_SESSION_KEY": SESSION_KEY, "HAJIBOT_DATABASE_URL": ""}

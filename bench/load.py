@@ -12,9 +12,15 @@ Each pilgrim runs sessions one after another, waiting for each reply like a pers
   text                  text only, every session the same six messages (issue 14's script): greeting ->
                         "mau cek porsi N" -> birth date -> cost question -> office question -> thanks
   text+uploads          the text script for the whole run; in its second half --uploaders more pilgrims run
-                        the pembatalan form with its 13 photo uploads (a burst of document checks). Reported
-                        besides: the text messages' latency without and with the uploads, and the p99 increase
-                        (issue 14: documents never slow text, at most +20 %)
+                        the pembatalan form with its 13 photo uploads (a burst of document checks, letters, and
+                        OCR of the submitted cases' KTP/KK). Reported besides: the text messages' latency in the
+                        first half ("quiet") and the second ("uploads") and the p99 increase (issue 14: documents
+                        never slow text, at most +20 %); the photo messages' latency; per half, the servers' CPU
+                        per message and the CPU of their worker processes (with the Tesseract runs). The
+                        uploaders' own messages add load: when the text pilgrims alone keep the server busy
+                        (--think 0), text latency rises with that load too; --think N (a pause before each
+                        message) keeps the server below capacity, so the increase shows what documents cost text.
+                        OCR starts 30 s after the server and looks for documents every 30 s: use --duration 120+.
 Requests go round-robin over the processes (like a load balancer). Reported: messages/s, latency
 p50/p95/p99/max, errors (non-200 or no reply), messages lost (acknowledged but not processed in the
 database), server CPU per message, RSS (start/end/max), load average before and after, the machine.
@@ -28,6 +34,7 @@ Usage:
   .venv/bin/python bench/load.py --db postgres --procs 2 --users 64 --soak 600     # memory over 10 minutes
   .venv/bin/python bench/load.py --scenario text --db sqlite --users 20 --duration 60 --flame
   .venv/bin/python bench/load.py --scenario text+uploads --db sqlite --users 20 --uploaders 4 --duration 120
+  .venv/bin/python bench/load.py --scenario text+uploads --db sqlite --users 20 --uploaders 4 --duration 120 --think 100
   # the same text script against a running Rasa assistant's REST channel (rest: in its credentials.yml);
   # --rasa-pid: the `rasa run` process, to report its CPU per message and RSS:
   .venv/bin/python bench/load.py --scenario text --rasa-url http://127.0.0.1:5005 --rasa-pid 12345 --users 20
@@ -203,6 +210,9 @@ class Stats:
     # text+uploads: the text pilgrims' latencies before ("quiet") and during ("uploads") the upload burst
     text_phases: dict[str, list[float]] = field(default_factory=lambda: {"quiet": [], "uploads": []})
     uploads_from: float = float("inf")  # monotonic time the uploaders start
+    upload_latencies: list[float] = field(default_factory=list)  # the uploaders' photo messages
+    phase_cpu: dict[str, tuple[float, float]] = field(default_factory=dict)  # CPU snapshots (process_cpu)
+    phase_messages: dict[str, int] = field(default_factory=dict)  # messages answered when the snapshot was taken
 
 
 class WebChat:
@@ -251,11 +261,14 @@ class Pilgrim:
                  target: type[WebChat] | type[RasaRest] = WebChat) -> None:
         self.uid, self.http, self.urls, self.stats, self.photos, self.faqs, self.rng = uid, http, urls, stats, photos, faqs, rng
         self.scenario = scenario
+        self.think = 0.0  # seconds a pilgrim pauses before each message (reading the reply, typing)
         self.target = target(uid)
         self.seq = 0
         self.session_no = 0
 
     async def say(self, text: str = "", photo: str | None = None) -> str:
+        if self.think:
+            await asyncio.sleep(self.think)
         self.seq += 1
         url, body = self.target.request(next(self.urls), self.uid, self.seq, text, photo)
         if photo is not None:
@@ -273,6 +286,8 @@ class Pilgrim:
                 self.stats.error_samples.append(type(exc).__name__)
             return ""
         self.stats.latencies.append(time.perf_counter() - started)
+        if photo is not None:
+            self.stats.upload_latencies.append(self.stats.latencies[-1])
         if self.scenario == "text+uploads":
             phase = "uploads" if time.monotonic() >= self.stats.uploads_from else "quiet"
             self.stats.text_phases[phase].append(self.stats.latencies[-1])
@@ -353,8 +368,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def drive(urls: list[str], users: int, seconds: float, servers: list[ServerProc], sample_every: float,
-                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat, uploaders: int = 0
-                ) -> tuple[Stats, float, list[dict[str, Any]]]:
+                scenario: str = "mixed", target: type[WebChat] | type[RasaRest] = WebChat, uploaders: int = 0,
+                think: float = 0.0) -> tuple[Stats, float, list[dict[str, Any]]]:
     stats = Stats()
     pics, faqs = (photos(), faq_questions()) if scenario in ("mixed", "text+uploads") else ([], [])
     connector = aiohttp.TCPConnector(limit=0)  # one kept-alive connection per pilgrim, reused
@@ -388,11 +403,48 @@ async def drive(urls: list[str], users: int, seconds: float, servers: list[Serve
                                  "msgs_per_s": round((done - last) / sample_every, 1)})
                 last = done
 
+        async def mark_phase() -> None:
+            await asyncio.sleep(max(0.0, stats.uploads_from - time.monotonic()))
+            stats.phase_cpu["uploads"] = process_cpu(servers)
+            stats.phase_messages["uploads"] = len(stats.latencies) + stats.errors
+
+        if burst:
+            stats.phase_cpu["quiet"], stats.phase_messages["quiet"] = process_cpu(servers), 0
+        for pilgrim in pilgrims + burst:
+            pilgrim.think = think
         sampler = asyncio.create_task(sample())
+        marker = asyncio.create_task(mark_phase()) if burst else None
         await asyncio.gather(*(p.run(deadline) for p in pilgrims), *(upload_burst(p) for p in burst))
         elapsed = time.monotonic() - started
+        if burst:
+            stats.phase_cpu["end"] = process_cpu(servers)
+            stats.phase_messages["end"] = len(stats.latencies) + stats.errors
         sampler.cancel()
+        if marker is not None:
+            marker.cancel()
     return stats, elapsed, timeline
+
+
+def process_cpu(servers: list[ServerProc]) -> tuple[float, float]:
+    """CPU seconds so far of (the server processes themselves, their worker processes with the programs those
+    ran, e.g. Tesseract)."""
+    own = workers = 0.0
+    for server in servers:
+        try:
+            times = server.ps.cpu_times()
+            own += times.user + times.system
+            children = server.ps.children(recursive=True)
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                times = child.cpu_times()
+                # a direct child's finished children (OCR runs) are in its children_* times; running ones are listed
+                finished = times.children_user + times.children_system if child.ppid() == server.ps.pid else 0.0
+                workers += times.user + times.system + finished
+            except psutil.Error:
+                continue
+    return own, workers
 
 
 async def check_lost(database_url: str, acked: int) -> dict[str, int]:
@@ -441,6 +493,8 @@ def parse_args() -> argparse.Namespace:
                         help="pid of the Rasa server process (repeatable): its CPU per message and RSS are reported")
     parser.add_argument("--uploaders", type=int, default=4,
                         help="text+uploads: pilgrims uploading documents in the second half of the run")
+    parser.add_argument("--think", type=float, default=0, help="milliseconds each pilgrim pauses before each "
+                        "message (default 0: the next message leaves as soon as the reply arrived)")
     parser.add_argument("--flame", action="store_true",
                         help="record a py-spy flame graph (SVG) of the first server over the run, saved with it")
     parser.add_argument("--note", default="", help="free text stored with the result (e.g. what else ran)")
@@ -488,14 +542,20 @@ async def main() -> None:
     lost = {"inbound_processed": 0, "inbound_other": 0, "lost": 0}
     try:
         rss_start = [s.ps.memory_info().rss for s in servers]
-        cpu_start = [sum(s.ps.cpu_times()[:2]) for s in servers]
+        cpu_start = [s.ps.cpu_times() for s in servers]
+        switches_start = [s.ps.num_ctx_switches() for s in servers]
         me = psutil.Process()
         client_cpu_start = sum(me.cpu_times()[:2])
         flame = start_flame(servers[0].ps.pid, seconds) if args.flame and servers else None
         stats, elapsed, timeline = await drive(urls, args.users, seconds, servers, 30 if args.soak else 5,
-                                               args.scenario, target, args.uploaders)
+                                               args.scenario, target, args.uploaders, args.think / 1000)
         rss_end = [s.ps.memory_info().rss for s in servers]
-        server_cpu = sum(sum(s.ps.cpu_times()[:2]) for s in servers) - sum(cpu_start)
+        cpu_end = [s.ps.cpu_times() for s in servers]
+        server_user = sum(end.user - start.user for start, end in zip(cpu_start, cpu_end))
+        server_sys = sum(end.system - start.system for start, end in zip(cpu_start, cpu_end))
+        server_cpu = server_user + server_sys
+        server_switches = sum(sum(end) - sum(start) for start, end in
+                              zip(switches_start, [s.ps.num_ctx_switches() for s in servers]))
         client_cpu = sum(me.cpu_times()[:2]) - client_cpu_start
         load_after = [round(x, 2) for x in os.getloadavg()]
         if database_url:
@@ -516,13 +576,17 @@ async def main() -> None:
     result = {
         "scenario": args.scenario, "target": target.name,
         "db": "rasa" if args.rasa_url else args.db, "processes": len(servers) if args.rasa_url else args.procs,
-        "users": args.users, "seconds": round(elapsed, 1),
+        "users": args.users, "think_ms": args.think, "seconds": round(elapsed, 1),
         "messages": len(lat) + stats.errors, "messages_per_s": round(len(lat) / elapsed, 1),
         "latency_ms": {k: round(percentile(lat, p) * 1000, 1) for k, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0,
         "errors": stats.errors, "error_samples": stats.error_samples, "uploads": stats.uploads,
         "sessions": stats.sessions, **lost,
         "server_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(lat)), 2) if servers else None,
+        # the same split into user and kernel (system) time, and the server's context switches per message
+        "server_cpu_ms_user_system": [round(1000 * t / max(1, len(lat)), 2) for t in (server_user, server_sys)]
+        if servers else None,
+        "server_context_switches_per_message": round(server_switches / max(1, len(lat)), 2) if servers else None,
         "client_cpu_ms_per_message": round(1000 * client_cpu / max(1, len(lat)), 2),
         "machine_load_avg": load_after, "machine_load_avg_before": load_before,
         "rss_mb": {"start": [round(r / 2**20, 1) for r in rss_start], "end": [round(r / 2**20, 1) for r in rss_end],
@@ -561,13 +625,30 @@ async def drop_pg_database(base_url: str, name: str) -> None:
 
 
 def text_phases(stats: Stats) -> dict[str, Any]:
-    """text+uploads: the text messages' latency without and with the upload burst, and the p99 increase."""
+    """text+uploads: the text messages' latency without and with the upload burst and the p99 increase; the
+    photo messages' latency; per phase, the servers' CPU per message and the CPU their workers used."""
     phases = {phase: {"messages": len(lat), **{k: round(percentile(lat, p) * 1000, 1)
                                                 for k, p in (("p50", 50), ("p95", 95), ("p99", 99))}}
               for phase, lat in stats.text_phases.items()}
     quiet, busy = phases["quiet"]["p99"], phases["uploads"]["p99"]
+    cpu: dict[str, Any] = {}
+    marks = [m for m in ("quiet", "uploads", "end") if m in stats.phase_cpu]
+    if len(marks) == 3:
+        for phase, (a, b) in {"quiet": ("quiet", "uploads"), "uploads": ("uploads", "end")}.items():
+            messages = max(1, stats.phase_messages[b] - stats.phase_messages[a])
+            server = stats.phase_cpu[b][0] - stats.phase_cpu[a][0]
+            cpu[phase] = {"messages": messages, "server_cpu_ms_per_message": round(1000 * server / messages, 2),
+                          "workers_cpu_s": round(stats.phase_cpu[b][1] - stats.phase_cpu[a][1], 1)}
+        if stats.uploads:  # the servers' CPU in the burst beyond what its messages cost at the quiet rate
+            extra = (cpu["uploads"]["server_cpu_ms_per_message"] - cpu["quiet"]["server_cpu_ms_per_message"]) * \
+                cpu["uploads"]["messages"]
+            cpu["server_cpu_ms_per_upload_extra"] = round(extra / stats.uploads, 2)
+    up = stats.upload_latencies
     return {"text_latency_ms": phases,
-            "text_p99_increase_pct": round(100 * (busy - quiet) / quiet, 1) if quiet else None}
+            "text_p99_increase_pct": round(100 * (busy - quiet) / quiet, 1) if quiet else None,
+            "upload_latency_ms": {"messages": len(up), **{k: round(percentile(up, p) * 1000, 1)
+                                                          for k, p in (("p50", 50), ("p95", 95), ("p99", 99))}},
+            "phase_cpu": cpu}
 
 
 def start_flame(pid: int, seconds: float) -> tuple[subprocess.Popen[bytes], Path] | None:

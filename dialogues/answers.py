@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
 from dialogues.parsing import Lexicon, is_only, normalize
@@ -24,6 +25,7 @@ NLU_SURE = 0.8
 NLU_GUESS = 0.5
 _PARTICLES = ("nya", "nyo", "lah", "kah", "pun")  # 'cucunyo', 'kamislah', 'anaknya'
 FREE_TEXT_KINDS = ("name", "text", "account_number", "bank")
+_ORDINAL_MARKERS = frozenset({"yang", "yg", "pilihan", "pilih", "no", "nomor", "nmr", "ke", "nomer", "opsi"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Reading:
 NO_READING = Reading()
 
 
+@lru_cache(maxsize=16384)
 def _squeeze(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
 
@@ -62,12 +65,36 @@ def _tokens(text: str) -> list[str]:
     return [_squeeze(w) for w in re.sub(r"[/\-]", " ", normalize(text)).split()]
 
 
-def _phrases(words: Sequence[str]) -> list[tuple[str, ...]]:
+def _phrases(words: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """The word lists as token phrases, longest first (worked out once per list: they come from configuration)."""
+    return _phrases_of(tuple(words))
+
+
+@lru_cache(maxsize=1024)
+def _phrases_of(words: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     out = {tuple(_tokens(w)) for w in words}
-    return sorted((p for p in out if p), key=len, reverse=True)
+    return tuple(sorted((p for p in out if p), key=len, reverse=True))
 
 
-def _match(tokens: list[str], i: int, phrases: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+def _phrase_words(words: Sequence[str]) -> frozenset[str]:
+    """Every token of the phrases of `words`."""
+    return _phrase_words_of(tuple(words))
+
+
+@lru_cache(maxsize=256)
+def _phrase_words_of(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(w for p in _phrases_of(words) for w in p)
+
+
+@lru_cache(maxsize=64)
+def _ordinals(ordinals: tuple[tuple[int, tuple[str, ...]], ...]
+              ) -> tuple[dict[tuple[str, ...], int], tuple[tuple[str, ...], ...]]:
+    """The ordinal phrases with their numbers, and the phrases longest first."""
+    table = {p: n for n, words in ordinals for p in _phrases_of(words)}
+    return table, tuple(sorted(table, key=len, reverse=True))
+
+
+def _match(tokens: list[str], i: int, phrases: Sequence[tuple[str, ...]]) -> tuple[str, ...] | None:
     for p in phrases:
         if tuple(tokens[i:i + len(p)]) == p:
             return p
@@ -83,7 +110,7 @@ def yes_no_signals(text: str, lex: Lexicon) -> list[Signal]:
     yes = _phrases(lex.yes_words)
     no = _phrases(lex.no_words)
     neg = _phrases(lex.negators)
-    statement = {w for p in _phrases(lex.statement_words) for w in p}
+    statement = _phrase_words(lex.statement_words)
     out: list[Signal] = []
     for c, tokens in enumerate(_clauses(text)):
         i = 0
@@ -161,22 +188,21 @@ def read_ordinal(tokens: list[str], lex: Lexicon, count: int) -> int | None:
     for i in range(len(tokens)):
         if _match(tokens, i, last):
             return count - 1
-    table = {p: n for n, words in lex.ordinals.items() for p in _phrases(words)}
-    markers = {"yang", "yg", "pilihan", "pilih", "no", "nomor", "nmr", "ke", "nomer", "opsi"}
+    table, longest_first = _ordinals(tuple((n, tuple(words)) for n, words in lex.ordinals.items()))
     for i in range(len(tokens)):
-        p = _match(tokens, i, sorted(table, key=len, reverse=True))
+        p = _match(tokens, i, longest_first)
         if p is None:
             continue
         word = " ".join(p)
         ordinal_form = word.startswith("ke") or word.startswith("ka") or word in ("pertama", "partamo")
-        if ordinal_form or (i > 0 and tokens[i - 1] in markers):
+        if ordinal_form or (i > 0 and tokens[i - 1] in _ORDINAL_MARKERS):
             n = table[p]
             return n - 1 if 1 <= n <= count else None
     for i, t in enumerate(tokens[:-1]):
-        if t in markers and tokens[i + 1].isdigit():
+        if t in _ORDINAL_MARKERS and tokens[i + 1].isdigit():
             n = int(tokens[i + 1])
             return n - 1 if 1 <= n <= count else None
-        if t in markers and re.fullmatch(r"ke\d", tokens[i + 1]):
+        if t in _ORDINAL_MARKERS and re.fullmatch(r"ke\d", tokens[i + 1]):
             n = int(tokens[i + 1][2:])
             return n - 1 if 1 <= n <= count else None
     return None
@@ -193,7 +219,7 @@ def day_part_minutes(lex: Lexicon, name: str) -> tuple[int, int] | None:
     return (_minutes(span[0]), _minutes(span[1])) if span else None
 
 
-def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon, neg: set[str]) -> tuple[bool, bool]:
+def _day_part_hits(tokens: list[str], choice: Choice, lex: Lexicon, neg: frozenset[str]) -> tuple[bool, bool]:
     """Whether the option's time is in a day part named (pagi/siang/sore), and whether one named negated
     ('bukan kamis pagi') covers it: (named, refused)."""
     m = _TIME.search(choice.label)
@@ -224,7 +250,7 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
     """The chosen option's value; unsure with the candidates when several fit equally; 'jangan jumat' excludes."""
     if not choices:
         return NO_READING
-    neg = {w for p in _phrases(lex.negators) for w in p}
+    neg = _phrase_words(lex.negators)
     for text in readings:
         norm = normalize(text)
         m = re.fullmatch(_NUMBER_ONLY, norm)
@@ -273,7 +299,7 @@ def read_choice(readings: Sequence[str], choices: Sequence[Choice], lex: Lexicon
 def named_options(text: str, choices: Sequence[Choice], lex: Lexicon) -> set[Any]:
     """Options named (not negated) by their words anywhere in a free message: 'ibu belum meninggal, tapi
     stroke' names only the illness."""
-    neg = {w for p in _phrases(lex.negators) for w in p}
+    neg = _phrase_words(lex.negators)
     tokens = _tokens(text)
     out = set()
     for c in choices:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dialogues.schema import WEEKDAYS, AppointmentRules
 
 
+@lru_cache(maxsize=512)
 def hajj_hijri_year(gregorian_year: int) -> int:
-    """Hijri year whose Hajj (10 Dhu al-Hijjah) falls in `gregorian_year`.
+    """Hijri year whose Hajj (10 Dhu al-Hijjah) falls in `gregorian_year` (a fixed table: kept per year).
 
     Uses the Umm al-Qura calendar (hijridate) within its range (1343-1500 H, about 1924-2077);
     outside it, the mean-year approximation H = (G - 622) * 33 / 32, good to about one year.

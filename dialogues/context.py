@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,28 @@ DOC_DONE = ("sent", "skipped", "missing")
 MAX_LOOP = 200
 
 
+T = TypeVar("T")
+
+
+class per_turn(Generic[T]):  # noqa: N801 (used like functools.cached_property)
+    """A value of the turn worked out on first use and kept in the Ctx: functools.cached_property without its
+    lock (Python 3.11 takes one on every first use; a turn runs in one task)."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = self.func(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
 def original_span(text: str, fragment: str) -> str:
     """The part of `text` that normalises to `fragment` (keeps the user's capitals), else the fragment."""
     words = fragment.split()
@@ -36,7 +58,8 @@ def original_span(text: str, fragment: str) -> str:
 
 @dataclass
 class Ctx:
-    """Everything one turn needs; `state` is a private copy written back at the end."""
+    """Everything one turn needs; `state` is a private copy written back at the end. What depends only on the
+    turn's message, its NLU result and `now` (which a step never changes) is worked out once per turn."""
 
     engine: "DialogueEngine"
     session: AsyncSession
@@ -59,7 +82,7 @@ class Ctx:
     def fails(self) -> dict[str, int]:
         return self.state.setdefault("fails", {})
 
-    @property
+    @per_turn
     def text(self) -> str:
         return (self.turn.text or "").strip()
 
@@ -67,21 +90,25 @@ class Ctx:
     def readings(self) -> list[str]:
         """The message as written, then the NLU's standard-Indonesian reading of it when the backend gives one
         that differs (slang and Minang mapped, digits kept: 'amak alah maningga' -> 'ibu sudah meninggal')."""
+        return list(self._readings)
+
+    @per_turn
+    def _readings(self) -> tuple[str, ...]:
         out = [self.text] if self.text else []
         value = (self.turn.parse or {}).get("text_normalized")
         if isinstance(value, str) and value.strip() and normalize(value) != normalize(self.text):
             out.append(value)
-        return out
+        return tuple(out)
 
-    @property
+    @per_turn
     def intent(self) -> str | None:
         return ((self.turn.parse or {}).get("intent") or {}).get("name")
 
-    @property
+    @per_turn
     def confidence(self) -> float:
         return float(((self.turn.parse or {}).get("intent") or {}).get("confidence") or 0.0)
 
-    @property
+    @per_turn
     def today(self) -> date:
         return self.now.astimezone(self.engine.tz).date()
 

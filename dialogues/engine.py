@@ -170,17 +170,30 @@ class DialogueEngine:
     # ------------------------------------------------------------------ text
 
     def text(self, key: str, ctx: Ctx | None = None, **values: Any) -> str:
+        fixed = self._fixed_texts.get(key)
+        if fixed is not None:  # no variables (most labels and buttons): nothing to gather
+            return fixed
         template = self.bundle.responses[key]
         if not isinstance(template, str):
             raise KeyError(f"response '{key}' is not a text template")
-        fixed = static_text(template)
-        if fixed is not None:  # no variables (most labels and buttons): nothing to gather
-            return fixed
         merged = self.base_vars()
         if ctx is not None:
             merged.update(self._ctx_vars(ctx))
         merged.update(values)
         return render_template(template, merged)
+
+    @cached_property
+    def _fixed_texts(self) -> dict[str, str]:
+        """The rendered text of every response template without variables, by key."""
+        fixed = {}
+        for key, template in self.bundle.responses.items():
+            try:
+                text = static_text(template) if isinstance(template, str) else None
+            except ValueError:  # a broken template fails when it is used, as before
+                continue
+            if text is not None:
+                fixed[key] = text
+        return fixed
 
     def items(self, key: str) -> list[str]:
         return [str(v) for v in self.bundle.responses[key]]
@@ -220,7 +233,7 @@ class DialogueEngine:
     def _ctx_vars(self, ctx: Ctx) -> dict[str, Any]:
         out: dict[str, Any] = {}
         flow = self.flow(ctx)
-        steps = {s.slot: s for s in flow.steps if s.slot} if flow else {}
+        steps = self._slot_steps(flow) if flow else {}
         for slot, value in ctx.slots.items():
             out[slot] = self._display(value)
             step = steps.get(slot)
@@ -406,9 +419,11 @@ class DialogueEngine:
             self._say_noted(ctx, flow, before)
         await self.run(ctx, flow, 0)
 
-    def _names(self, ctx: Ctx) -> dict[str, Any]:
+    @cached_property
+    def _rule_names(self) -> dict[str, Any]:
+        """The `rules` of flow conditions (conditions only read it: one dict serves every evaluation)."""
         r = self.rules
-        rules = {
+        return {
             "pelimpahan": {"death_date_cutoff": r.pelimpahan.death_date_cutoff.isoformat(),
                            "min_recipient_age": r.pelimpahan.min_recipient_age,
                            "max_transfers": r.pelimpahan.max_transfers},
@@ -416,11 +431,18 @@ class DialogueEngine:
             "allowed_relationships": [x.value for x in r.pelimpahan.relationships if x.allowed],
             "bps_banks": [b.name for b in r.banks.entries if b.bps] if r.banks else [],
         }
+
+    @cached_property
+    def _banks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(canonical name, words) of rules/banks.yml, for the bank validator."""
+        return tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
+
+    def _names(self, ctx: Ctx) -> dict[str, Any]:
         names: dict[str, Any] = dict(ctx.slots)
         pilgrim = dict(ctx.state.get("pilgrim") or {})
         if pilgrim.get("bank"):
             pilgrim["bank"] = self._canonical_bank(ctx, str(pilgrim["bank"])) or pilgrim["bank"]
-        names.update(pilgrim=pilgrim, rules=rules, verified=self._verified(ctx))
+        names.update(pilgrim=pilgrim, rules=self._rule_names, verified=self._verified(ctx))
         return names
 
     def _verified(self, ctx: Ctx) -> bool:
@@ -597,8 +619,7 @@ class DialogueEngine:
             await self.run(ctx, flow, idx)
 
     def _vctx(self, ctx: Ctx, step: Step) -> ValidationContext:
-        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
-        return ValidationContext(self.lexicon, ctx.today, self.choices(ctx, step), banks)
+        return ValidationContext(self.lexicon, ctx.today, self.choices(ctx, step), self._banks)
 
     def _read(self, ctx: Ctx, step: Step, text: str) -> Reading:
         """The message (or a part of it) read as the answer to `step` by the one answer interpreter."""
@@ -630,8 +651,7 @@ class DialogueEngine:
         return labels
 
     def _canonical_bank(self, ctx: Ctx, text: str) -> str | None:
-        banks = tuple((b.name, tuple(b.words)) for b in self.rules.banks.entries) if self.rules.banks else ()
-        return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], banks))
+        return validate("bank", text, ValidationContext(self.lexicon, ctx.today, [], self._banks))
 
     def refusal(self, ctx: Ctx, step: Step, value: Any) -> str | None:
         """The response key of the first answer-time rule `value` breaks, or None."""
@@ -888,15 +908,14 @@ class DialogueEngine:
                                names: bool) -> dict[str, Any]:
         norm = " " + normalize(text) + " "
         spots: list[tuple[int, int, Step]] = []
-        for step in flow.steps:
-            if step.type != "ask" or not step.slot or step.slot == exclude or not step.extract:
+        for step, keys in self._extract_keys(flow):
+            if step.slot == exclude:
                 continue
             if step.validator == "name" and not names:
                 continue
             if step.when and not self.cond(ctx, step.when):
                 continue
-            for kw in step.extract:
-                k = " " + normalize(kw) + " "
+            for k in keys:
                 start = norm.find(k)
                 while start >= 0:
                     spots.append((start, start + len(k) - 1, step))
@@ -913,6 +932,28 @@ class DialogueEngine:
                 found[step.slot] = value  # type: ignore[index]
         return found
 
+    def _slot_steps(self, flow: Flow, asked: bool = False) -> dict[str, Step]:
+        """The step that fills each slot of `flow` (the last one when several do), with `asked` only the ask steps;
+        worked out once per flow."""
+        cache: dict[tuple[str, bool], tuple[Flow, dict[str, Step]]] = self.__dict__.setdefault("_slot_steps_cache", {})
+        entry = cache.get((flow.name, asked))
+        if entry is None or entry[0] is not flow:
+            steps = {s.slot: s for s in flow.steps if s.slot and (s.type == "ask" or not asked)}
+            entry = cache[(flow.name, asked)] = (flow, steps)
+        return entry[1]
+
+    def _extract_keys(self, flow: Flow) -> tuple[tuple[Step, tuple[str, ...]], ...]:
+        """The questions of `flow` whose answer may follow a keyword, with the keywords as searched for in a
+        normalised message (" lahir "), in flow order; worked out once per flow."""
+        cache: dict[str, tuple[Flow, tuple[tuple[Step, tuple[str, ...]], ...]]] = self.__dict__.setdefault(
+            "_extract_cache", {})
+        entry = cache.get(flow.name)
+        if entry is None or entry[0] is not flow:
+            keys = tuple((step, tuple(" " + normalize(kw) + " " for kw in step.extract)) for step in flow.steps
+                         if step.type == "ask" and step.slot and step.extract)
+            entry = cache[flow.name] = (flow, keys)
+        return entry[1]
+
     def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
         """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960'); a second
         pass reads the questions that only apply once the first pass filled something ('wafat tgl 3 maret 2024'
@@ -924,7 +965,7 @@ class DialogueEngine:
                 return
 
     def _prefill_once(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
-        steps = {st.slot: st for st in flow.steps if st.type == "ask" and st.slot}
+        steps = self._slot_steps(flow, asked=True)
         for slot, value in self._keyword_values(ctx, flow, text, exclude).items():
             if ctx.slots.get(slot) is None and self.refusal(ctx, steps[slot], value) is None:
                 ctx.slots[slot] = value

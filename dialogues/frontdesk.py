@@ -1,11 +1,12 @@
 """Outside a flow: greeting, menu, info and FAQ answers, requirements, subscriptions, hand-off to staff."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dialogues.calendar import next_opening, office_open
 from dialogues.context import Ctx, INFO_INTENTS
-from dialogues.parsing import contains_phrase, find_number, is_only, normalize, pick_option
+from dialogues.parsing import contains_phrase, find_number, message_key, normalize, only_key, pick_option
 from dialogues.questions import (
     FAQ_CONFIDENCE, INFO_ANSWERS, MAX_ANSWERS, PART_CONFIDENCE, faq_response, is_choice_number, numbered_references,
     reading_is_out_of_scope, topic_key,
@@ -31,10 +32,24 @@ class FrontDesk:
     def menu(self, ctx: Ctx) -> None:
         ctx.state["last_choices"] = "menu"
         ctx.state["last_list"] = [m.intent for m in self.engine.bundle.menu]  # what "no 2 dan 3" refers to
-        ctx.say("menu", choices=[self.engine.text(m.label) for m in self.engine.bundle.menu])
+        ctx.say("menu", choices=list(self._menu_labels))
+
+    @cached_property
+    def _menu_labels(self) -> tuple[str, ...]:
+        return tuple(self.engine.text(m.label) for m in self.engine.bundle.menu)
+
+    @cached_property
+    def _menu_by_name(self) -> dict[tuple[str, ...], str]:
+        """The intent of the menu item whose exact name (one of its words, or its label) a message is; the first
+        item in menu order when names repeat (is_only of each item's names, in order)."""
+        table: dict[tuple[str, ...], str] = {}
+        for item, label in zip(self.engine.bundle.menu, self._menu_labels):
+            for phrase in [*item.words, label]:
+                table.setdefault(only_key(phrase), item.intent)
+        return table
 
     def _menu_pick(self, ctx: Ctx, numbers_only: bool) -> str | None:
-        labels = [self.engine.text(m.label) for m in self.engine.bundle.menu]
+        labels = list(self._menu_labels)
         if numbers_only and not normalize(ctx.text).isdigit() and ctx.state.get("last_choices") != "menu":
             return None
         idx = pick_option(ctx.text, labels, [m.words for m in self.engine.bundle.menu])
@@ -82,11 +97,7 @@ class FrontDesk:
             ctx.state["pending"] = {"kind": "switch", "flow": asked.name, "text": ""}
             ctx.say("requirements_start", choices=self.engine.yes_no(), other_title=self.engine.text(asked.title))
             return
-        intent = None
-        for item in self.engine.bundle.menu:  # the exact name of a menu item wins over the NLU
-            if is_only(ctx.text, [*item.words, self.engine.text(item.label)]):
-                intent = item.intent
-                break
+        intent = self._menu_by_name.get(message_key(ctx.text))  # the exact name of a menu item wins over the NLU
         if intent is None and last == "menu" and normalize(ctx.text).isdigit():
             ctx.state["last_choices"] = "menu"
             intent = self._menu_pick(ctx, numbers_only=True)

@@ -70,8 +70,11 @@ def _normalize(text: str) -> str:
 _normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
-def _squeeze(word: str) -> str:
+def _squeeze_word(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
+
+
+_squeeze = lru_cache(maxsize=16384)(_squeeze_word)  # chat repeats its words
 
 
 @lru_cache(maxsize=8192)
@@ -101,6 +104,7 @@ class _PhraseIndex:
     ordered: tuple[str, ...]
     by_first: dict[str, list[tuple[int, tuple[str, ...]]]]  # word → (rank in `ordered`, form), by rank
     empty: int | None  # rank of the first phrase with no word at all
+    firsts: frozenset[str]  # the keys of by_first
 
 
 @lru_cache(maxsize=4096)
@@ -114,14 +118,16 @@ def _phrase_index(phrases: tuple[str, ...]) -> _PhraseIndex:
                 by_first.setdefault(form[0], []).append((rank, form))
             elif empty is None:
                 empty = rank
-    return _PhraseIndex(ordered, by_first, empty)
+    return _PhraseIndex(ordered, by_first, empty, frozenset(by_first))
 
 
 def contains_phrase(text: str, phrases: list[str]) -> str | None:
     """Return the first (longest) phrase present in `text` on word boundaries; tolerates repeated
     letters ("iyaa") and the particles -nya/-kah/-lah ("biayanya")."""
     index = _phrase_index(tuple(phrases))
-    variants = _text_variants(text) if len(text or "") <= _CACHED_MAX_CHARS else _variants(text)
+    variants, all_words, _ = _text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text)
+    if index.empty is None and all_words.isdisjoint(index.firsts):  # no phrase starts with a word of the text
+        return None
     best = len(index.ordered)
     for words in variants:
         if not words:  # an empty text holds only a phrase without words
@@ -137,32 +143,38 @@ def contains_phrase(text: str, phrases: list[str]) -> str | None:
     return index.ordered[best] if best < len(index.ordered) else None
 
 
-def _variants(text: str) -> frozenset[tuple[str, ...]]:
-    """The words of `text` as matched by contains_phrase: as typed, with repeated letters squeezed, and without
-    the particles -nya/-kah/-lah."""
-    words = _WORD_JOINERS.sub(" ", normalize(text)).split()
-    return frozenset({tuple(words), tuple(_squeeze(w) for w in words), tuple(_strip_suffix(w) for w in words)})
+def _forms(text: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], tuple[str, ...]]:
+    """The words of `text` as matched by contains_phrase (as typed, with repeated letters squeezed, and without
+    the particles -nya/-kah/-lah), all their words, and the squeezed words alone (as matched by is_only)."""
+    words = tuple(_WORD_JOINERS.sub(" ", normalize(text)).split())
+    squeezed = tuple(_squeeze(w) for w in words)
+    variants = frozenset({words, squeezed, tuple(_strip_suffix(w) for w in words)})
+    return variants, frozenset(w for words in variants for w in words), squeezed
 
 
-_text_variants = lru_cache(maxsize=2048)(_variants)
-
-
-def _squeezed_text(text: str) -> tuple[str, ...]:
-    return tuple(_squeeze(w) for w in _WORD_JOINERS.sub(" ", normalize(text)).split())
-
-
-_squeezed_text_cached = lru_cache(maxsize=2048)(_squeezed_text)
+_text_forms = lru_cache(maxsize=2048)(_forms)
 
 
 def _text_words(text: str) -> tuple[str, ...]:
     """`text` as matched by is_only: words with repeated letters squeezed."""
-    return _squeezed_text_cached(text) if len(text or "") <= _CACHED_MAX_CHARS else _squeezed_text(text)
+    return (_text_forms(text) if len(text or "") <= _CACHED_MAX_CHARS else _forms(text))[2]
 
 
 def is_only(text: str, phrases: list[str]) -> bool:
     """True when the whole message is one of `phrases` (ignoring punctuation and repeated letters)."""
     norm = _text_words(text)
     return any(norm == _squeezed_words(p) for p in phrases)
+
+
+def only_key(phrase: str) -> tuple[str, ...]:
+    """A phrase as is_only compares it: a table {only_key(phrase): ...} looked up with message_key(text) answers
+    is_only for all its phrases at once."""
+    return _squeezed_words(phrase)
+
+
+def message_key(text: str) -> tuple[str, ...]:
+    """A message as is_only compares it (see only_key)."""
+    return _text_words(text)
 
 
 def parse_yes_no(text: str, lex: Lexicon) -> bool | None:

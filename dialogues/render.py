@@ -2,7 +2,10 @@
 so one summary template serves all variants (e.g. no 'Tanggal wafat' line for a living pilgrim).
 
 Templates are parsed once (`compile_template`, cached): a template without variables renders to the same text
-whatever the values, and is rendered once."""
+whatever the values, and is rendered once. A line whose fields are plain names (no positional field, no nested
+field in a format spec) is rendered by `str.format_map`, the C twin of `string.Formatter.vformat` (same parser,
+same lookups through the mapping's `__getitem__`, same `format()` of each value); any other line by the Formatter
+itself, so every template renders, or fails, as before."""
 from __future__ import annotations
 
 import string
@@ -22,6 +25,21 @@ class _Line:
     text: str
     roots: tuple[str, ...]  # the named variables of the line, by their first name (`a` of `a.b` or `a[0]`)
     literal: str | None  # the rendered line when it has no variable at all
+    plain: bool = False  # every field is a name with a standard conversion and a spec without fields
+
+
+_CONVERSIONS = (None, "r", "s", "a")
+
+
+def _plain(parsed: list[tuple[str, str | None, str | None, str | None]]) -> bool:
+    """True when `str.format_map` renders the line exactly as `string.Formatter().vformat(line, (), mapping)`."""
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        root = field.split(".")[0].split("[")[0]
+        if not root or root.isdigit() or conversion not in _CONVERSIONS or "{" in (spec or ""):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -38,7 +56,7 @@ def compile_template(template: str) -> CompiledTemplate:
         fields = [f for _, f, _, _ in parsed if f is not None and f != ""]
         roots = tuple(f.split(".")[0].split("[")[0] for f in fields)
         has_field = any(f is not None for _, f, _, _ in parsed)
-        lines.append(_Line(line, roots, None if has_field else _FMT.vformat(line, (), {})))
+        lines.append(_Line(line, roots, None if has_field else _FMT.vformat(line, (), {}), _plain(parsed)))
     static = None
     if all(line.literal is not None for line in lines):
         static = "\n".join(line.literal for line in lines if line.literal is not None).strip()
@@ -62,7 +80,7 @@ def render_template(template: str, values: dict[str, Any]) -> str:
             continue
         if line.roots and all(values.get(root) in (None, []) for root in line.roots):
             continue
-        out.append(_FMT.vformat(line.text, (), defaults))
+        out.append(line.text.format_map(defaults) if line.plain else _FMT.vformat(line.text, (), defaults))
     return "\n".join(out).strip()
 
 

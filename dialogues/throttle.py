@@ -94,8 +94,9 @@ def _failed(scope: str, since: str, *where: Any) -> Select[Any]:
         _ATTEMPT.success.is_(False), _ATTEMPT.at >= bindparam(since), *where)
 
 
-# Every failure count a check may need, in one statement built once; each part is answered from its own index
-# (at, subject, conversation_id, requester), so a flood of failures elsewhere does not make it scan more.
+# Every failure count a check may need, in one statement built once; each part is answered from its own partial
+# index of failures only (storage/models.py), so neither successes nor a flood of failures elsewhere make it scan
+# more.
 _SUBJECT, _CONVERSATION, _REQUESTER = (_ATTEMPT.subject == bindparam("subject"),
                                        _ATTEMPT.conversation_id == bindparam("conversation_id"),
                                        _ATTEMPT.requester == bindparam("requester"))

@@ -107,9 +107,9 @@ class FaqRetriever:
         sims = (vals @ self.matrix[rows]) / 2.0  # word and char parts are each unit length
         starts = self._entry_starts()
         if starts is not None:  # questions are stored entry by entry: one max per run of columns
-            best = np.maximum(np.maximum.reduceat(sims.astype(np.float32), starts), best)
+            best = np.maximum(np.maximum.reduceat(sims.astype(np.float32, copy=False), starts), best)
         else:
-            np.maximum.at(best, self.owner, sims.astype(np.float32))
+            np.maximum.at(best, self.owner, sims.astype(np.float32, copy=False))
         return self.QUESTION_WEIGHT * best + (1 - self.QUESTION_WEIGHT) * (vals @ self.docs[rows]) / 2.0
 
     def _entry_starts(self) -> np.ndarray | None:
@@ -129,8 +129,17 @@ class FaqRetriever:
 
         On the held-out sets ~95% of FAQ questions get ≥ 0.5 and ~5% of other messages do.
         """
-        e = np.exp((scores - scores.max()) / self.TEMPERATURE)
-        return e / e.sum() * min(1.0, float(scores.max()) / self.REFERENCE)
+        top = scores.max()
+        e = np.exp((scores - top) / self.TEMPERATURE)
+        return e / e.sum() * min(1.0, float(top) / self.REFERENCE)
+
+    def _response_keys(self) -> list[str]:
+        """`faq/<key>` of each entry (made once for the entries the retriever has)."""
+        cached = self.__dict__.get("_keys")
+        if cached is None or cached[0] is not self.entries or len(cached[1]) != len(self.entries):
+            cached = (self.entries, [f"faq/{entry.key}" for entry in self.entries])
+            self.__dict__["_keys"] = cached
+        return cached[1]
 
     def select(self, scores: np.ndarray, top: int = 10) -> dict[str, Any]:
         """Rasa `response_selector` payload for the retrieval intent `faq`, from `scores(idx, vals)`."""
@@ -143,7 +152,8 @@ class FaqRetriever:
         sims = self.confidences(scores)
         order = np.argsort(-sims)[:top]
         top_sims = sims[order].tolist()
-        ranking = [{"id": i, "confidence": round(c, 4), "intent_response_key": f"faq/{self.entries[i].key}"}
+        keys = self._response_keys()
+        ranking = [{"id": i, "confidence": round(c, 4), "intent_response_key": keys[i]}
                    for i, c in zip(order.tolist(), top_sims)]
         best = self.entries[int(order[0])]
         payload["faq"] = {

@@ -152,7 +152,7 @@ class Featurizer:
         """Sparse (indices, values) of one text."""
         wi, wv = self._weights(self._word_counts(text), self.word_idf, 0)
         ci, cv = self._weights(self._char_counts(text), self.char_idf, self.n_word)
-        return np.concatenate([wi, ci]), np.concatenate([wv, cv]).astype(np.float32)
+        return np.concatenate([wi, ci]), np.concatenate([wv, cv]).astype(np.float32, copy=False)
 
     def transform(self, texts: list[str]):
         """Batch transform to a scipy CSR matrix (training only)."""

@@ -14,8 +14,13 @@ _STRIP = re.compile(r"^\W+|\W+$")
 _MIN_WORDS = 2
 
 
+def _bare(word: str) -> str:
+    """The word without leading/trailing non-word characters (a word of letters and digits has none)."""
+    return word if word.isalnum() else _STRIP.sub("", word)
+
+
 def _cut_at_joiners(sentence: str, lex: Lexicons) -> list[str]:
-    tokens = [(m.start(), m.end(), _STRIP.sub("", m.group().lower())) for m in _WORD.finditer(sentence)]
+    tokens = [(m.start(), m.end(), _bare(m.group().lower())) for m in _WORD.finditer(sentence)]
     words = [t[2] for t in tokens]
     parts: list[str] = []
     start, i = 0, 0

@@ -220,6 +220,14 @@ class VerificationAttempt(Base):
     success: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
+    # Failures only (migration 0007_failures): dialogues/throttle.py counts failures per scope before every
+    # check; with the plain indexes it read every attempt of the window, successes included (2.8 ms at 5,000).
+    __table_args__ = tuple(
+        Index(f"ix_verification_failures_{name}", *columns, sqlite_where=text("success IS 0"),
+              postgresql_where=text("success IS false"))
+        for name, columns in (("at", ("at",)), ("subject", ("subject", "at")),
+                              ("conversation", ("conversation_id", "at")), ("requester", ("requester", "at"))))
+
 
 class Appointment(Base):
     """A booked visit to the office in one of the configured weekly slots."""

@@ -3,7 +3,8 @@
 A document qualifies when its case was submitted, its checklist item is listed in
 `dialogues/rules/document_reading.yml`, it is a photo or a PDF scan, and it was not read yet. The job claims
 a document (ocr_status = reading; a claim older than STALE_CLAIM is taken over: its reader died), reads it
-in the worker pool (`dialogues.offload`, so the event loop never waits for Tesseract) and stores what was
+in the worker pool's background lane (`dialogues.offload.run_background`: the event loop never waits for
+Tesseract, and Tesseract only gets CPU time that conversations and document checks leave idle) and stores what was
 read on the document. Staff see the comparison on the case page (bot/docread/compare.py); nothing is ever
 decided automatically and the pilgrim is told nothing. Logs carry document ids and counts, never a NIK or a
 name.
@@ -90,7 +91,7 @@ class DocumentReader:
         limit = 2 * self.rules.timeout_seconds + 30
         try:
             data = await self.files.read(sha256)
-            reading = await offload.run(read_card, data, self.rules.language, self.rules.timeout_seconds,
+            reading = await offload.run_background(read_card, data, self.rules.language, self.rules.timeout_seconds,
                                         timeout=limit)
         except OcrUnavailable:
             self.available = False

@@ -1,7 +1,7 @@
 """Reads an identity-card photo with Tesseract (Debian's `tesseract-ocr` + `tesseract-ocr-ind`).
 
-Pure and CPU-bound: the service runs `read_card` in its worker pool (`dialogues.offload`). The photo is
-prepared before OCR: grey, the card area cropped, scaled so that text is ~30-40 px high, small tilts
+Pure and CPU-bound: the service runs `read_card` in its worker pool's background lane (`dialogues.offload`).
+The photo is prepared before OCR: grey, the card area cropped, scaled so that text is ~30-40 px high, small tilts
 straightened (projection-profile search), contrast stretched; when no valid NIK is found on that version a
 binarised one (Otsu threshold) is tried. Tesseract reads the image from standard input and writes text to
 standard output: no temporary file with a pilgrim's KTP ever touches the disk.

@@ -136,7 +136,7 @@ async def test_a_reading_that_times_out_is_tried_again_then_left_to_staff(demo_s
         calls.append(timeout)
         raise offload.OffloadTimeout(fn.__name__)
 
-    monkeypatch.setattr(offload, "run", busy_pool)
+    monkeypatch.setattr(offload, "run_background", busy_pool)  # the job reads in the pool's background lane
     monkeypatch.setattr(job, "RETRY_AFTER", job.timedelta(0))
     assert await reader.run_until_idle() == job.MAX_ATTEMPTS
     async with demo_services.db.session() as session:
