@@ -168,7 +168,8 @@ def run_savepoints_directly(dialect: Dialect) -> None:
             statement = statements[(clause, name)] = Statement(clause(name))  # type: ignore[call-arg]
         fetch(connection, statement, {})
 
-    dialect.do_savepoint = lambda connection, name: run(SavepointClause, connection, name)  # type: ignore[method-assign]
+    dialect.do_savepoint = (  # type: ignore[method-assign]
+        lambda connection, name: run(SavepointClause, connection, name))
     dialect.do_release_savepoint = (  # type: ignore[method-assign]
         lambda connection, name: run(ReleaseSavepointClause, connection, name))
     dialect.do_rollback_to_savepoint = (  # type: ignore[method-assign]

@@ -16,9 +16,11 @@
     busy in this process, older messages of it still waiting, a redelivery, a failing step - takes the general
     path above. Either way the reply leaves only after the commit that stored the message.
 
-    On SQLite the messages handled at once share commits (bot/core/group_commit.py): while others wait for the
-    writer, each message's transaction is a savepoint in the group's one transaction, and whoever finishes with
-    no one waiting commits it; each message is answered after that commit (a failed one fails them all).
+    On SQLite, messages handled at once while others are in flight share a commit (bot/core/group_commit.py):
+    each one's transaction is a savepoint in the group's one transaction (up to 16), committed once the others
+    ready to run had their turn; each is answered after that commit (a failed one fails them all). The
+    conversation lock is released before it: a next message of the conversation joins the same group (same
+    connection, so it sees the state) or a later one; any other writer of the pipeline commits the group first.
 
 The statements are in storage/message_path.py (Core, compiled once per dialect and run on the DBAPI connection by
 storage/dbapi_sql.py; no ORM objects): the conversation is read once per message into a plain row, the dialogue
@@ -34,8 +36,8 @@ the lock next, in id order, exactly once. Messages left unprocessed (crash, data
 by `recover()` at start-up and by the periodic sweep (bot/ops.py).
 
 SQLite has one writer at a time; on SQLite (one process) the pipeline's write transactions queue on an asyncio
-lock (the group commit's; any other writer of the pipeline commits the open group first), and the driver (storage/sqlite_driver.py) runs statements inline on the event loop, waiting for a lock held
-by another process with asyncio sleeps. The NLU parse of a message and the checks of
+lock (the group commit's), and the driver (storage/sqlite_driver.py) runs statements inline on the event loop,
+waiting for a lock held by another process with asyncio sleeps. The NLU parse of a message and the checks of
 its document files happen before the conversation is locked (they depend only on the text and the files), so
 the lock is held for the dialogue step only.
 """
