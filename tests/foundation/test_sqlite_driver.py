@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncio
@@ -26,6 +28,46 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await conn.run_sync(Base.metadata.create_all)
     yield database
     await database.dispose()
+
+
+@dataclass
+class LockWait:
+    """What the loop did while another process held the write lock: its 10 ms ticks, and how long we waited."""
+
+    ticks: int = 0
+    waited: float = 0.0
+
+
+@asynccontextmanager
+async def locked_by_another_process(path: Path, insert_other: bool = False) -> AsyncIterator[LockWait]:
+    """Another connection holds the write lock (BEGIN IMMEDIATE) for 0.3 s; the body's statements must wait for
+    it as asyncio sleeps, the loop ticking meanwhile."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    if insert_other:
+        other.execute("INSERT INTO conversations (channel, channel_user_id, state, mode, subscribed, blocked, "
+                      "created_at, updated_at) VALUES ('webchat', 'other', '{}', 'bot', 0, 0, '2026-01-01', "
+                      "'2026-01-01')")
+    wait = LockWait()
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            wait.ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    beat, release = asyncio.create_task(heartbeat()), asyncio.create_task(release_later())
+    started = time.monotonic()
+    try:
+        yield wait
+    finally:
+        wait.waited = time.monotonic() - started
+        beat.cancel()
+        await release
+        other.close()
 
 
 async def test_statements_rows_rowcount_and_errors(db: Database) -> None:
@@ -63,32 +105,11 @@ async def test_uncommitted_work_is_rolled_back_when_the_session_closes(db: Datab
 async def test_a_locked_database_is_waited_for_without_blocking_the_loop(db: Database, tmp_path: Path) -> None:
     """Another process holds the write lock for 0.3 s: our insert waits (as asyncio sleeps, so other requests
     run meanwhile) and succeeds once the lock is released."""
-    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO conversations (channel, channel_user_id, state, mode, subscribed, blocked, "
-                  "created_at, updated_at) VALUES ('webchat', 'other', '{}', 'bot', 0, 0, '2026-01-01', '2026-01-01')")
-    ticks = 0
-
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    async def release_later() -> None:
-        await asyncio.sleep(0.3)
-        other.execute("COMMIT")
-
-    beat, release = asyncio.create_task(heartbeat()), asyncio.create_task(release_later())
-    started = time.monotonic()
-    async with db.session() as session:
-        session.add(Conversation(channel="webchat", channel_user_id="mine", state={}))
-        await session.commit()
-    waited = time.monotonic() - started
-    beat.cancel()
-    await release
-    other.close()
-    assert waited >= 0.25 and ticks >= 10  # it waited for the lock, and the loop kept running meanwhile
+    async with locked_by_another_process(tmp_path / "x.db", insert_other=True) as wait:
+        async with db.session() as session:
+            session.add(Conversation(channel="webchat", channel_user_id="mine", state={}))
+            await session.commit()
+    assert wait.waited >= 0.25 and wait.ticks >= 10  # it waited for the lock, and the loop kept running meanwhile
     async with db.session() as session:
         assert sorted((await session.execute(select(Conversation.channel_user_id))).scalars()) == ["mine", "other"]
 
@@ -118,30 +139,11 @@ async def test_the_message_paths_statements_wait_for_a_lock_too(db: Database, tm
     async with db.session() as session:
         session.add(Conversation(channel="webchat", channel_user_id="u", state={}))
         await session.commit()
-    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    ticks = 0
-
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    async def release_later() -> None:
-        await asyncio.sleep(0.3)
-        other.execute("COMMIT")
-
-    beat, release = asyncio.create_task(heartbeat()), asyncio.create_task(release_later())
-    started = time.monotonic()
     values = dict(channel="webchat", direction="in", channel_message_id="m-1", text="hai", attachments=[],
                   status="received", sender="user", requester=None)
-    async with db.session() as session:
-        stored = await session.run_sync(message_path.store_inbound, "webchat", "u", values, False)
-        await session.run_sync(message_path.commit)
-    waited = time.monotonic() - started
-    beat.cancel()
-    await release
-    other.close()
+    async with locked_by_another_process(tmp_path / "x.db") as wait:
+        async with db.session() as session:
+            stored = await session.run_sync(message_path.store_inbound, "webchat", "u", values, False)
+            await session.run_sync(message_path.commit)
     assert stored is not None and stored[1] is not None
-    assert waited >= 0.25 and ticks >= 10
+    assert wait.waited >= 0.25 and wait.ticks >= 10
