@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Sequence
 
-from dialogues.parsing import Lexicon, is_only, normalize
+from dialogues.parsing import Lexicon, is_only, normalize, squeeze
 from dialogues.validators import Choice, ValidationContext, validate
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?\n]+|\b(?:tapi|tp|tetapi|namun|cuma|cuman|baru)\b")
-_REPEATS = re.compile(r"(.)\1+")
 _TIME = re.compile(r"(\d{1,2})[.:](\d{2})")
 _NUMBER_ONLY = re.compile(r"(?:no|nomor|nmr|pilih|pilihan|yang|yg|ke)?\s*(?:ke\s*)?(\d{1,2})\s*[.)]?")
 NEGATION_WINDOW = 3  # a negator reaches this many words ahead: "blm pernah", "tidak pernah sama sekali"
@@ -56,13 +55,8 @@ class Reading:
 NO_READING = Reading()
 
 
-@lru_cache(maxsize=16384)
-def _squeeze(word: str) -> str:
-    return _REPEATS.sub(r"\1", word)
-
-
 def _tokens(text: str) -> list[str]:
-    return [_squeeze(w) for w in re.sub(r"[/\-]", " ", normalize(text)).split()]
+    return [squeeze(w) for w in re.sub(r"[/\-]", " ", normalize(text)).split()]
 
 
 def _phrases(words: Sequence[str]) -> tuple[tuple[str, ...], ...]:

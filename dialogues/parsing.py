@@ -70,24 +70,23 @@ def _normalize(text: str) -> str:
 _normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
-def _squeeze_word(word: str) -> str:
+@lru_cache(maxsize=16384)  # chat repeats its words
+def squeeze(word: str) -> str:
+    """`word` with each run of one letter written once ('iyaaa' -> 'iya')."""
     return _REPEATS.sub(r"\1", word)
-
-
-_squeeze = lru_cache(maxsize=16384)(_squeeze_word)  # chat repeats its words
 
 
 @lru_cache(maxsize=8192)
 def _phrase_forms(phrase: str) -> tuple[tuple[str, ...], ...]:
     """A lexicon phrase as matched by contains_phrase, as words: normalised, and with repeated letters squeezed."""
     words = tuple(normalize(phrase).split())
-    return tuple(dict.fromkeys((words, tuple(_squeeze(w) for w in words))))
+    return tuple(dict.fromkeys((words, tuple(squeeze(w) for w in words))))
 
 
 @lru_cache(maxsize=8192)
 def _squeezed_words(phrase: str) -> tuple[str, ...]:
     """A lexicon phrase as matched by is_only."""
-    return tuple(_squeeze(w) for w in normalize(phrase).split())
+    return tuple(squeeze(w) for w in normalize(phrase).split())
 
 
 def _strip_suffix(word: str) -> str:
@@ -147,7 +146,7 @@ def _forms(text: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], tuple
     """The words of `text` as matched by contains_phrase (as typed, with repeated letters squeezed, and without
     the particles -nya/-kah/-lah), all their words, and the squeezed words alone (as matched by is_only)."""
     words = tuple(_WORD_JOINERS.sub(" ", normalize(text)).split())
-    squeezed = tuple(_squeeze(w) for w in words)
+    squeezed = tuple(squeeze(w) for w in words)
     variants = frozenset({words, squeezed, tuple(_strip_suffix(w) for w in words)})
     return variants, frozenset(w for words in variants for w in words), squeezed
 
