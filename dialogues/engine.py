@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -72,6 +73,9 @@ def copy_state(state: dict[str, Any] | None) -> dict[str, Any]:
         return orjson.loads(orjson.dumps(state or {}, option=orjson.OPT_NON_STR_KEYS))
     except orjson.JSONEncodeError:
         return copy.deepcopy(dict(state or {}))
+
+
+T = TypeVar("T")
 
 
 class DialogueEngine:
@@ -935,24 +939,23 @@ class DialogueEngine:
     def _slot_steps(self, flow: Flow, asked: bool = False) -> dict[str, Step]:
         """The step that fills each slot of `flow` (the last one when several do), with `asked` only the ask steps;
         worked out once per flow."""
-        cache: dict[tuple[str, bool], tuple[Flow, dict[str, Step]]] = self.__dict__.setdefault("_slot_steps_cache", {})
-        entry = cache.get((flow.name, asked))
-        if entry is None or entry[0] is not flow:
-            steps = {s.slot: s for s in flow.steps if s.slot and (s.type == "ask" or not asked)}
-            entry = cache[(flow.name, asked)] = (flow, steps)
-        return entry[1]
+        return self._per_flow(f"slot_steps:{asked}", flow, lambda f: {
+            s.slot: s for s in f.steps if s.slot and (s.type == "ask" or not asked)})
 
     def _extract_keys(self, flow: Flow) -> tuple[tuple[Step, tuple[str, ...]], ...]:
         """The questions of `flow` whose answer may follow a keyword, with the keywords as searched for in a
         normalised message (" lahir "), in flow order; worked out once per flow."""
-        cache: dict[str, tuple[Flow, tuple[tuple[Step, tuple[str, ...]], ...]]] = self.__dict__.setdefault(
-            "_extract_cache", {})
-        entry = cache.get(flow.name)
+        return self._per_flow("extract_keys", flow, lambda f: tuple(
+            (step, tuple(" " + normalize(kw) + " " for kw in step.extract)) for step in f.steps
+            if step.type == "ask" and step.slot and step.extract))
+
+    def _per_flow(self, kind: str, flow: Flow, build: Callable[[Flow], T]) -> T:
+        """`build(flow)`, kept per flow name (built again when the flow object was replaced, e.g. reloaded)."""
+        cache: dict[tuple[str, str], tuple[Flow, Any]] = self.__dict__.setdefault("_per_flow_cache", {})
+        entry = cache.get((kind, flow.name))
         if entry is None or entry[0] is not flow:
-            keys = tuple((step, tuple(" " + normalize(kw) + " " for kw in step.extract)) for step in flow.steps
-                         if step.type == "ask" and step.slot and step.extract)
-            entry = cache[flow.name] = (flow, keys)
-        return entry[1]
+            entry = cache[(kind, flow.name)] = (flow, build(flow))
+        return entry[1]  # type: ignore[no-any-return]
 
     def _prefill(self, ctx: Ctx, flow: Flow, text: str, exclude: str | None) -> None:
         """Take answers to later questions from the same message ('porsi 0312345678 lahir 3 Mei 1960'); a second
